@@ -1,0 +1,118 @@
+# precast — build, test, demo, bench.  `make help` lists the targets.
+#
+# Layout: every module folder (kernels, mapper, reducer, storage, jobs) compiles into
+# build/<module>/*.o; all of them form build/libprecast.a; bin/precast is jobs/main.c linked
+# against it.  Unit tests are tests/test_<module>.c (Check); each links only the objects of
+# its module and the modules below it, so one module's test builds without the others.
+
+CC      ?= gcc
+SAN     ?=
+OPT     ?= -O2
+MPI_CFLAGS  := $(shell mpicc -showme:compile 2>/dev/null)
+MPI_LIBS    := $(shell mpicc -showme:link 2>/dev/null)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+           -I. $(MPI_CFLAGS) $(BLAS_CFLAGS) -MMD -MP $(SAN)
+LDFLAGS += $(SAN)
+LDLIBS  := -lleveldb $(BLAS_LIBS) $(MPI_LIBS) -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+  BUILD := build-asan
+  SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  OPT   := -O1
+else
+  BUILD := build
+endif
+BIN := $(BUILD)/bin
+
+KERNELS_SRC := $(wildcard kernels/*.c)
+MAPPER_SRC  := $(wildcard mapper/*.c)
+REDUCER_SRC := $(wildcard reducer/*.c)
+STORAGE_SRC := $(wildcard storage/*.c)
+JOBS_SRC    := $(filter-out jobs/main.c,$(wildcard jobs/*.c))
+
+objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
+KERNELS_OBJ := $(call objs,$(KERNELS_SRC))
+MAPPER_OBJ  := $(call objs,$(MAPPER_SRC))
+REDUCER_OBJ := $(call objs,$(REDUCER_SRC))
+STORAGE_OBJ := $(call objs,$(STORAGE_SRC))
+JOBS_OBJ    := $(call objs,$(JOBS_SRC))
+ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS_OBJ)
+
+TESTS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/test_*.c))
+
+.PHONY: all check check-asan check-valgrind demo bench clean help fixtures
+all: $(BIN)/precast bin/precast
+
+# bin/precast is what users type; it is a symlink to the build's binary.
+bin/precast: $(BUILD)/bin/precast
+	@mkdir -p bin
+	ln -sf ../$(BUILD)/bin/precast bin/precast
+
+$(BUILD)/libprecast.a: $(ALL_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/precast: $(BUILD)/jobs/main.o $(BUILD)/libprecast.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+# Each unit test links its module and the modules below it.
+$(BIN)/test_kernels: $(BUILD)/tests/test_kernels.o $(KERNELS_OBJ)
+$(BIN)/test_mapper:  $(BUILD)/tests/test_mapper.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_reducer: $(BUILD)/tests/test_reducer.o $(REDUCER_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_storage: $(BUILD)/tests/test_storage.o $(STORAGE_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
+$(BIN)/test_%:
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+# Model fixtures with numpy reference outputs (Debian's python3-onnx and python3-numpy).
+FIXTURES := $(BUILD)/fixtures/.stamp
+$(FIXTURES): tests/fixtures/make_fixtures.py
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 tests/fixtures/make_fixtures.py $(dir $@)
+	touch $@
+fixtures: $(FIXTURES)
+
+check: $(BIN)/precast bin/precast $(TESTS) $(FIXTURES)
+	BUILD=$(BUILD) tests/run-all.sh
+
+check-asan:
+	$(MAKE) SANITIZE=1 check
+
+check-valgrind: $(BIN)/precast $(TESTS) $(FIXTURES)
+	BUILD=$(BUILD) VALGRIND=1 tests/run-all.sh --unit-only
+
+demo: all
+	scripts/demo.sh
+
+bench: all
+	scripts/bench.sh
+
+clean:
+	rm -rf build build-asan bin
+
+help:
+	@echo "make            build bin/precast and build/libprecast.a"
+	@echo "make check      unit and integration tests (ends with 'N passed, N failed')"
+	@echo "make check-asan the same tests built with ASan + UBSan"
+	@echo "make check-valgrind  unit tests under valgrind"
+	@echo "make demo       example model and data, the example job under mpirun, lookups"
+	@echo "make bench      benchmarks: precast against PyTorch, figures side by side"
+	@echo "make clean      remove build output"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
