@@ -116,3 +116,8 @@ help:
 	@echo "make clean      remove build output"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Forward-pass benchmark (C side of `make bench`).
+$(BIN)/bench_forward: $(BUILD)/tests/bench_forward.o $(KERNELS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
