@@ -1,20 +1,10 @@
 #include "reducer/shuffle.h"
 
+#include "reducer/agree.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Agrees on a status across ranks: the worst (largest) code wins, so every rank takes the
- * same branch afterwards. A rank that did not fail but learns of another's failure reports a
- * generic message; the failing rank keeps its own. */
-static pc_status agree(pc_status mine, MPI_Comm comm, char *err, size_t errlen)
-{
-    int local = (int)mine, global = 0;
-    MPI_Allreduce(&local, &global, 1, MPI_INT, MPI_MAX, comm);
-    if (global != PC_OK && mine == PC_OK)
-        pc_err(err, errlen, (pc_status)global, "shuffle failed on another rank");
-    return (pc_status)global;
-}
 
 /* Draws `want` regularly spaced keys from sorted `kv` into a packed block (kv_pack format). */
 static pc_status draw_samples(const kv_buffer *kv, int want, kv_buffer **samples, char *err,
@@ -50,14 +40,14 @@ static pc_status pick_splitters(const kv_buffer *local, MPI_Comm comm, kv_buffer
     size_t packed = s == PC_OK ? kv_packed_size(mine, 0, kv_count(mine)) : 0;
     if (s == PC_OK && packed > INT_MAX)
         s = pc_err(err, errlen, PC_ERR_DATA, "sample keys too long (%zu bytes)", packed);
-    if ((s = agree(s, comm, err, errlen)) != PC_OK) goto done;
+    if ((s = mpi_agree(s, comm, err, errlen)) != PC_OK) goto done;
 
     int count = (int)packed;
     counts = calloc((size_t)nranks, sizeof(int));
     displs = calloc((size_t)nranks, sizeof(int));
     sendbuf = malloc(packed + 1);
     s = (counts && displs && sendbuf) ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((s = agree(s, comm, err, errlen)) != PC_OK) goto done;
+    if ((s = mpi_agree(s, comm, err, errlen)) != PC_OK) goto done;
     kv_pack(mine, 0, kv_count(mine), sendbuf);
     MPI_Allgather(&count, 1, MPI_INT, counts, 1, MPI_INT, comm);
     int64_t total = 0;
@@ -68,7 +58,7 @@ static pc_status pick_splitters(const kv_buffer *local, MPI_Comm comm, kv_buffer
     if (total > INT_MAX) s = pc_err(err, errlen, PC_ERR_DATA, "sample keys too long in total");
     else if ((recvbuf = malloc((size_t)total + 1)) == NULL)
         s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((s = agree(s, comm, err, errlen)) != PC_OK) goto done;
+    if ((s = mpi_agree(s, comm, err, errlen)) != PC_OK) goto done;
     MPI_Allgatherv(sendbuf, count, MPI_BYTE, recvbuf, counts, displs, MPI_BYTE, comm);
 
     all = kv_create();
@@ -85,7 +75,7 @@ static pc_status pick_splitters(const kv_buffer *local, MPI_Comm comm, kv_buffer
         const char *key = kv_key(all, (int64_t)(i + 1) * ns / nranks, &klen);
         s = kv_append(*splitters, key, klen, NULL, 0, (kv_origin){0, 0}, err, errlen);
     }
-    s = agree(s, comm, err, errlen);
+    s = mpi_agree(s, comm, err, errlen);
 done:
     if (s != PC_OK) {
         kv_free(*splitters);
@@ -215,7 +205,7 @@ static pc_status exchange(const kv_buffer *local, const kv_buffer *splitters, MP
     }
     if (s == PC_OK && (sendbuf = malloc((size_t)total + 1)) == NULL)
         s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for %lld shuffle bytes", (long long)total);
-    if ((s = agree(s, comm, err, errlen)) != PC_OK) goto done;
+    if ((s = mpi_agree(s, comm, err, errlen)) != PC_OK) goto done;
     for (int r = 0; r < nranks; r++) kv_pack(local, first[r], first[r + 1], sendbuf + sdispl[r]);
 
     MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm);
@@ -227,7 +217,7 @@ static pc_status exchange(const kv_buffer *local, const kv_buffer *splitters, MP
     if (rtotal > INT_MAX) s = pc_err(err, errlen, PC_ERR_DATA, "rank receives over 2 GiB in the shuffle");
     else if ((recvbuf = malloc((size_t)rtotal + 1)) == NULL)
         s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for %lld shuffle bytes", (long long)rtotal);
-    if ((s = agree(s, comm, err, errlen)) != PC_OK) goto done;
+    if ((s = mpi_agree(s, comm, err, errlen)) != PC_OK) goto done;
     MPI_Alltoallv(sendbuf, scount, sdispl, MPI_BYTE, recvbuf, rcount, rdispl, MPI_BYTE, comm);
 
     for (int r = 0; s == PC_OK && r < nranks; r++) {
@@ -235,7 +225,7 @@ static pc_status exchange(const kv_buffer *local, const kv_buffer *splitters, MP
         s = runs[r] ? kv_unpack_append(runs[r], recvbuf + rdispl[r], (size_t)rcount[r], err, errlen)
                     : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     }
-    s = agree(s, comm, err, errlen);
+    s = mpi_agree(s, comm, err, errlen);
 done:
     free(first);
     free(scount);
@@ -257,10 +247,10 @@ pc_status shuffle_sample_sort(kv_buffer *local, MPI_Comm comm, kv_buffer **out, 
     kv_buffer **runs = calloc((size_t)nranks, sizeof(kv_buffer *));
     pc_status s = runs ? kv_sort(local, err, errlen)
                        : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((s = agree(s, comm, err, errlen)) != PC_OK) goto done;
+    if ((s = mpi_agree(s, comm, err, errlen)) != PC_OK) goto done;
     if ((s = pick_splitters(local, comm, &splitters, err, errlen)) != PC_OK) goto done;
     if ((s = exchange(local, splitters, comm, runs, err, errlen)) != PC_OK) goto done;
-    s = agree(shuffle_merge_runs(runs, nranks, out, err, errlen), comm, err, errlen);
+    s = mpi_agree(shuffle_merge_runs(runs, nranks, out, err, errlen), comm, err, errlen);
 done:
     if (runs)
         for (int r = 0; r < nranks; r++) kv_free(runs[r]);

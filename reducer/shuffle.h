@@ -11,8 +11,8 @@
  * buffer the caller frees with kv_free().
  *
  * MPI: every function here is collective; all ranks of comm must call it. A failure on one
- * rank is agreed on by all (MPI_Allreduce of the status) so that no rank is left waiting; every
- * rank then returns the same status, and the rank that failed has the message.
+ * rank is agreed on by all (mpi_agree) so that no rank is left waiting; every rank then
+ * returns the same status and the failing rank's message.
  */
 #ifndef PRECAST_SHUFFLE_H
 #define PRECAST_SHUFFLE_H
