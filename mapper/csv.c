@@ -1,0 +1,418 @@
+#include "mapper/csv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+struct csv_reader {
+    int fd;
+    char *path;
+    int64_t end;         /* records starting at or after this file offset are not ours */
+
+    /* Read buffer: valid bytes [0, len), next unconsumed byte at pos; buf[0] is at file
+     * offset file_off. It grows (up to max_cap) only while one record does not fit. */
+    char *buf;
+    size_t cap, len, pos, max_cap, max_record;
+    int64_t file_off;
+    int64_t line;        /* physical line of buf[pos] */
+    bool file_eof;       /* read() returned 0 */
+    bool done;           /* no more records for this segment */
+    pc_status broken;    /* a non-data error happened: the reader is unusable */
+
+    bool skip_first;     /* the next record is the file's header: consume it silently */
+    bool keep_blank;     /* return empty lines too (csv_read_header) */
+    bool strip_bom;      /* drop a UTF-8 BOM at file offset 0 (csv_read_header) */
+
+    /* The current record's unescaped fields. */
+    char *fbuf;
+    size_t fcap;
+    char **fields;
+    size_t *lens;
+    int64_t fields_cap;
+};
+
+typedef enum scan_stop { SCAN_NEWLINE, SCAN_EOF, SCAN_FULL } scan_stop;
+
+/* Discards buf[0, pos), then reads more bytes after the valid ones, growing the buffer
+ * (up to max_cap) if it is full. *got = bytes read: 0 at end of file, or when the buffer is
+ * full at max_cap (then r->file_eof is false). */
+static pc_status fill(csv_reader *r, size_t *got, char *err, size_t errlen)
+{
+    *got = 0;
+    if (r->file_eof) return PC_OK;
+    if (r->pos > 0) {
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+        r->file_off += (int64_t)r->pos;
+        r->len -= r->pos;
+        r->pos = 0;
+    }
+    if (r->len == r->cap) {
+        if (r->cap >= r->max_cap) return PC_OK;
+        size_t ncap = r->cap > r->max_cap / 2 ? r->max_cap : 2 * r->cap;
+        char *nb = realloc(r->buf, ncap);
+        if (nb == NULL)
+            return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (%zu-byte record buffer)",
+                          r->path, ncap);
+        r->buf = nb;
+        r->cap = ncap;
+    }
+    for (;;) {
+        ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return pc_err(err, errlen, PC_ERR_IO, "%s: %s", r->path, strerror(errno));
+        if (n == 0) r->file_eof = true;
+        r->len += (size_t)n;
+        *got = (size_t)n;
+        return PC_OK;
+    }
+}
+
+/* Scans from buf[pos + *rel] for the first '\n' reached with an even count of '"' (the
+ * count starts at *quotes), refilling as needed. On return *rel is the length from pos to
+ * just past that '\n' (SCAN_NEWLINE), or to the end of the data (SCAN_EOF: end of file;
+ * SCAN_FULL: keep and the buffer is at max_cap). *quotes and *nls (newlines passed, the
+ * final one included) are updated. keep = false discards the bytes as they are scanned
+ * (pos moves along and *rel stays small): for skipping, without memory growth. */
+static pc_status scan_to_end(csv_reader *r, bool keep, size_t *rel, int64_t *quotes,
+                             int64_t *nls, scan_stop *stop, char *err, size_t errlen)
+{
+    for (;;) {
+        const char *p = r->buf + r->pos + *rel, *data_end = r->buf + r->len;
+        while (p < data_end) {
+            const char *nl = memchr(p, '\n', (size_t)(data_end - p));
+            const char *lim = nl != NULL ? nl : data_end;
+            for (const char *q = p; (q = memchr(q, '"', (size_t)(lim - q))) != NULL; q++)
+                (*quotes)++;
+            if (nl == NULL) {
+                p = data_end;
+                break;
+            }
+            (*nls)++;
+            p = nl + 1;
+            if ((*quotes & 1) == 0) {
+                *rel = (size_t)(p - (r->buf + r->pos));
+                *stop = SCAN_NEWLINE;
+                return PC_OK;
+            }
+        }
+        *rel = (size_t)(p - (r->buf + r->pos));
+        if (!keep) {
+            r->pos += *rel;
+            *rel = 0;
+        }
+        size_t got;
+        pc_status st = fill(r, &got, err, errlen);
+        if (st != PC_OK) return st;
+        if (got == 0) {
+            *stop = r->file_eof ? SCAN_EOF : SCAN_FULL;
+            return PC_OK;
+        }
+    }
+}
+
+static pc_status reserve_fields(csv_reader *r, int64_t n, char *err, size_t errlen)
+{
+    if (n <= r->fields_cap) return PC_OK;
+    int64_t ncap = r->fields_cap ? 2 * r->fields_cap : 64;
+    while (ncap < n) ncap *= 2;
+    char **nf = realloc(r->fields, (size_t)ncap * sizeof *nf);
+    if (nf != NULL) r->fields = nf;
+    size_t *nl = nf != NULL ? realloc(r->lens, (size_t)ncap * sizeof *nl) : NULL;
+    if (nl == NULL)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (%lld fields)", r->path,
+                      (long long)ncap);
+    r->lens = nl;
+    r->fields_cap = ncap;
+    return PC_OK;
+}
+
+/* Splits the record p[0, n) into unescaped fields in r->fbuf. may_quote = false (no '"' in
+ * the record) skips the quote checks. Returns PC_ERR_DATA for a malformed record. */
+static pc_status parse_fields(csv_reader *r, csv_record *rec, const char *p, size_t n,
+                              bool may_quote, char *err, size_t errlen)
+{
+    /* Every field's text shrinks or stays; its NUL takes its separator's place. */
+    if (r->fcap < n + 1) {
+        size_t ncap = r->fcap ? r->fcap : 256;
+        while (ncap < n + 1) ncap *= 2;
+        char *nb = realloc(r->fbuf, ncap);
+        if (nb == NULL) {
+            r->broken = PC_ERR_INTERNAL;
+            return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (field buffer)",
+                          r->path);
+        }
+        r->fbuf = nb;
+        r->fcap = ncap;
+    }
+    char *o = r->fbuf;
+    const char *i = p, *e = p + n;
+    int64_t nf = 0;
+    const char *why = NULL;
+    for (;;) {
+        pc_status st = reserve_fields(r, nf + 1, err, errlen);
+        if (st != PC_OK) {
+            r->broken = st;
+            return st;
+        }
+        char *fs = o;
+        if (may_quote && i < e && *i == '"') {
+            i++;
+            for (;;) {
+                const char *q = memchr(i, '"', (size_t)(e - i));
+                if (q == NULL) {
+                    why = "unterminated quoted field";
+                    break;
+                }
+                memcpy(o, i, (size_t)(q - i));
+                o += q - i;
+                if (q + 1 < e && q[1] == '"') {
+                    *o++ = '"';
+                    i = q + 2;
+                    continue;
+                }
+                i = q + 1;
+                break;
+            }
+            if (why == NULL && i < e && *i != ',') why = "text after closing quote";
+            if (why != NULL) break;
+            *o = '\0';
+            r->fields[nf] = fs;
+            r->lens[nf++] = (size_t)(o - fs);
+            o++;
+            if (i == e) break;
+            i++; /* the ',' */
+        } else {
+            const char *c = memchr(i, ',', (size_t)(e - i));
+            const char *fe = c != NULL ? c : e;
+            if (may_quote && memchr(i, '"', (size_t)(fe - i)) != NULL) {
+                why = "quote inside unquoted field";
+                break;
+            }
+            memcpy(o, i, (size_t)(fe - i));
+            o += fe - i;
+            *o = '\0';
+            r->fields[nf] = fs;
+            r->lens[nf++] = (size_t)(o - fs);
+            o++;
+            if (c == NULL) break;
+            i = c + 1;
+        }
+    }
+    if (why != NULL)
+        return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %s (field %lld)", r->path,
+                      (long long)rec->line, why, (long long)(nf + 1));
+    rec->nfields = nf;
+    rec->fields = r->fields;
+    rec->lens = r->lens;
+    return PC_OK;
+}
+
+pc_status csv_reader_next(csv_reader *r, csv_record *rec, bool *eof, char *err, size_t errlen)
+{
+    *eof = false;
+    if (r->broken != PC_OK)
+        return pc_err(err, errlen, r->broken, "%s: reader failed earlier", r->path);
+    for (;;) {
+        if (r->done) {
+            *eof = true;
+            return PC_OK;
+        }
+        pc_status st;
+        if (r->pos == r->len) {
+            size_t got;
+            st = fill(r, &got, err, errlen);
+            if (st != PC_OK) return r->broken = st;
+            if (got == 0) {
+                r->done = true;
+                continue;
+            }
+        }
+        int64_t offset = r->file_off + (int64_t)r->pos;
+        if (offset >= r->end) {
+            r->done = true;
+            continue;
+        }
+        int64_t line = r->line, quotes = 0, nls = 0;
+        size_t rel = 0;
+        scan_stop stop;
+        st = scan_to_end(r, true, &rel, &quotes, &nls, &stop, err, errlen);
+        if (st != PC_OK) return r->broken = st;
+
+        bool skip = r->skip_first;
+        r->skip_first = false;
+        memset(rec, 0, sizeof *rec);
+        rec->line = line;
+        rec->offset = offset;
+        rec->fields = r->fields;
+        rec->lens = r->lens;
+        if (stop == SCAN_FULL) {
+            /* Too long to buffer: skip to its end by the same rule, keeping nothing. */
+            st = scan_to_end(r, false, &rel, &quotes, &nls, &stop, err, errlen);
+            if (st != PC_OK) return r->broken = st;
+            r->pos += rel;
+            r->line += nls;
+            if (skip) continue;
+            return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: record longer than %zu bytes",
+                          r->path, (long long)line, r->max_record);
+        }
+        const char *raw = r->buf + r->pos;
+        size_t n = rel - (stop == SCAN_NEWLINE);
+        if (n > 0 && raw[n - 1] == '\r') n--;
+        r->pos += rel;
+        r->line += nls;
+        if (skip) continue;
+        if (r->strip_bom && offset == 0 && n >= 3 && memcmp(raw, "\xEF\xBB\xBF", 3) == 0) {
+            raw += 3;
+            n -= 3;
+        }
+        rec->raw = raw;
+        rec->raw_len = n;
+        if (stop == SCAN_EOF && (quotes & 1))
+            return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: unterminated quoted field",
+                          r->path, (long long)line);
+        if (rel > r->max_record)
+            return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: record longer than %zu bytes",
+                          r->path, (long long)line, r->max_record);
+        if (n == 0 && !r->keep_blank) continue;
+        return parse_fields(r, rec, raw, n, quotes > 0, err, errlen);
+    }
+}
+
+pc_status csv_reader_open_opts(const char *path, const split_segment *seg,
+                               const csv_reader_options *opts, csv_reader **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    csv_reader *r = calloc(1, sizeof *r);
+    if (r == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
+    r->fd = -1;
+    r->cap = opts != NULL && opts->buffer_size > 0 ? opts->buffer_size : CSV_DEFAULT_BUFFER;
+    r->max_record = opts != NULL && opts->max_record > 0 ? opts->max_record
+                                                          : CSV_DEFAULT_MAX_RECORD;
+    /* One byte more than the longest record: a full buffer without an end is too long. */
+    r->max_cap = r->max_record + 1 > r->cap ? r->max_record + 1 : r->cap;
+    r->end = seg->end;
+    r->path = strdup(path);
+    r->buf = malloc(r->cap);
+    if (r->path == NULL || r->buf == NULL) {
+        csv_reader_close(r);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
+    }
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        pc_status st = pc_err(err, errlen, PC_ERR_NOINPUT, "%s: %s", path, strerror(errno));
+        csv_reader_close(r);
+        return st;
+    }
+    (void)posix_fadvise(r->fd, seg->start, 0, POSIX_FADV_SEQUENTIAL);
+    if (seg->start == 0) {
+        r->line = 1;
+        r->skip_first = true;
+        *out = r;
+        return PC_OK;
+    }
+    /* Mid-file: find the first '\n' at or after start-1 with even quote parity from the
+     * start of the file; the record after it is our first one. */
+    pc_status st = PC_OK;
+    r->file_off = seg->start - 1;
+    if (lseek(r->fd, r->file_off, SEEK_SET) < 0)
+        st = pc_err(err, errlen, PC_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t got = 0;
+    if (st == PC_OK) st = fill(r, &got, err, errlen);
+    if (st == PC_OK && got == 0) r->done = true; /* the file shrank; nothing to read */
+    if (st == PC_OK && got > 0) {
+        int64_t quotes = seg->in_quotes_at_start ^ (r->buf[0] == '"');
+        int64_t nls = 0;
+        size_t rel = 0;
+        scan_stop stop;
+        r->line = seg->line_at_start - (r->buf[0] == '\n');
+        st = scan_to_end(r, false, &rel, &quotes, &nls, &stop, err, errlen);
+        if (st == PC_OK) {
+            r->pos += rel;
+            r->line += nls;
+            if (stop != SCAN_NEWLINE) r->done = true;
+        }
+    }
+    if (st != PC_OK) {
+        csv_reader_close(r);
+        return st;
+    }
+    *out = r;
+    return PC_OK;
+}
+
+pc_status csv_reader_open(const char *path, const split_segment *seg, csv_reader **out,
+                          char *err, size_t errlen)
+{
+    return csv_reader_open_opts(path, seg, NULL, out, err, errlen);
+}
+
+void csv_reader_close(csv_reader *r)
+{
+    if (r == NULL) return;
+    if (r->fd >= 0) close(r->fd);
+    free(r->path);
+    free(r->buf);
+    free(r->fbuf);
+    free(r->fields);
+    free(r->lens);
+    free(r);
+}
+
+pc_status csv_read_header(const char *path, csv_header *out, char *err, size_t errlen)
+{
+    out->ncols = 0;
+    out->names = NULL;
+    split_segment seg = {.file = 0, .start = 0, .end = 1, .line_at_start = 1};
+    csv_reader *r;
+    pc_status st = csv_reader_open(path, &seg, &r, err, errlen);
+    if (st != PC_OK) return st;
+    r->skip_first = false;
+    r->keep_blank = true;
+    r->strip_bom = true;
+    csv_record rec;
+    bool eof;
+    st = csv_reader_next(r, &rec, &eof, err, errlen);
+    if (st == PC_OK && !eof && rec.raw_len == 0)
+        st = pc_err(err, errlen, PC_ERR_DATA, "%s:1: no header (the first line is empty)", path);
+    if (st == PC_OK && !eof) {
+        char **names = calloc((size_t)rec.nfields, sizeof *names);
+        for (int64_t i = 0; names != NULL && i < rec.nfields; i++) {
+            names[i] = malloc(rec.lens[i] + 1);
+            if (names[i] == NULL) {
+                csv_header tmp = {i, names};
+                csv_header_free(&tmp);
+                names = NULL;
+                break;
+            }
+            memcpy(names[i], rec.fields[i], rec.lens[i] + 1);
+        }
+        if (names == NULL) {
+            st = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (header)", path);
+        } else {
+            out->ncols = rec.nfields;
+            out->names = names;
+        }
+    }
+    csv_reader_close(r);
+    return st;
+}
+
+void csv_header_free(csv_header *h)
+{
+    if (h == NULL) return;
+    for (int64_t i = 0; i < h->ncols; i++) free(h->names[i]);
+    free(h->names);
+    h->ncols = 0;
+    h->names = NULL;
+}
+
+int64_t csv_header_find(const csv_header *h, const char *name)
+{
+    for (int64_t i = 0; i < h->ncols; i++)
+        if (strcmp(h->names[i], name) == 0) return i;
+    return -1;
+}
