@@ -1,0 +1,13 @@
+/*
+ * commands.h — the `precast` subcommands. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit status (sysexits.h codes, see
+ * kernels/status.h). Each prints its own --help. Only `run` initialises MPI.
+ */
+#ifndef PRECAST_COMMANDS_H
+#define PRECAST_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+#endif

@@ -1,0 +1,308 @@
+#include "jobs/job.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/ini.h"
+
+/* Every key a job file may hold. A key not listed here is an error, so a typo such as
+ * `top-k = 3` is caught instead of silently ignored. */
+static const char *const KNOWN_KEYS[][2] = {
+    {"model", "path"},       {"model", "labels"},
+    {"input", "paths"},      {"input", "format"},      {"input", "id_column"},
+    {"input", "features"},   {"input", "bad_rows"},
+    {"output", "table"},     {"output", "head"},       {"output", "top_k"},
+    {"output", "threshold"}, {"output", "value_format"}, {"output", "duplicates"},
+    {"run", "name"},         {"run", "batch_rows"},
+};
+
+static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
+{
+    for (int64_t i = 0; i < ini_count(f); i++) {
+        const char *sec, *key, *val;
+        int64_t line;
+        ini_entry(f, i, &sec, &key, &val, &line);
+        bool known = false;
+        for (size_t k = 0; k < sizeof KNOWN_KEYS / sizeof KNOWN_KEYS[0]; k++)
+            known |= strcmp(KNOWN_KEYS[k][0], sec) == 0 && strcmp(KNOWN_KEYS[k][1], key) == 0;
+        if (!known)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s:%lld: unknown key '%s' in section [%s]",
+                          ini_path(f), (long long)line, key, sec);
+    }
+    return PC_OK;
+}
+
+/* "FILE:LINE" of a key, or "--set" for an override, for error messages. */
+static const char *where(const ini *f, const char *sec, const char *key, char *buf, size_t cap)
+{
+    int64_t line = 0;
+    ini_get(f, sec, key, &line);
+    if (line == 0) snprintf(buf, cap, "--set %s.%s", sec, key);
+    else snprintf(buf, cap, "%s:%lld", ini_path(f), (long long)line);
+    return buf;
+}
+
+/* Resolves a path from the job file against the job file's folder. */
+static char *resolve_path(const char *job_file, const char *p)
+{
+    if (p[0] == '/') return strdup(p);
+    char *copy = strdup(job_file);
+    if (copy == NULL) return NULL;
+    const char *dir = dirname(copy);
+    size_t n = strlen(dir) + strlen(p) + 2;
+    char *out = malloc(n);
+    if (out != NULL) snprintf(out, n, "%s/%s", dir, p);
+    free(copy);
+    return out;
+}
+
+static pc_status required(const ini *f, const char *sec, const char *key, const char **val,
+                          char *err, size_t errlen)
+{
+    *val = ini_get(f, sec, key, NULL);
+    if (*val == NULL || **val == '\0')
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: missing required key '%s' in section [%s]",
+                      ini_path(f), key, sec);
+    return PC_OK;
+}
+
+static pc_status parse_int(const ini *f, const char *sec, const char *key, int64_t dflt,
+                           int64_t lo, int64_t hi, int64_t *out, char *err, size_t errlen)
+{
+    const char *v = ini_get(f, sec, key, NULL);
+    *out = dflt;
+    if (v == NULL) return PC_OK;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    char at[PATH_MAX + 32];
+    if (errno || end == v || *end != '\0' || x < lo || x > hi)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected an integer in %lld..%lld",
+                      where(f, sec, key, at, sizeof at), sec, key, v, (long long)lo, (long long)hi);
+    *out = x;
+    return PC_OK;
+}
+
+/* Splits s at any of `seps` into a new array of trimmed non-empty strings. */
+static pc_status split_list(const char *s, const char *seps, char ***out, int64_t *n, char *err,
+                            size_t errlen)
+{
+    char *copy = strdup(s);
+    char **items = calloc(strlen(s) / 2 + 2, sizeof(char *));
+    *n = 0;
+    *out = NULL;
+    if (copy == NULL || items == NULL) {
+        free(copy);
+        free(items);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
+        while (*tok == ' ' || *tok == '\t') tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+        if (*tok) items[(*n)++] = strdup(tok);
+    }
+    free(copy);
+    *out = items;
+    return PC_OK;
+}
+
+static void free_list(char **items, int64_t n)
+{
+    for (int64_t i = 0; items && i < n; i++) free(items[i]);
+    free(items);
+}
+
+pc_status labels_read(const char *path, char ***labels, int64_t *n, char *err, size_t errlen)
+{
+    *labels = NULL;
+    *n = 0;
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return pc_err(err, errlen, errno == ENOENT ? PC_ERR_NOINPUT : PC_ERR_IO, "%s: %s", path, strerror(errno));
+    char *line = NULL, **items = NULL;
+    size_t cap = 0;
+    int64_t count = 0, alloc = 0, lineno = 0;
+    pc_status s = PC_OK;
+    ssize_t len;
+    while (s == PC_OK && (len = getline(&line, &cap, fp)) != -1) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0) {
+            int c = fgetc(fp);
+            if (c == EOF) break; /* a final empty line */
+            ungetc(c, fp);
+            s = pc_err(err, errlen, PC_ERR_CONFIG, "%s:%lld: empty label", path, (long long)lineno);
+            break;
+        }
+        if (count == alloc) {
+            alloc = alloc ? alloc * 2 : 16;
+            char **p = realloc(items, (size_t)alloc * sizeof(char *));
+            if (p == NULL) { s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory"); break; }
+            items = p;
+        }
+        if ((items[count] = strdup(line)) == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        else count++;
+    }
+    free(line);
+    fclose(fp);
+    if (s != PC_OK) {
+        free_list(items, count);
+        return s;
+    }
+    *labels = items;
+    *n = count;
+    return PC_OK;
+}
+
+void labels_free(char **labels, int64_t n) { free_list(labels, n); }
+
+static pc_status load_model_section(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    const char *v;
+    pc_status s = required(f, "model", "path", &v, err, errlen);
+    if (s != PC_OK) return s;
+    if ((c->model_path = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((v = ini_get(f, "model", "labels", NULL)) != NULL && *v) {
+        if ((c->labels_path = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        s = labels_read(c->labels_path, &c->labels, &c->nlabels, err, errlen);
+        if (s == PC_ERR_NOINPUT) s = PC_ERR_CONFIG; /* the job names a file that is not there */
+        if (s != PC_OK) return s;
+        c->head.labels = (const char *const *)c->labels;
+        c->head.nlabels = c->nlabels;
+    }
+    return PC_OK;
+}
+
+static pc_status load_input_section(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    const char *v;
+    char at[PATH_MAX + 32];
+    pc_status s = required(f, "input", "paths", &v, err, errlen);
+    int64_t n = 0;
+    char **patterns = NULL;
+    if (s == PC_OK) s = split_list(v, " ,\t", &patterns, &n, err, errlen);
+    if (s != PC_OK) return s;
+    c->input_patterns = calloc((size_t)n + 1, sizeof(char *));
+    for (int64_t i = 0; c->input_patterns && i < n; i++)
+        c->input_patterns[i] = resolve_path(c->job_file, patterns[i]);
+    c->ninputs = (int)n;
+    free_list(patterns, n);
+    if (c->input_patterns == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((v = ini_get(f, "input", "format", NULL)) != NULL && strcmp(v, "csv") != 0)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.format = '%s': only 'csv' is supported",
+                      where(f, "input", "format", at, sizeof at), v);
+    if ((v = ini_get(f, "input", "bad_rows", NULL)) != NULL && strcmp(v, "fail") != 0)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.bad_rows = '%s': only 'fail' is supported",
+                      where(f, "input", "bad_rows", at, sizeof at), v);
+    v = ini_get(f, "input", "id_column", NULL);
+    if ((c->id_column = strdup(v && *v ? v : "id")) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((v = ini_get(f, "input", "features", NULL)) != NULL && *v)
+        return split_list(v, ",", &c->features, &c->nfeatures, err, errlen);
+    return PC_OK;
+}
+
+static pc_status load_output_section(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    const char *v;
+    char at[PATH_MAX + 32];
+    pc_status s = required(f, "output", "table", &v, err, errlen);
+    if (s != PC_OK) return s;
+    if ((c->table_dir = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((v = ini_get(f, "output", "head", NULL)) != NULL && !head_kind_parse(v, &c->head.kind))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.head = '%s': expected auto, softmax_topk, sigmoid or raw",
+                      where(f, "output", "head", at, sizeof at), v);
+    if ((v = ini_get(f, "output", "value_format", NULL)) != NULL && !value_format_parse(v, &c->head.format))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.value_format = '%s': expected json or f32",
+                      where(f, "output", "value_format", at, sizeof at), v);
+    if ((v = ini_get(f, "output", "duplicates", NULL)) != NULL && strcmp(v, "fail") != 0)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.duplicates = '%s': only 'fail' is supported",
+                      where(f, "output", "duplicates", at, sizeof at), v);
+    if ((s = parse_int(f, "output", "top_k", 1, 1, 1000000, &c->head.top_k, err, errlen)) != PC_OK) return s;
+    c->head.threshold = 0.5;
+    if ((v = ini_get(f, "output", "threshold", NULL)) != NULL) {
+        char *end;
+        c->head.threshold = strtod(v, &end);
+        if (end == v || *end != '\0' || !(c->head.threshold >= 0 && c->head.threshold <= 1))
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.threshold = '%s': expected a number in [0, 1]",
+                          where(f, "output", "threshold", at, sizeof at), v);
+    }
+    return PC_OK;
+}
+
+static pc_status load_run_section(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    const char *v = ini_get(f, "run", "name", NULL);
+    char at[PATH_MAX + 32];
+    if (v != NULL) {
+        for (const char *p = v; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+                return pc_err(err, errlen, PC_ERR_CONFIG, "%s: run.name = '%s': use letters, digits, '-' and '_'",
+                              where(f, "run", "name", at, sizeof at), v);
+        c->name = strdup(v);
+    } else {
+        /* The job file's base name without .ini, cleaned to the characters a version dir
+         * name may hold. */
+        char *copy = strdup(c->job_file);
+        const char *base = copy ? basename(copy) : "job";
+        c->name = strdup(base);
+        free(copy);
+        if (c->name) {
+            char *dot = strrchr(c->name, '.');
+            if (dot && dot != c->name) *dot = '\0';
+            for (char *p = c->name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-')) *p = '_';
+        }
+    }
+    if (c->name == NULL || *c->name == '\0') return pc_err(err, errlen, PC_ERR_CONFIG, "%s: empty job name", c->job_file);
+    return parse_int(f, "run", "batch_rows", 1024, 1, 1 << 20, &c->batch_rows, err, errlen);
+}
+
+pc_status job_config_load(const char *path, char *const *overrides, int noverrides,
+                          job_config **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    ini *f = NULL;
+    pc_status s = ini_load(path, &f, err, errlen);
+    if (s != PC_OK) return s;
+    for (int i = 0; s == PC_OK && i < noverrides; i++) s = ini_set(f, overrides[i], err, errlen);
+    job_config *c = calloc(1, sizeof *c);
+    if (s == PC_OK && (c == NULL || (c->job_file = strdup(path)) == NULL))
+        s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if (s == PC_OK) {
+        c->head.kind = HEAD_AUTO;
+        c->head.format = VALUE_FORMAT_JSON;
+        s = check_known_keys(f, err, errlen);
+    }
+    if (s == PC_OK) s = load_model_section(f, c, err, errlen);
+    if (s == PC_OK) s = load_input_section(f, c, err, errlen);
+    if (s == PC_OK) s = load_output_section(f, c, err, errlen);
+    if (s == PC_OK) s = load_run_section(f, c, err, errlen);
+    ini_free(f);
+    if (s != PC_OK) {
+        job_config_free(c);
+        return s;
+    }
+    *out = c;
+    return PC_OK;
+}
+
+void job_config_free(job_config *c)
+{
+    if (c == NULL) return;
+    free(c->job_file);
+    free(c->name);
+    free(c->model_path);
+    free(c->labels_path);
+    labels_free(c->labels, c->nlabels);
+    free_list(c->input_patterns, c->ninputs);
+    free(c->id_column);
+    free_list(c->features, c->nfeatures);
+    free(c->table_dir);
+    free(c);
+}

@@ -1,0 +1,48 @@
+/*
+ * job.h — a job file (INI, see README "Job file") read, validated and resolved.
+ *
+ * Paths in the job file are relative to the job file's folder, so a job behaves the same
+ * whatever directory cron starts it from. Every key is checked: an unknown section or key, a
+ * bad value or a missing required key is PC_ERR_CONFIG naming FILE:LINE and the key, before
+ * any rank starts work.
+ *
+ * Ownership: job_config_load() returns a config that owns all its strings; job_config_free()
+ * releases it.
+ */
+#ifndef PRECAST_JOB_H
+#define PRECAST_JOB_H
+
+#include <stdint.h>
+
+#include "kernels/status.h"
+#include "mapper/head.h"
+
+typedef struct job_config {
+    char *job_file;       /* as given */
+    char *name;           /* job name: [run] name, default the job file's base name */
+    char *model_path;     /* [model] path (required) */
+    char *labels_path;    /* [model] labels, or NULL */
+    char **labels;        /* read from labels_path, one name per line */
+    int64_t nlabels;
+    char **input_patterns;/* [input] paths: globs separated by spaces or commas (required) */
+    int ninputs;
+    char *id_column;      /* [input] id_column, default "id" */
+    char **features;      /* [input] features: comma-separated names, NULL = all but the id */
+    int64_t nfeatures;
+    char *table_dir;      /* [output] table (required) */
+    head_config head;     /* [output] head, top_k, threshold, value_format (labels from model) */
+    int64_t batch_rows;   /* [run] batch_rows, default 1024 */
+} job_config;
+
+/* Loads path, applies "section.key=value" overrides in order, validates and resolves.
+ * On failure *out is NULL. */
+pc_status job_config_load(const char *path, char *const *overrides, int noverrides,
+                          job_config **out, char *err, size_t errlen);
+void job_config_free(job_config *c); /* accepts NULL */
+
+/* Reads a labels file: one class name per line, trailing '\r' stripped, a final empty line
+ * ignored. An empty label or an unreadable file is an error naming file and line. */
+pc_status labels_read(const char *path, char ***labels, int64_t *n, char *err, size_t errlen);
+void labels_free(char **labels, int64_t n);
+
+#endif

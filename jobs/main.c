@@ -1,0 +1,38 @@
+/* main.c — `precast`: dispatches to a subcommand. The only place that turns a status into a
+ * process exit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "jobs/commands.h"
+#include "kernels/status.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: precast COMMAND [ARGS]\n"
+            "\n"
+            "  run JOB.ini [--set section.key=value]...   the batch job (under mpirun, or alone)\n"
+            "  get TABLE KEY...  |  get TABLE -            point lookups, JSON lines out\n"
+            "  inspect MODEL.onnx                          inputs, outputs, ops, parameters, FLOPs\n"
+            "\n"
+            "`precast COMMAND --help` describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return PC_ERR_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "get") == 0) return cmd_get(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    fprintf(stderr, "precast: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return PC_ERR_USAGE;
+}

@@ -1,0 +1,474 @@
+/*
+ * run.c — `precast run JOB.ini`: the MPI driver wiring mapper → reducer → storage.
+ *
+ * Every phase ends with the ranks agreeing on its status (mpi_agree), so a failure anywhere
+ * stops every rank at the same point and rank 0 prints the failing rank's message. Nothing is
+ * published unless every rank's shard closed cleanly and the "nothing lost" check passed:
+ * rows in = rows written + rows rejected, and the order-independent checksum of the pairs
+ * computed at map time equals the checksum of a full scan of the written shards.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mpi.h>
+
+#include "jobs/commands.h"
+#include "jobs/job.h"
+#include "kernels/model.h"
+#include "mapper/head.h"
+#include "mapper/map.h"
+#include "mapper/split.h"
+#include "reducer/agree.h"
+#include "reducer/kv.h"
+#include "reducer/shuffle.h"
+#include "storage/table.h"
+
+/* Largest piece of a broadcast: MPI counts are int. */
+#define BCAST_CHUNK (1 << 30)
+
+typedef struct run_state {
+    MPI_Comm comm;
+    int rank, nranks;
+    job_config *cfg;
+    model *m;
+    head *h;
+    split_plan *plan;
+    kv_buffer *mapped;     /* this rank's predictions, in map order */
+    kv_buffer *sorted;     /* this rank's key range after the shuffle */
+    uint64_t map_checksum; /* sum of table_pair_hash over mapped pairs */
+    map_stats stats;       /* this rank's */
+    map_stats total;       /* all ranks' */
+    char staging[PATH_MAX];
+    shard_info shard;
+    char version[256];
+    double started;
+} run_state;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: precast run JOB.ini [--set section.key=value]...\n"
+            "       mpirun -np N precast run JOB.ini\n"
+            "\n"
+            "Runs a batch-prediction job: every rank reads its byte range of the inputs, runs\n"
+            "the model, the predictions are sorted by id across ranks and written as one\n"
+            "LevelDB shard per rank; the table's new version is published atomically.\n"
+            "\n"
+            "  --set section.key=value   override a job-file key (repeatable)\n"
+            "  -h, --help                this help\n"
+            "\n"
+            "Exit status: 0 published, 64 usage, 65 bad input rows, 66 input missing,\n"
+            "70 internal error, 73 cannot create the output, 74 I/O error, 78 job or model\n"
+            "rejected. The cause is printed on stderr.\n");
+}
+
+/* Broadcasts a byte buffer from rank 0 in chunks; *len and *buf are set on other ranks.
+ * Collective. */
+static pc_status bcast_bytes(run_state *st, char **buf, int64_t *len, char *err, size_t errlen)
+{
+    MPI_Bcast(len, 1, MPI_INT64_T, 0, st->comm);
+    pc_status s = PC_OK;
+    if (st->rank != 0 && (*buf = malloc((size_t)*len + 1)) == NULL)
+        s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for %lld model bytes", (long long)*len);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    for (int64_t off = 0; off < *len; off += BCAST_CHUNK) {
+        int n = (int)(*len - off < BCAST_CHUNK ? *len - off : BCAST_CHUNK);
+        MPI_Bcast(*buf + off, n, MPI_BYTE, 0, st->comm);
+    }
+    return PC_OK;
+}
+
+static pc_status read_whole_file(const char *path, char **buf, int64_t *len, char *err, size_t errlen)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return pc_err(err, errlen, errno == ENOENT ? PC_ERR_NOINPUT : PC_ERR_IO, "%s: %s", path, strerror(errno));
+    pc_status s = PC_OK;
+    long size = -1;
+    if (fseek(fp, 0, SEEK_END) != 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0)
+        s = pc_err(err, errlen, PC_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
+    else if ((*buf = malloc((size_t)size + 1)) == NULL)
+        s = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory for %ld bytes", path, size);
+    else if (fread(*buf, 1, (size_t)size, fp) != (size_t)size)
+        s = pc_err(err, errlen, PC_ERR_IO, "%s: read error", path);
+    fclose(fp);
+    if (s != PC_OK) {
+        free(*buf);
+        *buf = NULL;
+        return s;
+    }
+    *len = size;
+    return PC_OK;
+}
+
+/* Rank 0 reads the model once and broadcasts its bytes; every rank compiles its own plan.
+ * Collective. */
+static pc_status load_model(run_state *st, char *err, size_t errlen)
+{
+    char *bytes = NULL;
+    int64_t len = 0;
+    pc_status s = st->rank == 0 ? read_whole_file(st->cfg->model_path, &bytes, &len, err, errlen) : PC_OK;
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    if ((s = bcast_bytes(st, &bytes, &len, err, errlen)) == PC_OK) {
+        s = model_load(bytes, (size_t)len, st->cfg->model_path, st->cfg->batch_rows, &st->m, err, errlen);
+        if (s == PC_OK && model_output_count(st->m) < 1)
+            s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: model has no output", st->cfg->model_path);
+        if (s == PC_OK)
+            s = head_create(&st->cfg->head, model_output_width(st->m, 0), model_output_final(st->m, 0),
+                            &st->h, err, errlen);
+        if (s != PC_OK && strncmp(err, st->cfg->model_path, strlen(st->cfg->model_path)) != 0) {
+            char tmp[PC_ERRLEN];
+            snprintf(tmp, sizeof tmp, "%s", err);
+            pc_err(err, errlen, s, "%s: %s", st->cfg->model_path, tmp);
+        }
+    }
+    free(bytes);
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+/* Plans the byte ranges, counts quotes and newlines of this rank's segments and sums them
+ * across ranks so every segment knows where its first record starts. Collective. */
+static pc_status plan_splits(run_state *st, char *err, size_t errlen)
+{
+    pc_status s = split_plan_create((const char *const *)st->cfg->input_patterns, st->cfg->ninputs,
+                                    NULL, st->nranks, &st->plan, err, errlen);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    int64_t nsegs = split_plan_segment_count(st->plan);
+    split_segment *segs = split_plan_segments(st->plan);
+    int64_t *counts = calloc((size_t)(2 * nsegs + 1), sizeof(int64_t));
+    if (counts == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    int64_t first = split_plan_part_first(st->plan, st->rank), end = split_plan_part_first(st->plan, st->rank + 1);
+    for (int64_t i = first; s == PC_OK && i < end; i++) {
+        s = split_count(st->plan, &segs[i], err, errlen);
+        counts[2 * i] = segs[i].quotes;
+        counts[2 * i + 1] = segs[i].newlines;
+    }
+    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
+        MPI_Allreduce(MPI_IN_PLACE, counts, (int)(2 * nsegs), MPI_INT64_T, MPI_SUM, st->comm);
+        for (int64_t i = 0; i < nsegs; i++) {
+            segs[i].quotes = counts[2 * i];
+            segs[i].newlines = counts[2 * i + 1];
+        }
+        split_resolve(st->plan);
+    }
+    free(counts);
+    return s;
+}
+
+static pc_status emit_pair(void *ctx, const char *key, size_t klen, const char *val, size_t vlen,
+                           int32_t file, int64_t line, char *err, size_t errlen)
+{
+    run_state *st = ctx;
+    st->map_checksum += table_pair_hash(key, klen, val, vlen);
+    return kv_append(st->mapped, key, klen, val, vlen, (kv_origin){file, line}, err, errlen);
+}
+
+static pc_status map_and_shuffle(run_state *st, char *err, size_t errlen)
+{
+    map_config mc = {.id_column = st->cfg->id_column,
+                     .features = (const char *const *)st->cfg->features,
+                     .nfeatures = st->cfg->nfeatures};
+    pc_status s = (st->mapped = kv_create()) ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if (s == PC_OK)
+        s = map_segments(st->m, st->h, st->plan, split_plan_part_first(st->plan, st->rank),
+                         split_plan_part_first(st->plan, st->rank + 1), &mc, emit_pair, st,
+                         &st->stats, err, errlen);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    _Static_assert(sizeof(map_stats) == 3 * sizeof(int64_t), "map_stats is summed as 3 int64");
+    MPI_Allreduce(&st->stats, &st->total, 3, MPI_INT64_T, MPI_SUM, st->comm);
+    s = shuffle_sample_sort(st->mapped, st->comm, &st->sorted, err, errlen); /* agreed inside */
+    kv_free(st->mapped);
+    st->mapped = NULL;
+    return s;
+}
+
+/* Two rows with one id: the job fails naming the id and both places. Collective. */
+static pc_status check_duplicates(run_state *st, char *err, size_t errlen)
+{
+    int64_t i;
+    pc_status s = PC_OK;
+    if (kv_find_duplicate(st->sorted, &i)) {
+        size_t klen;
+        const char *key = kv_key(st->sorted, i, &klen);
+        char quoted[256];
+        json_quote(quoted, sizeof quoted, key, klen < 200 ? klen : 200);
+        kv_origin a = kv_origin_of(st->sorted, i), b = kv_origin_of(st->sorted, i + 1);
+        s = pc_err(err, errlen, PC_ERR_DATA, "duplicate id %s: %s:%lld and %s:%lld", quoted,
+                   split_plan_file_path(st->plan, a.file), (long long)a.line,
+                   split_plan_file_path(st->plan, b.file), (long long)b.line);
+    }
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+/* Rank 0 makes a fresh staging dir; every rank writes its shard into it. Collective. */
+static pc_status write_shards(run_state *st, char *err, size_t errlen)
+{
+    pc_status s = PC_OK;
+    if (st->rank == 0)
+        s = table_staging_create(st->cfg->table_dir, st->cfg->name, st->staging, sizeof st->staging, err, errlen);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    MPI_Bcast(st->staging, sizeof st->staging, MPI_CHAR, 0, st->comm);
+
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/shard-%05d", st->staging, st->rank);
+    shard_writer *w = NULL;
+    s = shard_writer_open(path, &w, err, errlen);
+    for (int64_t i = 0; s == PC_OK && i < kv_count(st->sorted); i++) {
+        size_t klen, vlen;
+        const char *key = kv_key(st->sorted, i, &klen);
+        const char *val = kv_value(st->sorted, i, &vlen);
+        s = shard_writer_put(w, key, klen, val, vlen, err, errlen);
+    }
+    if (s == PC_OK) s = shard_writer_close(w, &st->shard, err, errlen);
+    else shard_writer_abort(w);
+    kv_free(st->sorted);
+    st->sorted = NULL;
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+/* The "nothing lost" check: a full scan of every written shard against the map-time counts
+ * and checksum. Collective. */
+static pc_status verify_written(run_state *st, uint64_t *checksum, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", st->staging, st->shard.dir);
+    int64_t rows = 0;
+    uint64_t sum = 0;
+    pc_status s = shard_scan(path, &rows, &sum, err, errlen);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    int64_t all_rows = 0;
+    uint64_t all_sum = 0, all_map_sum = 0;
+    MPI_Allreduce(&rows, &all_rows, 1, MPI_INT64_T, MPI_SUM, st->comm);
+    MPI_Allreduce(&sum, &all_sum, 1, MPI_UINT64_T, MPI_SUM, st->comm);
+    MPI_Allreduce(&st->map_checksum, &all_map_sum, 1, MPI_UINT64_T, MPI_SUM, st->comm);
+    *checksum = all_sum;
+    if (st->total.rows_in != all_rows + st->total.rows_rejected)
+        return pc_err(err, errlen, PC_ERR_INTERNAL,
+                      "nothing-lost check failed: %lld rows in, %lld in the shards, %lld rejected",
+                      (long long)st->total.rows_in, (long long)all_rows, (long long)st->total.rows_rejected);
+    if (all_sum != all_map_sum)
+        return pc_err(err, errlen, PC_ERR_INTERNAL,
+                      "nothing-lost check failed: shard checksum %016llx differs from map-time %016llx",
+                      (unsigned long long)all_sum, (unsigned long long)all_map_sum);
+    return PC_OK;
+}
+
+/* Packs a shard_info for the gather: rows, bytes, checksum, lengths, then the key bytes. */
+static char *pack_shard(const shard_info *s, int *len)
+{
+    size_t n = 3 * 8 + 2 * 8 + s->first_key_len + s->last_key_len;
+    char *buf = malloc(n), *p = buf;
+    if (buf == NULL) return NULL;
+    uint64_t f[5] = {(uint64_t)s->rows, (uint64_t)s->bytes, s->checksum, s->first_key_len, s->last_key_len};
+    memcpy(p, f, sizeof f);
+    p += sizeof f;
+    if (s->first_key_len) memcpy(p, s->first_key, s->first_key_len);
+    p += s->first_key_len;
+    if (s->last_key_len) memcpy(p, s->last_key, s->last_key_len);
+    *len = (int)n;
+    return buf;
+}
+
+static pc_status unpack_shard(const char *p, int rank, shard_info *s)
+{
+    uint64_t f[5];
+    memcpy(f, p, sizeof f);
+    p += sizeof f;
+    memset(s, 0, sizeof *s);
+    char dir[32];
+    snprintf(dir, sizeof dir, "shard-%05d", rank);
+    s->dir = strdup(dir);
+    s->rows = (int64_t)f[0];
+    s->bytes = (int64_t)f[1];
+    s->checksum = f[2];
+    s->first_key_len = f[3];
+    s->last_key_len = f[4];
+    if (f[3]) s->first_key = malloc(f[3]);
+    if (f[4]) s->last_key = malloc(f[4]);
+    if (s->dir == NULL || (f[3] && !s->first_key) || (f[4] && !s->last_key)) return PC_ERR_INTERNAL;
+    if (f[3]) memcpy(s->first_key, p, f[3]);
+    if (f[4]) memcpy(s->last_key, p + f[3], f[4]);
+    return PC_OK;
+}
+
+/* Gathers every rank's shard_info on rank 0, in rank (= key) order. Collective. */
+static pc_status gather_shards(run_state *st, shard_info **out, char *err, size_t errlen)
+{
+    int len = 0;
+    char *mine = pack_shard(&st->shard, &len);
+    pc_status s = mine ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    int *lens = NULL, *displs = NULL;
+    char *all = NULL;
+    if (st->rank == 0) {
+        lens = calloc((size_t)st->nranks, sizeof(int));
+        displs = calloc((size_t)st->nranks, sizeof(int));
+    }
+    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, st->comm);
+    int64_t total = 0;
+    if (st->rank == 0) {
+        for (int r = 0; r < st->nranks; r++) {
+            displs[r] = (int)total;
+            total += lens[r];
+        }
+        all = malloc((size_t)total + 1);
+    }
+    MPI_Gatherv(mine, len, MPI_BYTE, all, lens, displs, MPI_BYTE, 0, st->comm);
+    if (st->rank == 0) {
+        *out = calloc((size_t)st->nranks, sizeof(shard_info));
+        for (int r = 0; *out && r < st->nranks; r++)
+            if (unpack_shard(all + displs[r], r, &(*out)[r]) != PC_OK)
+                s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        if (*out == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    }
+    free(mine);
+    free(lens);
+    free(displs);
+    free(all);
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+/* Rank 0 writes the manifest into staging and publishes the version. Collective. */
+static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t errlen)
+{
+    shard_info *shards = NULL;
+    pc_status s = gather_shards(st, &shards, err, errlen);
+    if (s != PC_OK) return s;
+    if (st->rank == 0) {
+        s = table_version_name(st->cfg->table_dir, st->cfg->name, st->version, sizeof st->version, err, errlen);
+        char created[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+        int nfiles = split_plan_file_count(st->plan);
+        char **paths = calloc((size_t)nfiles + 1, sizeof(char *));
+        int64_t *sizes = calloc((size_t)nfiles + 1, sizeof(int64_t));
+        for (int i = 0; paths && sizes && i < nfiles; i++) {
+            paths[i] = (char *)split_plan_file_path(st->plan, i);
+            sizes[i] = split_plan_file_size(st->plan, i);
+        }
+        manifest m = {
+            .format_version = 1, .created = created, .job = st->cfg->name, .version = st->version,
+            .model_path = st->cfg->model_path, .model_sha256 = NULL, .job_file = st->cfg->job_file,
+            .ninputs = nfiles, .input_paths = paths, .input_sizes = sizes,
+            .rows_in = st->total.rows_in, .rows_written = st->total.rows_emitted,
+            .rows_rejected = st->total.rows_rejected, .checksum = checksum,
+            .value_format = (char *)value_format_name(st->cfg->head.format),
+            .head = (char *)head_kind_name(head_effective_kind(st->h)),
+            .labels_path = st->cfg->labels_path, .ranks = st->nranks,
+            .nshards = st->nranks, .shards = shards};
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/MANIFEST.json", st->staging);
+        if (paths == NULL || sizes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        if (s == PC_OK) s = manifest_write(path, &m, err, errlen);
+        if (s == PC_OK) s = table_publish(st->cfg->table_dir, st->staging, st->version, err, errlen);
+        free(paths);
+        free(sizes);
+        for (int r = 0; r < st->nranks; r++) shard_info_clear(&shards[r]);
+        free(shards);
+    }
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+static pc_status run_job(run_state *st, char *err, size_t errlen)
+{
+    uint64_t checksum = 0;
+    pc_status s = load_model(st, err, errlen);
+    if (s == PC_OK) s = plan_splits(st, err, errlen);
+    if (s == PC_OK) s = map_and_shuffle(st, err, errlen);
+    if (s == PC_OK) s = check_duplicates(st, err, errlen);
+    if (s == PC_OK) s = write_shards(st, err, errlen);
+    if (s == PC_OK) s = verify_written(st, &checksum, err, errlen);
+    if (s == PC_OK) s = publish(st, checksum, err, errlen);
+    if (s != PC_OK && st->rank == 0 && st->staging[0] != '\0') table_staging_remove(st->staging);
+    return s;
+}
+
+static void run_state_clear(run_state *st)
+{
+    job_config_free(st->cfg);
+    model_close(st->m);
+    head_free(st->h);
+    split_plan_free(st->plan);
+    kv_free(st->mapped);
+    kv_free(st->sorted);
+    shard_info_clear(&st->shard);
+}
+
+/* Parses the command line; returns 0 to go on, else an exit status (after printing). */
+static int parse_args(int argc, char **argv, const char **job, char ***sets, int *nsets, int rank)
+{
+    static const struct option opts[] = {{"set", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    *sets = calloc((size_t)argc, sizeof(char *));
+    *nsets = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 's') (*sets)[(*nsets)++] = optarg;
+        else if (c == 'h') {
+            if (rank == 0) usage(stdout);
+            return -1;
+        } else {
+            if (rank == 0) usage(stderr);
+            return PC_ERR_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        if (rank == 0) {
+            fprintf(stderr, "precast run: expected one job file\n");
+            usage(stderr);
+        }
+        return PC_ERR_USAGE;
+    }
+    *job = argv[optind];
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    run_state st = {.comm = MPI_COMM_WORLD};
+    MPI_Comm_rank(st.comm, &st.rank);
+    MPI_Comm_size(st.comm, &st.nranks);
+    st.started = MPI_Wtime();
+    char err[PC_ERRLEN] = "";
+    const char *job = NULL;
+    char **sets = NULL;
+    int nsets = 0;
+    int rc = parse_args(argc, argv, &job, &sets, &nsets, st.rank);
+    if (rc != 0) {
+        free(sets);
+        MPI_Finalize();
+        return rc < 0 ? 0 : rc;
+    }
+    pc_status s = job_config_load(job, sets, nsets, &st.cfg, err, sizeof err);
+    s = mpi_agree(s, st.comm, err, sizeof err);
+    if (s == PC_OK) s = run_job(&st, err, sizeof err);
+    double seconds = MPI_Wtime() - st.started;
+    if (st.rank == 0) {
+        if (s != PC_OK) {
+            fprintf(stderr, "precast: %s\n", err);
+        } else {
+            printf("precast: %s: %lld rows in, %lld written, %lld rejected, %.2f s, %.0f rows/s, "
+                   "%d shard%s, published %s\n",
+                   st.cfg->name, (long long)st.total.rows_in, (long long)st.total.rows_emitted,
+                   (long long)st.total.rows_rejected, seconds,
+                   seconds > 0 ? (double)st.total.rows_in / seconds : 0.0, st.nranks,
+                   st.nranks == 1 ? "" : "s", st.version);
+        }
+    }
+    run_state_clear(&st);
+    free(sets);
+    MPI_Finalize();
+    return (int)s;
+}
