@@ -1,0 +1,29 @@
+/*
+ * internal.h — helpers shared by the .c files of storage/; not part of the public API.
+ */
+#ifndef PRECAST_STORAGE_INTERNAL_H
+#define PRECAST_STORAGE_INTERNAL_H
+
+#include <stddef.h>
+
+#include "kernels/status.h"
+
+/* Bytewise comparison of two keys (memcmp order, a proper prefix first): <0, 0, >0. */
+int st_key_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Writes a printable rendering of key into buf (cap bytes): printable ASCII as is, '\\' and
+ * other bytes as \xNN, cut after 48 bytes with "...".  Returns buf. */
+const char *st_key_show(char *buf, size_t cap, const char *key, size_t len);
+
+/* malloc'd copy of p[0..n) with a NUL after it; NULL if out of memory. */
+char *st_memdup(const void *p, size_t n);
+
+/* Takes a LevelDB error string (lerr, may be NULL), formats "<fmt...>: <lerr>" into err,
+ * frees lerr with leveldb_free and returns code. */
+pc_status st_ldb_err(char *err, size_t errlen, pc_status code, char *lerr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Size of a buffer for st_key_show. */
+#define ST_KEY_SHOW 200
+
+#endif

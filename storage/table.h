@@ -1,0 +1,272 @@
+/*
+ * table.h — storage/: the prediction table on disk.  Public API of the module.
+ *
+ * A table is a directory:
+ *
+ *   TABLE/
+ *     CURRENT                    name of the published version + "\n"; replaced atomically
+ *                                (CURRENT.tmp written, fsynced, renamed, directory fsynced)
+ *     v20261126T020000Z-<job>/   one version (UTC time of publish; -2, -3... if taken)
+ *       MANIFEST.json            what the version holds (see `manifest` below)
+ *       shard-00000/ ...         LevelDB databases; shard i holds a contiguous key range;
+ *                                keys ordered bytewise (LevelDB's default comparator), so each
+ *                                shard is a plain LevelDB any LevelDB tool can open
+ *     .staging-<job>/            a version being written; never read; replaced by a later run
+ *
+ * Life of a version (the writer side, driven by jobs/):
+ *   table_staging_create  ->  shard_writer_open/put/close for each shard, in the staging dir
+ *   ->  shard_scan (the "nothing lost" check)  ->  table_version_name  ->  manifest_write
+ *   (staging/MANIFEST.json with version = that name)  ->  table_publish.
+ * Readers (precast get/serve/verify) use table_open / table_get.
+ *
+ * Errors: every fallible function returns a pc_status (kernels/status.h) and on failure writes
+ * a one-line message naming the path into the caller's (err, errlen).  Codes used here:
+ * PC_ERR_NOINPUT (no table / no CURRENT), PC_ERR_CANTCREAT (cannot create an output file or
+ * directory), PC_ERR_IO (I/O error or corruption of something already written, including a
+ * malformed MANIFEST.json), PC_ERR_CONFIG (a job name not usable in a file name),
+ * PC_ERR_INTERNAL (a broken precondition, e.g. keys out of order, or out of memory).
+ * Paths are built into PATH_MAX buffers; a path that does not fit is an error, never cut.
+ *
+ * Ownership: functions borrow their pointer arguments for the duration of the call only.
+ * Whatever a function returns through an out-pointer belongs to the caller, with the
+ * matching free function named in its comment.
+ *
+ * Threads: no global mutable state.  Different handles may be used from different threads;
+ * one shard_writer is for one thread at a time.  A `table` handle is read-only after
+ * table_open and table_get may be called from several threads at once.
+ * MPI: storage knows nothing of MPI; each rank writes its own shard, rank 0 publishes.
+ */
+#ifndef PRECAST_STORAGE_TABLE_H
+#define PRECAST_STORAGE_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "kernels/status.h"
+
+/* ------------------------------------------------------------------------------------------
+ * Checksums
+ * ---------------------------------------------------------------------------------------- */
+
+/* Hash of one (key, value) pair.  The checksum of a shard or table is the sum (mod 2^64) of
+ * this over all its pairs, so it does not depend on the order the pairs were seen in (map
+ * time vs. scan of the sorted shards).
+ * Definition (stable; `precast verify` of old tables relies on it):
+ *   h = FNV-1a 64 (offset basis 0xcbf29ce484222325, prime 0x100000001b3) over the bytes
+ *       klen as 8 bytes little-endian, key[0..klen), vlen as 8 bytes little-endian,
+ *       val[0..vlen);
+ *   then the splitmix64 finaliser:
+ *       h ^= h >> 30; h *= 0xbf58476d1ce4e5b9; h ^= h >> 27; h *= 0x94d049bb133111eb;
+ *       h ^= h >> 31.
+ * The lengths make ("ab","c") and ("a","bc") differ.  key/val may be NULL when their
+ * length is 0. */
+uint64_t table_pair_hash(const void *key, size_t klen, const void *val, size_t vlen);
+
+/* ------------------------------------------------------------------------------------------
+ * Shards
+ * ---------------------------------------------------------------------------------------- */
+
+/* What one shard holds.  Every pointer is owned by the struct (malloc'd); free them with
+ * shard_info_clear.  A zero-initialised shard_info is valid and empty. */
+typedef struct shard_info {
+    char *dir;                             /* shard directory name relative to the version
+                                              dir, e.g. "shard-00003" (no '/') */
+    char *first_key; size_t first_key_len; /* NULL/0 for an empty shard; otherwise malloc'd,
+                                              NUL-terminated for convenience (may hold NULs) */
+    char *last_key;  size_t last_key_len;  /* as first_key */
+    int64_t rows;                          /* number of pairs */
+    int64_t bytes;                         /* sum of key + value bytes */
+    uint64_t checksum;                     /* sum of table_pair_hash over the pairs */
+} shard_info;
+
+/* Frees the strings of s and zeroes it.  Accepts NULL. */
+void shard_info_clear(shard_info *s);
+
+typedef struct shard_writer shard_writer;
+
+/* Creates a new LevelDB database at path (it must not exist: an existing path ->
+ * PC_ERR_CANTCREAT) for writing keys in order.  Options: bloom filter 10 bits/key, snappy
+ * compression, 8 MiB write buffer; puts are grouped in write batches of ~1 MiB or 4096 puts,
+ * not synced until shard_writer_close.  On success *out is a writer the caller ends with
+ * shard_writer_close or shard_writer_abort; on failure *out is NULL and nothing is left open
+ * (a directory LevelDB created before failing may remain; the staging dir is removed as a
+ * whole on failure). */
+pc_status shard_writer_open(const char *path, shard_writer **out, char *err, size_t errlen);
+
+/* Adds a pair; key and val are copied (the caller keeps them).  REQUIRES: keys strictly
+ * increasing bytewise (memcmp order, a proper prefix before its extensions).  A key <= the
+ * previous one -> PC_ERR_INTERNAL naming both keys; the writer is unchanged by such a call and
+ * may go on.  A LevelDB write error -> PC_ERR_IO naming the shard, after which the writer is
+ * failed: every later put or close returns an error. */
+pc_status shard_writer_put(shard_writer *w, const void *key, size_t klen, const void *val,
+                           size_t vlen, char *err, size_t errlen);
+
+/* Writes the pending batch with sync (a final synced write makes the whole database durable),
+ * closes the database and fills *info (dir = basename of the path; first/last key, rows,
+ * bytes, checksum).  Frees w whatever the outcome.  On failure *info is zeroed, the shard must
+ * be considered unusable and the error names the shard. */
+pc_status shard_writer_close(shard_writer *w, shard_info *info, char *err, size_t errlen);
+
+/* Closes and frees w without promising anything about what is on disk (use it on the
+ * failure path, then remove the staging dir).  Accepts NULL. */
+void shard_writer_abort(shard_writer *w);
+
+/* Full scan of a closed shard at path (opened without creating, paranoid checks on, every
+ * block checksum verified): counts rows and sums table_pair_hash into *checksum, and checks
+ * that keys are strictly increasing.  A missing shard, any LevelDB error or corruption ->
+ * PC_ERR_IO naming the shard path; *rows and *checksum are then 0.
+ * Note: LevelDB's open is not read-only — it may rewrite its log and MANIFEST files. */
+pc_status shard_scan(const char *path, int64_t *rows, uint64_t *checksum, char *err,
+                     size_t errlen);
+
+/* The same scan, also checking that every key lies within [expect->first_key,
+ * expect->last_key] and that rows, bytes, checksum and the first and last keys equal
+ * expect's (expect->dir is not looked at).  A difference -> PC_ERR_IO naming the shard and
+ * the first field that differs.  This is what `precast verify` does for each shard. */
+pc_status shard_verify(const char *path, const shard_info *expect, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------------------------
+ * Manifest (MANIFEST.json of a version)
+ * ---------------------------------------------------------------------------------------- */
+
+/* Every pointer is owned by the struct when it comes from manifest_read (free it with
+ * manifest_free); a caller filling one in for manifest_write owns its own pointers.
+ * String fields are UTF-8 or arbitrary bytes (see the JSON format below); a NULL string is
+ * written as JSON null and read back as NULL.  created, job and version must not be NULL. */
+typedef struct manifest {
+    int format_version;        /* 1 (manifest_write always writes 1; a reader refuses > 1) */
+    char *created;             /* ISO 8601 UTC, e.g. "2026-11-26T02:00:00Z" (table_iso8601) */
+    char *job;                 /* job name */
+    char *version;             /* version dir name (from table_version_name) */
+    char *model_path; char *model_sha256;
+    char *job_file;            /* path of the job file */
+    int64_t ninputs; char **input_paths; int64_t *input_sizes; /* ninputs each */
+    int64_t rows_in, rows_written, rows_rejected;
+    uint64_t checksum;         /* sum over all shards; written as 16 hex digits */
+    char *value_format;        /* "json" | "f32" */
+    char *head;                /* "softmax_topk" | "sigmoid" | "raw" | "auto" ... */
+    char *labels_path;         /* may be NULL */
+    int64_t ranks;
+    int64_t nshards; shard_info *shards;  /* in key order, ranges disjoint */
+} manifest;
+
+/* Writes m as JSON to path atomically (path.tmp, fsync, rename, fsync of the directory).
+ * The JSON (UTF-8, one object):
+ *   {"format_version": 1, "created": "...", "job": "...", "version": "...",
+ *    "model_path": ..., "model_sha256": ..., "job_file": ...,
+ *    "inputs": [{"path": "...", "size": N}, ...],
+ *    "rows_in": N, "rows_written": N, "rows_rejected": N,
+ *    "checksum": "0123456789abcdef",     (a string: JSON numbers lose 64-bit precision)
+ *    "value_format": ..., "head": ..., "labels_path": ... or null, "ranks": N,
+ *    "shards": [{"dir": "shard-00000", "first_key": ..., "last_key": ..., "rows": N,
+ *                "bytes": N, "checksum": "16 hex digits"}, ...]}
+ * Byte strings (keys, and any string field) are written reversibly: if the bytes are valid
+ * UTF-8, as a JSON string under the field's name ("first_key": "a\"b\u0001"; '"', '\\' and
+ * control characters escaped); otherwise as lower-case hex under the name + "_hex"
+ * ("first_key_hex": "ff00").  An empty shard has "first_key": null, "last_key": null.
+ * Invalid m (NULL created/job/version/shard dir, negative counts, a shard's key range
+ * inconsistent) -> PC_ERR_INTERNAL and nothing is written.  I/O failure -> PC_ERR_CANTCREAT /
+ * PC_ERR_IO; path then holds what it held before (path.tmp is removed). */
+pc_status manifest_write(const char *path, const manifest *m, char *err, size_t errlen);
+
+/* Reads and validates what manifest_write wrote: strict JSON (at most 64 MiB), every field
+ * above present with its type (labels_path may be absent), format_version 1, shard dirs
+ * plain names, shard ranges ordered and disjoint, checksums 16 hex digits; unknown fields are
+ * ignored.  Anything else -> PC_ERR_IO "path: line L, column C: what" or "path: field: what"
+ * (never a crash); missing file -> PC_ERR_NOINPUT.  On success *out is the caller's, freed
+ * with manifest_free; on failure *out is NULL. */
+pc_status manifest_read(const char *path, manifest **out, char *err, size_t errlen);
+
+/* Frees a manifest from manifest_read: every string and array in it, and m.  Accepts NULL.
+ * (Not for a caller-filled manifest with stack or static pointers.) */
+void manifest_free(manifest *m);
+
+/* ------------------------------------------------------------------------------------------
+ * Versions and publishing
+ * ---------------------------------------------------------------------------------------- */
+
+/* A job name becomes part of directory names, so it must be 1..128 characters of
+ * [A-Za-z0-9._-] not starting with '.' or '-'.  Functions taking `job` return PC_ERR_CONFIG
+ * for any other name. */
+bool table_job_name_valid(const char *job);
+
+/* Writes t as "YYYY-mm-ddTHH:MM:SSZ" (UTC) into buf (cap >= 21, else PC_ERR_INTERNAL). */
+pc_status table_iso8601(time_t t, char *buf, size_t cap, char *err, size_t errlen);
+
+/* Creates table_dir (mkdir -p) and a fresh, empty table_dir/.staging-<job>: a staging dir
+ * left by a killed run is removed first (recursively, never following symlinks, nothing
+ * outside it).  Writes the staging path into staging (cap bytes).  Cannot create ->
+ * PC_ERR_CANTCREAT naming the path; a stale staging dir that cannot be removed -> PC_ERR_IO. */
+pc_status table_staging_create(const char *table_dir, const char *job, char *staging,
+                               size_t cap, char *err, size_t errlen);
+
+/* Removes a staging dir and everything in it (after a failed run); best effort, errors are
+ * ignored.  Refuses (does nothing) unless the last path component starts with ".staging-".
+ * Accepts NULL. */
+void table_staging_remove(const char *staging);
+
+/* Picks the name of the next version: "v<YYYYmmddTHHMMSSZ>-<job>" for the current UTC time,
+ * or with "-2", "-3"... appended if that name is taken in table_dir.  The name is not
+ * reserved: the job's lock keeps two publishers of one job apart.  Writes it into name
+ * (cap bytes; too small -> PC_ERR_INTERNAL). */
+pc_status table_version_name(const char *table_dir, const char *job, char *name, size_t cap,
+                             char *err, size_t errlen);
+/* The same for a given time t (for tests and reproducible runs). */
+pc_status table_version_name_at(const char *table_dir, const char *job, time_t t, char *name,
+                                size_t cap, char *err, size_t errlen);
+
+/* Publishes staging as version `version`:
+ *   1. checks that staging/MANIFEST.json reads and names `version` (else PC_ERR_INTERNAL,
+ *      or PC_ERR_IO if unreadable) and that table_dir/version does not exist;
+ *   2. fsyncs every file and directory of the staging tree;
+ *   3. renames staging to table_dir/version and fsyncs table_dir;
+ *   4. writes table_dir/CURRENT atomically ("version\n").
+ * On failure CURRENT is as it was and the old version stays readable; if step 4 fails the
+ * version dir is renamed back to staging (best effort).  Errors: PC_ERR_NOINPUT if staging is
+ * missing, PC_ERR_CANTCREAT / PC_ERR_IO for the file system. */
+pc_status table_publish(const char *table_dir, const char *staging, const char *version,
+                        char *err, size_t errlen);
+
+/* Reads the name of the published version from table_dir/CURRENT into version (cap bytes).
+ * No table dir or no CURRENT -> PC_ERR_NOINPUT; a CURRENT that is not one plain name + "\n",
+ * or does not fit in cap -> PC_ERR_IO. */
+pc_status table_current(const char *table_dir, char *version, size_t cap, char *err,
+                        size_t errlen);
+
+/* ------------------------------------------------------------------------------------------
+ * Lookups
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct table table;
+
+/* Opens the version CURRENT names: reads its manifest and opens every shard (never creating
+ * one; bloom filter policy set, paranoid checks, checksums verified on reads, one 32 MiB
+ * block cache shared by the shards).  On success *out is the caller's, closed with
+ * table_close; the version stays usable even if CURRENT moves on.  Errors: as table_current,
+ * manifest_read, or PC_ERR_IO naming a shard that does not open; *out is then NULL. */
+pc_status table_open(const char *table_dir, table **out, char *err, size_t errlen);
+
+/* The same for a named version (rollback, inspection). */
+pc_status table_open_version(const char *table_dir, const char *version, table **out,
+                             char *err, size_t errlen);
+
+/* Looks key up: binary search of the shards' [first_key, last_key] ranges, then one LevelDB
+ * Get in that shard (none if the key is outside every range).  Found: *found = true, *val a
+ * malloc'd copy of the value (NUL-terminated for convenience; *vlen excludes the NUL), freed
+ * by the caller with free().  Miss: *found = false, *val = NULL, *vlen = 0.  A LevelDB error
+ * -> PC_ERR_IO naming the shard, outputs as for a miss.  Thread-safe. */
+pc_status table_get(table *t, const void *key, size_t klen, char **val, size_t *vlen,
+                    bool *found, char *err, size_t errlen);
+
+/* The manifest of the open version; owned by t, valid until table_close(t). */
+const manifest *table_manifest(const table *t);
+
+/* Directory of the open version (table_dir/version); owned by t, valid until table_close. */
+const char *table_version_dir(const table *t);
+
+/* Closes every shard and frees t.  Accepts NULL. */
+void table_close(table *t);
+
+#endif
