@@ -45,6 +45,7 @@ JOBS_OBJ    := $(call objs,$(JOBS_SRC))
 ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS_OBJ)
 
 TESTS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/test_*.c))
+TOOLS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/tool_*.c))
 
 .PHONY: all check check-asan check-valgrind demo bench clean help fixtures
 all: $(BIN)/precast bin/precast
@@ -88,7 +89,12 @@ $(FIXTURES): tests/fixtures/make_fixtures.py
 	touch $@
 fixtures: $(FIXTURES)
 
-check: $(BIN)/precast bin/precast $(TESTS) $(FIXTURES)
+# Test helpers (tests/tool_*.c) link the whole library.
+$(BIN)/tool_%: $(BUILD)/tests/tool_%.o $(BUILD)/libprecast.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+check: $(BIN)/precast $(TESTS) $(TOOLS) $(FIXTURES)
 	BUILD=$(BUILD) tests/run-all.sh
 
 check-asan:

@@ -1,0 +1,86 @@
+#!/bin/bash
+# Runs every test suite and ends with one line for all of them: "N passed, N failed".
+#   unit tests:        $BUILD/bin/test_* (Check); test_reducer also under mpirun -np 3
+#   integration tests: tests/integration/test_*.sh (real mpirun jobs), each prints
+#                      "ok - NAME" or "not ok - NAME" per case
+# Options: --unit-only. Environment: BUILD (default build), VALGRIND=1 runs unit tests under
+# valgrind.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+export PRECAST_FIXTURES=${PRECAST_FIXTURES:-$BUILD/fixtures}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# One OpenBLAS thread per rank: ranks are the parallelism.
+export OPENBLAS_NUM_THREADS=1
+unit_only=0
+[ "${1:-}" = "--unit-only" ] && unit_only=1
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Adds a Check runner's counts ("NN%: Checks: X, Failures: F, Errors: E") from $log.
+count_check() {
+    local name=$1 rc=$2 line
+    line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        echo "not ok - $name: no Check summary (exit status $rc)"
+        failed=$((failed + 1))
+        return
+    fi
+    local checks fails errs
+    checks=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+).*/\1/')
+    fails=$(echo "$line" | sed -E 's/.*Failures: ([0-9]+).*/\1/')
+    errs=$(echo "$line" | sed -E 's/.*Errors: ([0-9]+).*/\1/')
+    passed=$((passed + checks - fails - errs))
+    failed=$((failed + fails + errs))
+    if [ "$rc" -ne 0 ] && [ $((fails + errs)) -eq 0 ]; then
+        echo "not ok - $name: exit status $rc with no failed check (valgrind or a crash?)"
+        failed=$((failed + 1))
+    fi
+}
+
+run_unit() {
+    local name=$1; shift
+    echo "== $name"
+    "$@" >"$log" 2>&1
+    local rc=$?
+    cat "$log"
+    count_check "$name" "$rc"
+}
+
+for t in "$BUILD"/bin/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    if [ "${VALGRIND:-0}" = 1 ]; then
+        run_unit "$name (valgrind)" env CK_FORK=no valgrind -q --error-exitcode=99 \
+            --leak-check=full --errors-for-leak-kinds=definite "$t"
+    else
+        run_unit "$name" "$t"
+    fi
+    if [ "$name" = test_reducer ] && [ "${VALGRIND:-0}" != 1 ]; then
+        run_unit "$name (mpirun -np 3)" mpirun --oversubscribe -np 3 "$t"
+    fi
+done
+
+if [ "$unit_only" = 0 ]; then
+    for t in tests/integration/test_*.sh; do
+        echo "== $(basename "$t")"
+        bash "$t" >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        p=$(grep -c '^ok - ' "$log")
+        f=$(grep -c '^not ok - ' "$log")
+        passed=$((passed + p))
+        failed=$((failed + f))
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "not ok - $(basename "$t"): exit status $rc"
+            failed=$((failed + 1))
+        fi
+    done
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
