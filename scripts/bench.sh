@@ -1,0 +1,66 @@
+#!/bin/bash
+# `make bench`: precast against PyTorch on the same model and rows, figures side by side.
+#   data:  1,000,000 rows x 64 features (scripts/make_bench_data.py), model 64->256->256->10
+#          softmax, exported from the very PyTorch module the baseline runs
+#   rows:  precast end to end (mpirun -np 1 and -np 2: CSV -> sorted, published LevelDB table)
+#          precast forward pass alone (build/bin/bench_forward, one thread) and the sgemm bound
+#          PyTorch forward pass alone and end to end (CSV -> sorted output), 1 and 2 threads
+# Figures are measured on this machine in this run; nothing is asserted.
+set -eu
+cd "$(dirname "$0")/.."
+OUT=${BENCH_DIR:-var/bench}
+ROWS=${BENCH_ROWS:-1000000}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_base_warn_component_unused=0
+export OPENBLAS_NUM_THREADS=1
+mkdir -p "$OUT"
+/usr/bin/python3 scripts/make_bench_data.py "$OUT" >/dev/null
+make -s build/bin/bench_forward >/dev/null
+
+cat >"$OUT/bench.ini" <<INI
+[model]
+path = bench.onnx
+[input]
+paths = bench.csv
+id_column = id
+[output]
+table = table
+head = softmax_topk
+top_k = 1
+[run]
+name = bench
+INI
+
+results=()
+add() { results+=("$(printf '%-44s %12s rows/s' "$1" "$2")"); }
+
+now() { date +%s.%N; }
+for np in 1 2; do
+    rm -rf "$OUT/table"
+    t0=$(now)
+    mpirun --oversubscribe -np $np bin/precast run "$OUT/bench.ini" >"$OUT/run$np.txt"
+    t1=$(now)
+    rps=$(awk -v r="$ROWS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", r/(b-a)}')
+    add "precast end to end, mpirun -np $np (wall)" "$rps"
+    echo "  $(cat "$OUT/run$np.txt")"
+done
+
+fwd=$(build/bin/bench_forward "$OUT/bench.onnx" 1024 "$ROWS")
+echo "$fwd" | sed 's/^/  /'
+add "precast forward pass, 1 thread" "$(echo "$fwd" | sed -nE 's/.*forward[^0-9]*([0-9.]+) rows\/s.*/\1/p' | head -1)"
+
+# PyTorch in its best set-up (see scripts/bench_torch.py): OpenBLAS on one thread, a glibc
+# malloc that keeps buffers, passive OpenMP waiting with two threads.
+export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
+for th in 1 2; do
+    for mode in forward e2e; do
+        line=$(OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench_torch.py \
+            --model "$OUT/bench.pt" --csv "$OUT/bench.csv" --threads $th --mode $mode)
+        echo "  $line"
+        add "PyTorch $mode, $th thread(s)" "$(echo "$line" | sed -nE 's/.*rows_per_s=([0-9.]+).*/\1/p')"
+    done
+done
+unset GLIBC_TUNABLES
+
+echo
+echo "bench: $ROWS rows, 64 -> 256 -> 256 -> 10 softmax, top-1, on $(nproc) cores"
+printf '%s\n' "${results[@]}"
