@@ -17,7 +17,8 @@ struct head {
     char **labels;       /* width names, owned */
     size_t max_label_json; /* longest quoted label */
     float *probs;        /* scratch row (width) */
-    int64_t *top;        /* scratch (top_k) */
+    int64_t *top;        /* scratch (top_k): class indices */
+    float *topv;         /* scratch (top_k): their probabilities */
 };
 
 static const char *const HEAD_NAMES[] = {"auto", "softmax_topk", "sigmoid", "raw"};
@@ -122,7 +123,8 @@ pc_status head_create(const head_config *cfg, int64_t width, model_final final, 
     h->labels = calloc((size_t)nclass, sizeof(char *));
     h->probs = malloc((size_t)width * sizeof(float));
     h->top = malloc((size_t)h->top_k * sizeof(int64_t));
-    bool ok = h->labels && h->probs && h->top;
+    h->topv = malloc((size_t)h->top_k * sizeof(float));
+    bool ok = h->labels && h->probs && h->top && h->topv;
     for (int64_t i = 0; ok && i < nclass; i++) {
         char num[24];
         snprintf(num, sizeof num, "%lld", (long long)i);
@@ -150,6 +152,7 @@ void head_free(head *h)
     free(h->labels);
     free(h->probs);
     free(h->top);
+    free(h->topv);
     free(h);
 }
 
@@ -174,11 +177,11 @@ size_t head_value_max_bytes(const head *h)
 static void head_probabilities(head *h, const float *scores)
 {
     if (h->kind == HEAD_SOFTMAX_TOPK && h->final == MODEL_FINAL_NONE)
-        op_softmax(h->probs, scores, 1, h->width);
+        ops_softmax(h->probs, scores, 1, h->width);
     else if (h->kind == HEAD_SOFTMAX_TOPK && h->final == MODEL_FINAL_LOGSOFTMAX)
         for (int64_t i = 0; i < h->width; i++) h->probs[i] = expf(scores[i]);
     else if (h->kind == HEAD_SIGMOID && h->final != MODEL_FINAL_SIGMOID)
-        op_sigmoid(h->probs, scores, h->width);
+        ops_sigmoid(h->probs, scores, h->width);
     else
         memcpy(h->probs, scores, (size_t)h->width * sizeof(float));
 }
@@ -215,7 +218,7 @@ pc_status head_encode(head *h, const float *scores, char *out, size_t cap, size_
     if (h->format == VALUE_FORMAT_F32) {
         append(out, cap, &n, (const char *)h->probs, (size_t)h->width * sizeof(float));
     } else if (h->kind == HEAD_SOFTMAX_TOPK) {
-        op_topk(h->top, h->probs, 1, h->width, h->top_k);
+        ops_topk(h->topv, h->top, h->probs, 1, h->width, h->top_k);
         append(out, cap, &n, "{\"label\":", 9);
         append_label(h, out, cap, &n, h->top[0]);
         append(out, cap, &n, ",\"p\":", 5);
