@@ -71,6 +71,9 @@ size_t json_quote(char *out, size_t cap, const char *str, size_t len)
             PUT(c);
         } else if (c >= 0x20 && c < 0x7F) {
             PUT(c);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            PUT('\\');
+            PUT(c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
         } else if (c >= 0x80 && utf8_sequence(s + i, len - i) > 0) {
             size_t k = utf8_sequence(s + i, len - i);
             for (size_t j = 0; j < k; j++) PUT(s[i + j]);
