@@ -1,0 +1,1010 @@
+/* Unit tests of mapper/ input splitting, the CSV reader and the float parser.
+ *
+ * The core property (test_split_*): for any way of cutting the inputs into parts, reading
+ * every part's segments and concatenating the records gives exactly what one part reads —
+ * same records, same errors, same line numbers, each once. It is checked for tricky files
+ * (quotes, embedded newlines and CRLFs, malformed rows, empty and header-only files) with a
+ * boundary at every byte, for nparts = 1..8 and more parts than bytes, and with tiny read
+ * buffers so that records straddle refills. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mapper/csv.h"
+#include "mapper/numparse.h"
+#include "mapper/split.h"
+
+/* ---------------------------------------------------------------- temp files */
+
+static void make_tmpdir(char *dir, size_t n)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, n, "%s/precast_mapper_XXXXXX", t != NULL && t[0] ? t : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void rm_rf(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        if (d != NULL) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+                char sub[4096];
+                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                rm_rf(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void write_bytes(const char *dir, const char *name, const char *data, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void write_str(const char *dir, const char *name, const char *data)
+{
+    write_bytes(dir, name, data, strlen(data));
+}
+
+/* ---------------------------------------------------------------- growing string */
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n + 1) nc *= 2;
+        b->s = realloc(b->s, nc);
+        ck_assert_ptr_nonnull(b->s);
+        b->cap = nc;
+    }
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    ck_assert(n >= 0 && (size_t)n < sizeof tmp);
+    sb_add(b, tmp, (size_t)n);
+}
+
+/* ---------------------------------------------------------------- reading whole plans */
+
+/* What the driver does over MPI, for one process: every part counts its own segments into
+ * a zeroed array, the arrays are summed, the sums go back into the plan, then resolve. */
+static void count_and_resolve(split_plan *p)
+{
+    int64_t n = split_plan_segment_count(p);
+    split_segment *seg = split_plan_segments(p);
+    int64_t *sum = calloc((size_t)(2 * n + 1), sizeof *sum);
+    ck_assert_ptr_nonnull(sum);
+    for (int part = 0; part < split_plan_part_count(p); part++) {
+        int64_t *mine = calloc((size_t)(2 * n + 1), sizeof *mine);
+        ck_assert_ptr_nonnull(mine);
+        for (int64_t i = split_plan_part_first(p, part); i < split_plan_part_first(p, part + 1);
+             i++) {
+            char err[PC_ERRLEN];
+            ck_assert_msg(split_count(p, &seg[i], err, sizeof err) == PC_OK, "%s", err);
+            mine[2 * i] = seg[i].quotes;
+            mine[2 * i + 1] = seg[i].newlines;
+        }
+        for (int64_t i = 0; i < 2 * n; i++) sum[i] += mine[i];
+        free(mine);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        seg[i].quotes = sum[2 * i];
+        seg[i].newlines = sum[2 * i + 1];
+    }
+    free(sum);
+    split_resolve(p);
+}
+
+/* Serialises one record (or error) so that two readings can be compared as strings. */
+static void add_record(sbuf *out, int file, const csv_record *rec)
+{
+    sb_printf(out, "f%d l%lld o%lld n%lld:", file, (long long)rec->line,
+              (long long)rec->offset, (long long)rec->nfields);
+    for (int64_t i = 0; i < rec->nfields; i++) {
+        ck_assert_uint_eq(strlen(rec->fields[i]), rec->lens[i]);
+        sb_printf(out, "[%zu]", rec->lens[i]);
+        sb_add(out, rec->fields[i], rec->lens[i]);
+    }
+    sb_add(out, "\n", 1);
+}
+
+/* Reads all parts of a resolved plan in order; returns the serialised records. *nrec and
+ * *nerr count good records and PC_ERR_DATA errors. */
+static char *read_plan(split_plan *p, const csv_reader_options *opts, int64_t *nrec,
+                       int64_t *nerr)
+{
+    sbuf out = {0};
+    sb_add(&out, "", 0);
+    *nrec = *nerr = 0;
+    split_segment *seg = split_plan_segments(p);
+    for (int part = 0; part < split_plan_part_count(p); part++) {
+        for (int64_t i = split_plan_part_first(p, part); i < split_plan_part_first(p, part + 1);
+             i++) {
+            char err[PC_ERRLEN];
+            csv_reader *r;
+            const char *path = split_plan_file_path(p, seg[i].file);
+            ck_assert_msg(csv_reader_open_opts(path, &seg[i], opts, &r, err, sizeof err) == PC_OK,
+                          "%s", err);
+            for (;;) {
+                csv_record rec;
+                bool eof;
+                pc_status st = csv_reader_next(r, &rec, &eof, err, sizeof err);
+                if (st == PC_ERR_DATA) {
+                    sb_printf(&out, "f%d l%lld o%lld ERROR %s\n", seg[i].file,
+                              (long long)rec.line, (long long)rec.offset, err);
+                    (*nerr)++;
+                    continue;
+                }
+                ck_assert_msg(st == PC_OK, "%s", err);
+                if (eof) break;
+                add_record(&out, seg[i].file, &rec);
+                (*nrec)++;
+            }
+            csv_reader_close(r);
+        }
+    }
+    return out.s;
+}
+
+/* Every segment's resolved parity and line, recomputed from the file's bytes. */
+static void check_resolved(split_plan *p)
+{
+    split_segment *seg = split_plan_segments(p);
+    for (int64_t i = 0; i < split_plan_segment_count(p); i++) {
+        FILE *f = fopen(split_plan_file_path(p, seg[i].file), "rb");
+        ck_assert_ptr_nonnull(f);
+        int64_t q = 0, nl = 0;
+        for (int64_t k = 0; k < seg[i].start; k++) {
+            int c = fgetc(f);
+            ck_assert_int_ne(c, EOF);
+            q += c == '"';
+            nl += c == '\n';
+        }
+        fclose(f);
+        ck_assert_int_eq(seg[i].in_quotes_at_start, (int)(q & 1));
+        ck_assert_int_eq(seg[i].line_at_start, 1 + nl);
+        ck_assert_int_lt(seg[i].start, seg[i].end);
+    }
+}
+
+static split_plan *plan_at(const char *dir, const char *pattern, int nparts, const int64_t *cuts)
+{
+    const char *pats[] = {pattern};
+    split_plan *p;
+    char err[PC_ERRLEN];
+    ck_assert_msg(split_plan_create_at(pats, 1, dir, nparts, cuts, &p, err, sizeof err) == PC_OK,
+                  "%s", err);
+    count_and_resolve(p);
+    return p;
+}
+
+/* ---------------------------------------------------------------- tricky inputs */
+
+/* a.csv: quoting of every kind, CRLF ends, an embedded CRLF, a blank line, no final EOL. */
+static const char A_CSV[] =
+    "id,text,x\r\n"
+    "1,\"hello, world\",1.5\r\n"
+    "2,\"say \"\"hi\"\"\",2\r\n"
+    "3,\"multi\nline\r\nfield\",3\r\n"
+    "4,,\r\n"
+    "5,\"\",\"\"\r\n"
+    "\r\n"
+    "6,\"x\"\"\",\n"
+    "7,plain,\"q\"\"\nq\"";
+
+/* e.csv: malformed records; the last one is an unterminated quote running to EOF. */
+static const char E_CSV[] =
+    "\"hea\nder\",b\n"          /* lines 1-2: header with an embedded newline */
+    "1,ab\"c\"d\n"              /* 3: quote inside an unquoted field */
+    "2,\"ok\"x\n"               /* 4: text after the closing quote */
+    "3,good\n"                  /* 5 */
+    "4,\"a\"\"b\n5,x\"\n"       /* 6-7: one record, field 2 = a"b\n5,x */
+    "\n\n"                      /* 8-9: blank */
+    "6,\"unterminated\n7,z\n";  /* 10-11: unterminated quoted field */
+
+static void write_tricky(const char *dir)
+{
+    write_str(dir, "a.csv", A_CSV);
+    write_str(dir, "b.csv", "");
+    write_str(dir, "c.csv", "h1,h2\n");
+    write_str(dir, "d.csv", "\"h,1\",h2");
+    write_str(dir, "e.csv", E_CSV);
+    write_str(dir, "f.csv", "h\n1\n2\n3\n\n\n");
+    write_str(dir, "g.csv", "\"x\r\ny\",z\r\n1,2\r\n\"3\n\",4");
+    write_str(dir, "h.csv", "k,v\n10,a\n11,b\n12,\"c,\"\"d\"\"\"\n13,\n");
+}
+
+/* ---------------------------------------------------------------- CSV reader */
+
+START_TEST(test_csv_quoting)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    write_str(dir, "a.csv", A_CSV);
+    snprintf(path, sizeof path, "%s/a.csv", dir);
+    struct { int64_t line; int64_t n; const char *f[3]; } want[] = {
+        {2, 3, {"1", "hello, world", "1.5"}},
+        {3, 3, {"2", "say \"hi\"", "2"}},
+        {4, 3, {"3", "multi\nline\r\nfield", "3"}},
+        {7, 3, {"4", "", ""}},
+        {8, 3, {"5", "", ""}},
+        {10, 3, {"6", "x\"", ""}},
+        {11, 3, {"7", "plain", "q\"\nq"}},
+    };
+    split_segment seg = {.file = 0, .start = 0, .end = (int64_t)strlen(A_CSV), .line_at_start = 1};
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 1: a 3-byte buffer, so that every record straddles refills */
+        csv_reader_options o = {.buffer_size = pass ? 3 : 0, .max_record = 0};
+        csv_reader *r;
+        ck_assert_int_eq(csv_reader_open_opts(path, &seg, &o, &r, err, sizeof err), PC_OK);
+        for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+            csv_record rec;
+            bool eof;
+            ck_assert_msg(csv_reader_next(r, &rec, &eof, err, sizeof err) == PC_OK, "%s", err);
+            ck_assert(!eof);
+            ck_assert_int_eq(rec.line, want[k].line);
+            ck_assert_int_eq(rec.nfields, want[k].n);
+            for (int i = 0; i < 3; i++) {
+                ck_assert_str_eq(rec.fields[i], want[k].f[i]);
+                ck_assert_uint_eq(rec.lens[i], strlen(want[k].f[i]));
+            }
+            /* raw bytes are the record as in the file, without its terminator */
+            ck_assert(rec.offset >= 0 && (size_t)rec.offset + rec.raw_len <= strlen(A_CSV));
+            ck_assert(memcmp(rec.raw, A_CSV + rec.offset, rec.raw_len) == 0);
+            char after = A_CSV[rec.offset + (int64_t)rec.raw_len];
+            ck_assert(after == '\r' || after == '\n' || after == '\0');
+        }
+        csv_record rec;
+        bool eof = false;
+        ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+        ck_assert(eof);
+        ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+        ck_assert(eof); /* and stays at eof */
+        csv_reader_close(r);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_csv_raw_and_fields)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    /* one field only, trailing comma, NUL byte inside a field, lone CR inside an unquoted field */
+    static const char data[] = "h\nonly\na,b,\nx\0y,\"q\"\nc\rd,e\n";
+    write_bytes(dir, "r.csv", data, sizeof data - 1);
+    snprintf(path, sizeof path, "%s/r.csv", dir);
+    split_segment seg = {.file = 0, .start = 0, .end = sizeof data - 1, .line_at_start = 1};
+    csv_reader *r;
+    ck_assert_int_eq(csv_reader_open(path, &seg, &r, err, sizeof err), PC_OK);
+    csv_record rec;
+    bool eof;
+    ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+    ck_assert_int_eq(rec.nfields, 1);
+    ck_assert_str_eq(rec.fields[0], "only");
+    ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+    ck_assert_int_eq(rec.nfields, 3);
+    ck_assert_str_eq(rec.fields[2], "");
+    ck_assert_uint_eq(rec.raw_len, 4);
+    ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+    ck_assert_int_eq(rec.nfields, 2);
+    ck_assert_uint_eq(rec.lens[0], 3);
+    ck_assert(memcmp(rec.fields[0], "x\0y", 4) == 0);
+    ck_assert_str_eq(rec.fields[1], "q");
+    ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+    ck_assert_int_eq(rec.nfields, 2);
+    ck_assert_str_eq(rec.fields[0], "c\rd");
+    ck_assert_int_eq(rec.line, 5);
+    ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+    ck_assert(eof);
+    csv_reader_close(r);
+    rm_rf(dir);
+}
+END_TEST
+
+static void expect_data_error(csv_reader *r, const char *want_substr, int64_t want_line)
+{
+    char err[PC_ERRLEN];
+    csv_record rec;
+    bool eof = false;
+    pc_status st = csv_reader_next(r, &rec, &eof, err, sizeof err);
+    ck_assert_msg(st == PC_ERR_DATA, "want an error '%s', got status %d", want_substr, st);
+    ck_assert_msg(strstr(err, want_substr) != NULL, "'%s' does not contain '%s'", err,
+                  want_substr);
+    ck_assert_int_eq(rec.line, want_line);
+    ck_assert_int_eq(rec.nfields, 0);
+}
+
+static void expect_record(csv_reader *r, int64_t line, const char *f0, const char *f1)
+{
+    char err[PC_ERRLEN];
+    csv_record rec;
+    bool eof = true;
+    ck_assert_msg(csv_reader_next(r, &rec, &eof, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert(!eof);
+    ck_assert_int_eq(rec.line, line);
+    ck_assert_int_eq(rec.nfields, 2);
+    ck_assert_str_eq(rec.fields[0], f0);
+    ck_assert_str_eq(rec.fields[1], f1);
+}
+
+static void expect_eof(csv_reader *r)
+{
+    char err[PC_ERRLEN];
+    csv_record rec;
+    bool eof = false;
+    ck_assert_msg(csv_reader_next(r, &rec, &eof, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert(eof);
+}
+
+START_TEST(test_csv_malformed_consumed)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
+    make_tmpdir(dir, sizeof dir);
+    write_str(dir, "e.csv", E_CSV);
+    snprintf(path, sizeof path, "%s/e.csv", dir);
+    split_segment seg = {.file = 0, .start = 0, .end = (int64_t)strlen(E_CSV), .line_at_start = 1};
+    csv_reader *r;
+    ck_assert_int_eq(csv_reader_open(path, &seg, &r, err, sizeof err), PC_OK);
+    expect_data_error(r, "quote inside unquoted field", 3);
+    snprintf(want, sizeof want, "%s:4: text after closing quote", path);
+    expect_data_error(r, want, 4);
+    expect_record(r, 5, "3", "good");
+    expect_record(r, 6, "4", "a\"b\n5,x");
+    snprintf(want, sizeof want, "%s:10: unterminated quoted field", path);
+    expect_data_error(r, want, 10);
+    expect_eof(r);
+    csv_reader_close(r);
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_csv_unterminated_line)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
+    make_tmpdir(dir, sizeof dir);
+    write_str(dir, "u.csv", "h,v\n1,\"a\nb\"\n2,ok\n3,\"abc\n4,x\n5,y\n");
+    snprintf(path, sizeof path, "%s/u.csv", dir);
+    split_segment seg = {.file = 0, .start = 0, .end = 1000, .line_at_start = 1};
+    csv_reader *r;
+    ck_assert_int_eq(csv_reader_open(path, &seg, &r, err, sizeof err), PC_OK);
+    expect_record(r, 2, "1", "a\nb");
+    expect_record(r, 4, "2", "ok");
+    snprintf(want, sizeof want, "%s:5: unterminated quoted field", path);
+    expect_data_error(r, want, 5);
+    expect_eof(r);
+    csv_reader_close(r);
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_csv_record_too_long)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
+    make_tmpdir(dir, sizeof dir);
+    /* max_record = 10 bytes, terminator included */
+    write_str(dir, "l.csv",
+              "h,v\n"
+              "1234567,9\n"                  /* 2: exactly 10 bytes: fine */
+              "12345678,9\n"                 /* 3: 11 bytes */
+              "1,\"a\n\nb\nccccccccccccc\"\n" /* 4-7: long, with embedded newlines */
+              "2,ok\n"                       /* 8 */
+              "3,xxxxxxxxxx");               /* 9: long, at EOF without newline */
+    snprintf(path, sizeof path, "%s/l.csv", dir);
+    split_segment seg = {.file = 0, .start = 0, .end = 1000, .line_at_start = 1};
+    for (size_t buffer = 1; buffer <= 64; buffer *= 4) {
+        csv_reader_options o = {.buffer_size = buffer, .max_record = 10};
+        csv_reader *r;
+        ck_assert_int_eq(csv_reader_open_opts(path, &seg, &o, &r, err, sizeof err), PC_OK);
+        expect_record(r, 2, "1234567", "9");
+        snprintf(want, sizeof want, "%s:3: record longer than 10 bytes", path);
+        expect_data_error(r, want, 3);
+        snprintf(want, sizeof want, "%s:4: record longer than 10 bytes", path);
+        expect_data_error(r, want, 4);
+        expect_record(r, 8, "2", "ok");
+        expect_data_error(r, "record longer than 10 bytes", 9);
+        expect_eof(r);
+        csv_reader_close(r);
+    }
+    /* exactly 10 bytes at end of file, without a newline: fine */
+    write_str(dir, "m.csv", "h,v\n1234567,90");
+    snprintf(path, sizeof path, "%s/m.csv", dir);
+    for (size_t buffer = 1; buffer <= 64; buffer *= 4) {
+        csv_reader_options o = {.buffer_size = buffer, .max_record = 10};
+        csv_reader *r;
+        ck_assert_int_eq(csv_reader_open_opts(path, &seg, &o, &r, err, sizeof err), PC_OK);
+        expect_record(r, 2, "1234567", "90");
+        expect_eof(r);
+        csv_reader_close(r);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
+/* With the default sizes: a 3 MiB record grows the 1 MiB buffer; a 17 MiB one is refused
+ * and skipped, and the record after it is read with the right line number. */
+START_TEST(test_csv_default_limits)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
+    make_tmpdir(dir, sizeof dir);
+    size_t big = (size_t)17 << 20, mid = (size_t)3 << 20;
+    size_t total = 4 + 2 + mid + 2 + 2 + big + 2 + 5;
+    char *data = malloc(total), *p = data;
+    ck_assert_ptr_nonnull(data);
+    memcpy(p, "h,v\n1,", 6), p += 6;
+    memset(p, 'm', mid), p += mid;
+    memcpy(p, "\n2,\"", 4), p += 4;
+    memset(p, 'b', big), p += big;
+    memcpy(p, "\"\n3,ok\n", 7), p += 7;
+    ck_assert_uint_eq((size_t)(p - data), total);
+    write_bytes(dir, "big.csv", data, total);
+    free(data);
+    snprintf(path, sizeof path, "%s/big.csv", dir);
+    split_segment seg = {.file = 0, .start = 0, .end = (int64_t)total, .line_at_start = 1};
+    csv_reader *r;
+    ck_assert_int_eq(csv_reader_open(path, &seg, &r, err, sizeof err), PC_OK);
+    csv_record rec;
+    bool eof;
+    ck_assert_int_eq(csv_reader_next(r, &rec, &eof, err, sizeof err), PC_OK);
+    ck_assert_uint_eq(rec.lens[1], mid);
+    snprintf(want, sizeof want, "%s:3: record longer than 16777216 bytes", path);
+    expect_data_error(r, want, 3);
+    expect_record(r, 4, "3", "ok");
+    expect_eof(r);
+    csv_reader_close(r);
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_csv_header)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    csv_header h;
+
+    write_str(dir, "a.csv", A_CSV);
+    snprintf(path, sizeof path, "%s/a.csv", dir);
+    ck_assert_msg(csv_read_header(path, &h, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(h.ncols, 3);
+    ck_assert_str_eq(h.names[0], "id");
+    ck_assert_str_eq(h.names[2], "x");
+    ck_assert_int_eq(csv_header_find(&h, "text"), 1);
+    ck_assert_int_eq(csv_header_find(&h, "nope"), -1);
+    csv_header_free(&h);
+    ck_assert_int_eq(h.ncols, 0);
+    csv_header_free(&h); /* twice is fine */
+
+    /* quoted header over two lines, CRLF */
+    write_str(dir, "g.csv", "\"x\r\ny\",\"z\"\"\"\r\n1,2\r\n");
+    snprintf(path, sizeof path, "%s/g.csv", dir);
+    ck_assert_msg(csv_read_header(path, &h, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(h.ncols, 2);
+    ck_assert_str_eq(h.names[0], "x\r\ny");
+    ck_assert_str_eq(h.names[1], "z\"");
+    csv_header_free(&h);
+
+    /* a UTF-8 BOM is dropped from the header; data rows are unaffected */
+    write_str(dir, "bom.csv", "\xEF\xBB\xBFid,v\n1,2\n");
+    snprintf(path, sizeof path, "%s/bom.csv", dir);
+    ck_assert_msg(csv_read_header(path, &h, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(csv_header_find(&h, "id"), 0);
+    csv_header_free(&h);
+
+    /* empty: no columns, no rows; header-only: columns */
+    write_str(dir, "empty.csv", "");
+    snprintf(path, sizeof path, "%s/empty.csv", dir);
+    ck_assert_int_eq(csv_read_header(path, &h, err, sizeof err), PC_OK);
+    ck_assert_int_eq(h.ncols, 0);
+    csv_header_free(&h);
+    write_str(dir, "ho.csv", "a,b");
+    snprintf(path, sizeof path, "%s/ho.csv", dir);
+    ck_assert_int_eq(csv_read_header(path, &h, err, sizeof err), PC_OK);
+    ck_assert_int_eq(h.ncols, 2);
+    csv_header_free(&h);
+
+    /* no header: the first line is empty */
+    write_str(dir, "nohead.csv", "\n1,2\n");
+    snprintf(path, sizeof path, "%s/nohead.csv", dir);
+    ck_assert_int_eq(csv_read_header(path, &h, err, sizeof err), PC_ERR_DATA);
+    ck_assert_msg(strstr(err, "nohead.csv:1:") != NULL, "%s", err);
+    ck_assert_int_eq(h.ncols, 0);
+    ck_assert_ptr_null(h.names);
+
+    /* malformed header */
+    write_str(dir, "badhead.csv", "a,b\"c\"\n1,2\n");
+    snprintf(path, sizeof path, "%s/badhead.csv", dir);
+    ck_assert_int_eq(csv_read_header(path, &h, err, sizeof err), PC_ERR_DATA);
+    ck_assert_msg(strstr(err, "quote inside unquoted field") != NULL, "%s", err);
+
+    /* missing */
+    snprintf(path, sizeof path, "%s/missing.csv", dir);
+    ck_assert_int_eq(csv_read_header(path, &h, err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_msg(strstr(err, "missing.csv") != NULL, "%s", err);
+    split_segment seg = {.file = 0, .start = 0, .end = 10, .line_at_start = 1};
+    csv_reader *r = (csv_reader *)&seg;
+    ck_assert_int_eq(csv_reader_open(path, &seg, &r, err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_ptr_null(r);
+    csv_reader_close(NULL);
+    rm_rf(dir);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- split alignment */
+
+static const csv_reader_options OPTS[] = {
+    {0, 0},   /* defaults */
+    {1, 0},   /* one byte per read */
+    {7, 0},
+    {3, 14},  /* small records limit: too-long errors must align too */
+};
+#define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
+
+/* Reference reading (one part) of the tricky set, per options. */
+static char *reference(const char *dir, int o, int64_t *nrec, int64_t *nerr)
+{
+    split_plan *p = plan_at(dir, "*.csv", 1, NULL);
+    char *s = read_plan(p, &OPTS[o], nrec, nerr);
+    split_plan_free(p);
+    return s;
+}
+
+START_TEST(test_split_reference_sane)
+{
+    /* The reference itself: the right number of rows and errors, so that the equality
+     * checks below compare something real. */
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_tricky(dir);
+    int64_t nrec, nerr;
+    char *ref = reference(dir, 0, &nrec, &nerr);
+    /* a: 7, b/c/d: 0, e: 2 (+3 errors), f: 3, g: 2, h: 4 */
+    ck_assert_int_eq(nrec, 7 + 2 + 3 + 2 + 4);
+    ck_assert_int_eq(nerr, 3);
+    ck_assert_msg(strstr(ref, "f6 l4 o15 n2:[2]3\n[1]4\n") != NULL, "%s", ref); /* g.csv */
+    free(ref);
+    /* the same with a tiny buffer */
+    ref = reference(dir, 1, &nrec, &nerr);
+    ck_assert_int_eq(nrec, 18);
+    free(ref);
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_split_nparts)
+{
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_tricky(dir);
+    for (int o = 0; o < NOPTS; o++) {
+        int64_t nrec, nerr, n2, e2;
+        char *ref = reference(dir, o, &nrec, &nerr);
+        split_plan *one = plan_at(dir, "*.csv", 1, NULL);
+        int64_t total = split_plan_total_size(one);
+        split_plan_free(one);
+        int parts[] = {1, 2, 3, 4, 5, 6, 7, 8, 13, (int)total - 1, (int)total, (int)total + 5};
+        for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+            split_plan *p = plan_at(dir, "*.csv", parts[k], NULL);
+            check_resolved(p);
+            /* parts are nearly equal: sizes differ by at most one byte */
+            split_segment *seg = split_plan_segments(p);
+            int64_t lo = INT64_MAX, hi = 0;
+            for (int part = 0; part < parts[k]; part++) {
+                int64_t sz = 0;
+                for (int64_t i = split_plan_part_first(p, part);
+                     i < split_plan_part_first(p, part + 1); i++)
+                    sz += seg[i].end - seg[i].start;
+                lo = sz < lo ? sz : lo;
+                hi = sz > hi ? sz : hi;
+            }
+            ck_assert_int_le(hi - lo, 1);
+            char *got = read_plan(p, &OPTS[o], &n2, &e2);
+            ck_assert_msg(strcmp(got, ref) == 0, "opts %d nparts %d:\n--- got\n%s--- want\n%s", o,
+                          parts[k], got, ref);
+            ck_assert_int_eq(n2, nrec);
+            ck_assert_int_eq(e2, nerr);
+            free(got);
+            split_plan_free(p);
+        }
+        free(ref);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
+/* A boundary at every byte of the concatenation: inside quoted fields, between \r and \n,
+ * on the first byte of a record, inside headers, on the last byte, at file boundaries. */
+START_TEST(test_split_every_cut)
+{
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_tricky(dir);
+    for (int o = 0; o < NOPTS; o++) {
+        int64_t nrec, nerr, n2, e2;
+        char *ref = reference(dir, o, &nrec, &nerr);
+        split_plan *one = plan_at(dir, "*.csv", 1, NULL);
+        int64_t total = split_plan_total_size(one);
+        split_plan_free(one);
+        for (int64_t cut = 0; cut <= total; cut++) {
+            split_plan *p = plan_at(dir, "*.csv", 2, &cut);
+            char *got = read_plan(p, &OPTS[o], &n2, &e2);
+            ck_assert_msg(strcmp(got, ref) == 0, "opts %d cut %lld:\n--- got\n%s--- want\n%s", o,
+                          (long long)cut, got, ref);
+            free(got);
+            split_plan_free(p);
+        }
+        free(ref);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
+/* Three parts with pseudo-random cut pairs (deterministic), some of them equal. */
+START_TEST(test_split_random_cuts)
+{
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_tricky(dir);
+    int64_t nrec, nerr, n2, e2;
+    char *ref = reference(dir, 0, &nrec, &nerr);
+    split_plan *one = plan_at(dir, "*.csv", 1, NULL);
+    int64_t total = split_plan_total_size(one);
+    split_plan_free(one);
+    uint64_t s = 88172645463325252u;
+    for (int it = 0; it < 300; it++) {
+        int64_t cuts[4];
+        for (int k = 0; k < 4; k++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            cuts[k] = (int64_t)(s % (uint64_t)(total + 1));
+        }
+        for (int a = 0; a < 4; a++) /* sort */
+            for (int b = a + 1; b < 4; b++)
+                if (cuts[b] < cuts[a]) {
+                    int64_t t = cuts[a];
+                    cuts[a] = cuts[b];
+                    cuts[b] = t;
+                }
+        if (it % 10 == 0) cuts[1] = cuts[0];
+        split_plan *p = plan_at(dir, "*.csv", 5, cuts);
+        char *got = read_plan(p, &OPTS[it % NOPTS ? 0 : 2], &n2, &e2);
+        ck_assert_msg(strcmp(got, ref) == 0, "cuts %lld %lld %lld %lld", (long long)cuts[0],
+                      (long long)cuts[1], (long long)cuts[2], (long long)cuts[3]);
+        free(got);
+        split_plan_free(p);
+    }
+    free(ref);
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_split_segments_layout)
+{
+    char dir[4096], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    write_str(dir, "1.csv", "0123456789");
+    write_str(dir, "2.csv", "");
+    write_str(dir, "3.csv", "abcde");
+    split_plan *p = plan_at(dir, "*.csv", 3, NULL); /* 15 bytes: [0,5) [5,10) [10,15) */
+    ck_assert_int_eq(split_plan_file_count(p), 3);
+    ck_assert_int_eq(split_plan_file_size(p, 0), 10);
+    ck_assert_int_eq(split_plan_segment_count(p), 3);
+    split_segment *s = split_plan_segments(p);
+    ck_assert(s[0].file == 0 && s[0].start == 0 && s[0].end == 5);
+    ck_assert(s[1].file == 0 && s[1].start == 5 && s[1].end == 10);
+    ck_assert(s[2].file == 2 && s[2].start == 0 && s[2].end == 5);
+    ck_assert_int_eq(split_plan_part_first(p, 3), 3);
+    split_plan_free(p);
+
+    int64_t cuts[] = {7, 7, 12};
+    p = plan_at(dir, "*.csv", 4, cuts); /* [0,7) [) [7,12) [12,15) */
+    s = split_plan_segments(p);
+    ck_assert_int_eq(split_plan_segment_count(p), 4);
+    ck_assert_int_eq(split_plan_part_first(p, 1), 1);
+    ck_assert_int_eq(split_plan_part_first(p, 2), 1); /* empty part */
+    ck_assert(s[1].file == 0 && s[1].start == 7 && s[1].end == 10);
+    ck_assert(s[2].file == 2 && s[2].start == 0 && s[2].end == 2);
+    ck_assert(s[3].file == 2 && s[3].start == 2 && s[3].end == 5);
+    split_plan_free(p);
+
+    /* bad cuts and nparts */
+    const char *pats[] = {"*.csv"};
+    int64_t bad[] = {8, 3};
+    ck_assert_int_eq(split_plan_create_at(pats, 1, dir, 3, bad, &p, err, sizeof err),
+                     PC_ERR_USAGE);
+    ck_assert_ptr_null(p);
+    int64_t beyond[] = {16};
+    ck_assert_int_eq(split_plan_create_at(pats, 1, dir, 2, beyond, &p, err, sizeof err),
+                     PC_ERR_USAGE);
+    ck_assert_int_eq(split_plan_create(pats, 1, dir, 0, &p, err, sizeof err), PC_ERR_USAGE);
+    split_plan_free(NULL);
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_split_count_file_changed)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    write_str(dir, "x.csv", "h\n1\n2\n\"3\"\n");
+    const char *pats[] = {"x.csv"};
+    split_plan *p;
+    ck_assert_int_eq(split_plan_create(pats, 1, dir, 2, &p, err, sizeof err), PC_OK);
+    split_segment *s = split_plan_segments(p);
+    ck_assert_int_eq(split_count(p, &s[1], err, sizeof err), PC_OK);
+    ck_assert_int_eq(s[1].quotes, 2);
+    ck_assert_int_eq(s[1].newlines, 2);
+    /* the file shrinks under us: an I/O error, the segment unchanged */
+    snprintf(path, sizeof path, "%s/x.csv", dir);
+    ck_assert_int_eq(truncate(path, 7), 0);
+    s[1].quotes = -5;
+    ck_assert_int_eq(split_count(p, &s[1], err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "x.csv") != NULL, "%s", err);
+    ck_assert_int_eq(s[1].quotes, -5);
+    /* the file disappears */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(split_count(p, &s[0], err, sizeof err), PC_ERR_NOINPUT);
+    split_plan_free(p);
+    rm_rf(dir);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- glob */
+
+START_TEST(test_glob)
+{
+    char dir[4096], sub[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    /* base_dir with glob characters in its name: they are taken literally */
+    snprintf(sub, sizeof sub, "%s/in[1]*", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    write_str(sub, "b.csv", "x\n");
+    write_str(sub, "a.csv", "x\n1\n");
+    write_str(sub, "c10.csv", "x\n");
+    write_str(sub, "c2.csv", "x\n");
+    write_str(sub, "notes.txt", "x\n");
+    char subdir[4300];
+    snprintf(subdir, sizeof subdir, "%s/dir.csv", sub);
+    ck_assert_int_eq(mkdir(subdir, 0700), 0); /* a directory matching *.csv: not a file */
+
+    split_plan *p;
+    const char *pats[] = {"c*.csv", "*.csv", "a.csv", "./a.csv"};
+    ck_assert_msg(split_plan_create(pats, 4, sub, 2, &p, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(split_plan_file_count(p), 4); /* sorted, each once */
+    /* "./a.csv" is a.csv again (same inode); it sorts first, so it is the one kept */
+    const char *want[] = {"./a.csv", "b.csv", "c10.csv", "c2.csv"};
+    for (int i = 0; i < 4; i++) {
+        char w[4400];
+        snprintf(w, sizeof w, "%s/%s", sub, want[i]);
+        ck_assert_str_eq(split_plan_file_path(p, i), w);
+    }
+    ck_assert_int_eq(split_plan_file_size(p, 0), 4);
+    ck_assert_int_eq(split_plan_total_size(p), 10);
+    split_plan_free(p);
+
+    /* absolute patterns ignore base_dir */
+    char abs[4400];
+    snprintf(abs, sizeof abs, "%s/in?1?\\*/b.csv", dir);
+    const char *apats[] = {abs};
+    ck_assert_msg(split_plan_create(apats, 1, "/nonexistent", 1, &p, err, sizeof err) == PC_OK,
+                  "%s", err);
+    ck_assert_int_eq(split_plan_file_count(p), 1);
+    split_plan_free(p);
+
+    /* no match -> NOINPUT naming the pattern; a directory alone is no match */
+    const char *none[] = {"*.csv", "*.parquet"};
+    p = (split_plan *)1;
+    ck_assert_int_eq(split_plan_create(none, 2, sub, 1, &p, err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err, "'*.parquet'") != NULL, "%s", err);
+    const char *dirs[] = {"dir.*"};
+    ck_assert_int_eq(split_plan_create(dirs, 1, sub, 1, &p, err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_int_eq(split_plan_create(none, 0, sub, 1, &p, err, sizeof err), PC_ERR_NOINPUT);
+    /* relative pattern without base_dir is relative to the working directory */
+    const char *rel[] = {"a.csv"};
+    ck_assert_int_eq(split_plan_create(rel, 1, NULL, 1, &p, err, sizeof err), PC_ERR_NOINPUT);
+    rm_rf(dir);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- parse_float */
+
+static void check_like_strtof(const char *s)
+{
+    char err[PC_ERRLEN];
+    char *end;
+    errno = 0;
+    float want = strtof(s, &end);
+    float got = 12345.0f;
+    pc_status st = parse_float(s, strlen(s), &got, err, sizeof err);
+    if (!isfinite(want)) {
+        ck_assert_msg(st == PC_ERR_DATA, "'%s' overflows but was accepted as %a", s, got);
+        return;
+    }
+    ck_assert_msg(st == PC_OK, "'%s': %s", s, err);
+    ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "'%s': got %a want %a", s, got, want);
+}
+
+START_TEST(test_parse_float_fixed)
+{
+    const char *ok[] = {
+        "0", "-0", "+0", "0.0", "00000", "1", "-1", "1.5", ".5", "5.", "-.5", "1e3", "1E3",
+        "1e+3", "1e-3", "  2.5  ", "\t7\t", "3.14159265358979", "16777216", "16777217",
+        "16777218", "1.6777217e7", "33554431", "3.4028235e38", "3.40282346e38",
+        "3.4028235677973366e38", "1.17549435e-38", "1.4e-45", "1e-45", "7e-46", "1e-50",
+        "0.000000000000000000000000000000000000000000001401298464324817",
+        "0.1", "0.2", "0.3", "9999999", "9999999e10", "9999999e-10", "1234567e-10",
+        "0.0000000001", "1e10", "1e11", "123456789012345678901234567890",
+        "0.00000000000000000000000000000000000000000000000000000000000000000123e60",
+        "1.00000005960464477539062499999999999999999999999999999999999999999999999999999"
+        "999999999999999999999999999999999999999999999999999999999999999999999999999999"
+        "9999999999999999999999999999999999999999999999999999999999999999999999999999",
+        "1.0000000596046447753906250000000000000000000000000000000000000000000000000000"
+        "000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000000000001",
+        "1e-99999999999", "0e99999999999", "-4.2e-07", "100000000000000000000000000000000000000",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) check_like_strtof(ok[i]);
+}
+END_TEST
+
+START_TEST(test_parse_float_rejects)
+{
+    const char *bad[] = {"", " ", "nan", "NaN", "inf", "-inf", "infinity", "1e", "1e+",
+                         "1.2.3", "abc", "0x10", "1,5", "--1", "+-1", ".", "+", "-", "e5",
+                         "1e39", "-1e39", "3.4028236e38", "1 2", "1f", "1e5x", "1e99999999999",
+                         "\"1\"", "1_000"};
+    char err[PC_ERRLEN];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        float f = 42.0f;
+        ck_assert_msg(parse_float(bad[i], strlen(bad[i]), &f, err, sizeof err) == PC_ERR_DATA,
+                      "'%s' accepted as %a", bad[i], f);
+        ck_assert_msg(f == 42.0f, "'%s': *out changed on failure", bad[i]);
+    }
+    ck_assert_int_eq(parse_float("abc", 3, &(float){0}, err, sizeof err), PC_ERR_DATA);
+    ck_assert_str_eq(err, "not a number: 'abc'");
+    /* only len bytes are looked at */
+    float f;
+    ck_assert_int_eq(parse_float("12junk", 2, &f, err, sizeof err), PC_OK);
+    ck_assert(f == 12.0f);
+}
+END_TEST
+
+START_TEST(test_parse_float_random)
+{
+    uint64_t s = 0x9E3779B97F4A7C15u;
+#define NEXT() (s ^= s << 13, s ^= s >> 7, s ^= s << 17, s)
+    char buf[128];
+    int fast = 0;
+    for (int it = 0; it < 200000; it++) {
+        int nd = 1 + (int)(NEXT() % (it % 3 ? 9 : 20));
+        int point = (int)(NEXT() % (uint64_t)(nd + 2)) - 1;
+        int n = 0;
+        if (NEXT() % 2) buf[n++] = '-';
+        for (int i = 0; i < nd; i++) {
+            if (i == point) buf[n++] = '.';
+            buf[n++] = (char)('0' + NEXT() % 10);
+        }
+        if (NEXT() % 3) {
+            int e = (int)(NEXT() % (it % 2 ? 25 : 90)) - (it % 2 ? 12 : 50);
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "e%d", e);
+        }
+        buf[n] = '\0';
+        fast += nd <= 7;
+        check_like_strtof(buf);
+    }
+    /* floats printed with 9 digits come back exactly, and so do their neighbours */
+    for (int it = 0; it < 100000; it++) {
+        uint32_t bits = (uint32_t)NEXT();
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        if (!isfinite(x)) continue;
+        snprintf(buf, sizeof buf, "%.9g", x);
+        check_like_strtof(buf);
+        snprintf(buf, sizeof buf, "%.8e", (double)x);
+        check_like_strtof(buf);
+        /* midpoints between x and its neighbour: round-half-even must match strtof */
+        snprintf(buf, sizeof buf, "%.17g", ((double)x + (double)nextafterf(x, INFINITY)) / 2);
+        check_like_strtof(buf);
+    }
+    ck_assert_int_gt(fast, 1000);
+#undef NEXT
+}
+END_TEST
+
+START_TEST(test_parse_float_locale)
+{
+    /* Under a locale whose decimal mark is ',' the result must not change. The test needs
+     * such a locale installed; without one it checks the C locale only. */
+    const char *names[] = {"de_DE.UTF-8", "fr_FR.UTF-8", "de_DE", "ru_RU.UTF-8"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (setlocale(LC_NUMERIC, names[i]) != NULL) break;
+    char err[PC_ERRLEN];
+    float f = 0;
+    ck_assert_int_eq(parse_float("1.25", 4, &f, err, sizeof err), PC_OK);
+    ck_assert(f == 1.25f);
+    ck_assert_int_eq(parse_float("1.234567891e-3", 14, &f, err, sizeof err), PC_OK);
+    ck_assert(f == 1.234567891e-3f);
+    ck_assert_int_eq(parse_float("1,25", 4, &f, err, sizeof err), PC_ERR_DATA);
+    setlocale(LC_NUMERIC, "C");
+}
+END_TEST
+
+static Suite *mapper_suite(void)
+{
+    Suite *s = suite_create("mapper");
+    TCase *tc = tcase_create("csv");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_csv_quoting);
+    tcase_add_test(tc, test_csv_raw_and_fields);
+    tcase_add_test(tc, test_csv_malformed_consumed);
+    tcase_add_test(tc, test_csv_unterminated_line);
+    tcase_add_test(tc, test_csv_record_too_long);
+    tcase_add_test(tc, test_csv_default_limits);
+    tcase_add_test(tc, test_csv_header);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("split");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_split_reference_sane);
+    tcase_add_test(tc, test_split_nparts);
+    tcase_add_test(tc, test_split_every_cut);
+    tcase_add_test(tc, test_split_random_cuts);
+    tcase_add_test(tc, test_split_segments_layout);
+    tcase_add_test(tc, test_split_count_file_changed);
+    tcase_add_test(tc, test_glob);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("numparse");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_parse_float_fixed);
+    tcase_add_test(tc, test_parse_float_rejects);
+    tcase_add_test(tc, test_parse_float_random);
+    tcase_add_test(tc, test_parse_float_locale);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(mapper_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
