@@ -1,0 +1,109 @@
+/*
+ * model.h — the kernels module's public API: load an ONNX model, compile it for a batch size,
+ * run the forward pass over batches of rows.
+ *
+ * Loading parses the ONNX file (kernels/onnx.h), checks every op and shape, infers every
+ * tensor's shape with the batch dimension set to `batch_rows`, folds what can be folded
+ * (BatchNormalization into the dense layer before it, Gemm's alpha and beta, a MatMul's
+ * bias Add, a ReLU after a dense layer) and compiles a plan: a list of kernel calls
+ * (kernels/ops.h) over buffers carved out of ONE allocation made at load.  model_forward runs
+ * the plan and allocates nothing.
+ *
+ * Tensors: a graph input's batch dimension is its symbolic dim (dim_param such as "N"), or
+ * its first dim if none is symbolic; every other dim must be a known number.  Buffers are
+ * row-major with the batch outermost, so that row r of an input is the `width` elements at
+ * r*width, whatever axis the ONNX graph gives the batch.
+ *
+ * Ownership: a model owns all its buffers; names and buffers it returns are borrowed and
+ * valid until model_close (outputs: until the next model_forward).  The bytes given to
+ * model_load are not kept.
+ *
+ * Threads: a model is not safe to use from two threads at once; distinct models are
+ * independent.  model_load sets OpenBLAS to one thread (one MPI rank per core is precast's
+ * parallelism); that setting is process-wide.
+ */
+#ifndef PRECAST_MODEL_H
+#define PRECAST_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kernels/status.h"
+
+typedef struct model model;
+
+typedef enum model_elem { MODEL_ELEM_FLOAT = 1, MODEL_ELEM_INT64 = 7 } model_elem;
+
+/* What the graph's last op did to an output, so a head never applies softmax twice. */
+typedef enum model_final {
+    MODEL_FINAL_NONE = 0,
+    MODEL_FINAL_SOFTMAX,
+    MODEL_FINAL_LOGSOFTMAX,
+    MODEL_FINAL_SIGMOID
+} model_final;
+
+/* Parses, validates and compiles `bytes` (an ONNX file's contents; not kept after return) for
+ * batches of up to batch_rows rows. `name` is used in error messages (the file name).
+ * On success *out is a new model (release it with model_close). On failure *out is NULL, err
+ * holds one line such as "m.onnx: node 'Conv_3' (op Conv) is not supported; ..." and the
+ * return is PC_ERR_CONFIG (model rejected), PC_ERR_USAGE (batch_rows out of range) or
+ * PC_ERR_INTERNAL (out of memory). */
+pc_status model_load(const void *bytes, size_t len, const char *name, int64_t batch_rows,
+                     model **out, char *err, size_t errlen);
+
+/* Reads the file at `path` and calls model_load. A missing or unreadable file gives
+ * PC_ERR_NOINPUT ("path: No such file or directory"); a bad model PC_ERR_CONFIG. */
+pc_status model_load_file(const char *path, int64_t batch_rows, model **out, char *err,
+                          size_t errlen);
+
+/* Releases the model and everything it owns; accepts NULL. */
+void model_close(model *m);
+
+/* The batch size the model was compiled for. */
+int64_t model_batch_rows(const model *m);
+
+/* Graph inputs, in the graph's order, without initializers that older exporters also list as
+ * inputs. REQUIRES: 0 <= i < model_input_count(m). Names are borrowed from m. */
+int model_input_count(const model *m);
+const char *model_input_name(const model *m, int i);
+model_elem model_input_elem(const model *m, int i);
+int64_t model_input_width(const model *m, int i); /* elements per row (product of non-batch dims) */
+
+/* The input's buffer: batch_rows*width elements (float or int64_t as model_input_elem says),
+ * row-major, owned by m; the caller fills rows [0, rows) before model_forward. The pointer
+ * is stable for the model's life, and model_forward does not modify it. */
+void *model_input_buffer(model *m, int i);
+
+/* Graph outputs, in the graph's order; each is float with its batch dim first.
+ * REQUIRES: 0 <= i < model_output_count(m). */
+int model_output_count(const model *m);
+const char *model_output_name(const model *m, int i);
+int64_t model_output_width(const model *m, int i);
+model_final model_output_final(const model *m, int i);
+
+/* Runs the plan on the first `rows` rows of the input buffers. No allocation.
+ * REQUIRES: 0 < rows <= batch_rows (otherwise PC_ERR_USAGE and nothing is computed). */
+pc_status model_forward(model *m, int64_t rows, char *err, size_t errlen);
+
+/* rows*width floats of output i from the last model_forward (row-major), owned by m; valid
+ * until the next model_forward or model_close. */
+const float *model_output(const model *m, int i);
+
+/* Number of scalars in the model's initializers (as in the file, before any folding). */
+int64_t model_param_count(const model *m);
+
+/* Floating-point operations per row of the compiled plan: 2*C*OC (+OC) per dense layer,
+ * about one per element for the element-wise steps. */
+double model_flops_per_row(const model *m);
+
+/* For `precast inspect`: ir/opset/producer, inputs & outputs with shapes, op counts, the
+ * compiled plan, parameters, FLOPs/row, memory, "supported: yes". */
+void model_describe(const model *m, FILE *out);
+
+/* The dense (sgemm) steps of the plan, for benchmarks: step i multiplies (rows, in) by
+ * (in, out). REQUIRES: 0 <= i < model_dense_count(m). */
+int model_dense_count(const model *m);
+void model_dense_shape(const model *m, int i, int64_t *in, int64_t *out);
+
+#endif
