@@ -4,7 +4,7 @@ set-up, so precast's figures have something honest to stand beside.
 
 Usage:
   /usr/bin/python3 scripts/bench_torch.py --model OUT_DIR/bench.pt --csv OUT_DIR/bench.csv \
-      --threads N [--mode forward|e2e] [--batch 1024] [--out FILE]
+      --threads N [--mode forward|e2e] [--batch 1024] [--out FILE] [--repeat R]
 
 Prints exactly one line per run:
   torch <mode> threads=<N> rows=<R> seconds=<S> rows_per_s=<X>
@@ -24,20 +24,25 @@ pandas (np.fromstring over split lines was ~3x slower, str.split + astype ~6x sl
 pandas.read_csv (C engine) is used instead when python3-pandas is installed.
 
 Environment the CALLER should set for a fair best-case comparison (it must be in place before
-the process starts; this script only fills in the thread variables when they are unset):
-  OMP_NUM_THREADS=N            torch's intra-op (OpenMP) pool, same N as --threads
-  OPENBLAS_NUM_THREADS=1       Debian's torch calls OpenBLAS (pthread build) for Linear's
-                               GEMM; OpenBLAS would otherwise start its own pool of
-                               all-cores threads that fights with torch's OpenMP pool.
-                               (With N>1, OPENBLAS_NUM_THREADS=N lets the GEMM itself use N
-                               threads; this script defaults it to N, see below.)
+the process starts; this script fills in the three thread variables only when they are unset):
+  OMP_NUM_THREADS=N            torch's intra-op (OpenMP) pool, the same N as --threads
+  OPENBLAS_NUM_THREADS=1       the usual advice: Debian's torch 1.13 runs Linear's GEMM in
+                               OpenBLAS (pthread build), whose own pool otherwise fights
+                               torch's OpenMP pool.  Measured here (2 cores, 1M rows, batch
+                               1024): with =1, threads=2 is no faster than threads=1 (~0.5M
+                               rows/s), because the GEMM then runs on one core.  The best
+                               set-up for N>1 is OPENBLAS_NUM_THREADS=N together with
+                               OMP_WAIT_POLICY=passive (~0.7-0.8M rows/s at N=2); with
+                               OPENBLAS_NUM_THREADS=N but OpenMP's default spinning workers,
+                               threads=2 drops to ~0.13M rows/s.  So this script defaults
+                               to OPENBLAS_NUM_THREADS=N and OMP_WAIT_POLICY=passive.
   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824
-                               keep large tensors in the heap instead of fresh mmap/munmap
-                               pairs (page faults) on every batch; 32 MiB is the largest
-                               mmap_threshold glibc accepts on 64-bit.
-Unless already set, this script sets OMP_NUM_THREADS=N and OPENBLAS_NUM_THREADS=N before
-importing torch: measured on Debian 12's torch 1.13 (2 cores), GEMM parallelism comes from
-OpenBLAS, so OPENBLAS_NUM_THREADS=1 leaves threads=2 no faster than threads=1.
+                               keep large buffers in the heap instead of a fresh mmap/munmap
+                               (and page faults) per batch; 32 MiB is the largest
+                               mmap_threshold glibc accepts on 64-bit.  Measured: at threads=1
+                               forward ~0.37M rows/s without it vs ~0.51M with it.
+Forward mode reports the fastest of --repeat passes (default 3; e2e default 1) since the
+2-core machine's timings vary by +-30% run to run.
 """
 import argparse
 import os
