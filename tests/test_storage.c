@@ -416,16 +416,18 @@ START_TEST(test_manifest_round_trip)
     mk_tmp(dir, sizeof dir);
     join(path, sizeof path, dir, "MANIFEST.json");
     /* Keys in order, each exercising one part of the encoding. */
+#define K(s) {s, sizeof(s) - 1}
     static const struct { const char *k; size_t n; } keys[] = {
-        {"", 0},                                /* the empty key */
-        {"\x00\x01\x1f", 3},                    /* NUL and control bytes */
-        {"a\"quoted\"\\back\\slash\n\t\x7f", 25}, /* quote, backslash, controls, DEL */
-        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14}, /* valid UTF-8 */
-        {"d\xc0\x80", 3},                       /* overlong NUL: not UTF-8 */
-        {"e\xed\xa0\x80", 4},                   /* a surrogate: not UTF-8 */
-        {"f\xff\xfe\"\\", 5},                   /* bytes that are never UTF-8 */
-        {"g\xe2\x82", 3},                       /* truncated sequence */
+        K(""),                                /* the empty key */
+        K("\x00\x01\x1f"),                    /* NUL and control bytes */
+        K("a\"quoted\"\\back\\slash\n\t\x7f"), /* quote, backslash, controls, DEL */
+        K("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), /* valid UTF-8 */
+        K("d\xc0\x80"),                       /* overlong NUL: not UTF-8 */
+        K("e\xed\xa0\x80"),                   /* a surrogate: not UTF-8 */
+        K("f\xff\xfe\"\\"),                   /* bytes that are never UTF-8 */
+        K("g\xe2\x82"),                       /* truncated sequence */
     };
+#undef K
     shard_info shards[5] = {
         {.dir = "shard-00000", .first_key = (char *)keys[0].k, .first_key_len = keys[0].n,
          .last_key = (char *)keys[1].k, .last_key_len = keys[1].n, .rows = 2, .bytes = 10,
