@@ -430,3 +430,69 @@ const char *table_version_dir(const table *t)
 {
     return t->dir;
 }
+
+/* ---- verify ---- */
+
+pc_status table_verify(const char *table_dir, const char *version, int64_t *rows, char *err,
+                       size_t errlen)
+{
+    if (rows != NULL)
+        *rows = 0;
+    char cur[NAME_MAX + 1];
+    pc_status rc;
+    if (version == NULL) {
+        rc = table_current(table_dir, cur, sizeof cur, err, errlen);
+        if (rc != PC_OK)
+            return rc;
+        version = cur;
+    }
+    if (!version_name_valid(version, strlen(version)))
+        return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir,
+                      version);
+    char vdir[PATH_MAX], mpath[PATH_MAX];
+    if ((rc = fs_path(vdir, sizeof vdir, PC_ERR_NOINPUT, err, errlen, "%s/%s", table_dir,
+                      version)) != PC_OK ||
+        (rc = fs_path(mpath, sizeof mpath, PC_ERR_NOINPUT, err, errlen, "%s/MANIFEST.json",
+                      vdir)) != PC_OK)
+        return rc;
+    struct stat st;
+    if (stat(vdir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: no such version", vdir);
+    manifest *m;
+    rc = manifest_read(mpath, &m, err, errlen);
+    if (rc == PC_ERR_NOINPUT)
+        return pc_err(err, errlen, PC_ERR_IO, "%s: missing", mpath);
+    if (rc != PC_OK)
+        return rc;
+    int64_t total = 0;
+    uint64_t sum = 0;
+    if (strcmp(m->version, version) != 0)
+        rc = pc_err(err, errlen, PC_ERR_IO, "%s: names version %s, not %s", mpath, m->version,
+                    version);
+    for (int64_t i = 0; rc == PC_OK && i < m->nshards; i++) {
+        char spath[PATH_MAX];
+        rc = fs_path(spath, sizeof spath, PC_ERR_IO, err, errlen, "%s/%s", vdir,
+                     m->shards[i].dir);
+        if (rc == PC_OK)
+            rc = shard_verify(spath, &m->shards[i], err, errlen);
+        total += m->shards[i].rows;
+        sum += m->shards[i].checksum;
+    }
+    if (rc == PC_OK && total != m->rows_written)
+        rc = pc_err(err, errlen, PC_ERR_IO,
+                    "%s: rows_written %" PRId64 " but the shards hold %" PRId64, mpath,
+                    m->rows_written, total);
+    if (rc == PC_OK && sum != m->checksum)
+        rc = pc_err(err, errlen, PC_ERR_IO,
+                    "%s: checksum %016" PRIx64 " but the shards sum to %016" PRIx64, mpath,
+                    m->checksum, sum);
+    if (rc == PC_OK && (m->rows_rejected > INT64_MAX - m->rows_written ||
+                        m->rows_in != m->rows_written + m->rows_rejected))
+        rc = pc_err(err, errlen, PC_ERR_IO,
+                    "%s: rows_in %" PRId64 " != rows_written %" PRId64 " + rows_rejected %" PRId64,
+                    mpath, m->rows_in, m->rows_written, m->rows_rejected);
+    manifest_free(m);
+    if (rc == PC_OK && rows != NULL)
+        *rows = total;
+    return rc;
+}

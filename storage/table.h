@@ -168,7 +168,9 @@ typedef struct manifest {
  * ("first_key_hex": "ff00").  An empty shard has "first_key": null, "last_key": null.
  * Invalid m (NULL created/job/version/shard dir, negative counts, a shard's key range
  * inconsistent) -> PC_ERR_INTERNAL and nothing is written.  I/O failure -> PC_ERR_CANTCREAT /
- * PC_ERR_IO; path then holds what it held before (path.tmp is removed). */
+ * PC_ERR_IO; path then holds what it held before (path.tmp is removed) — except when only the
+ * last step, the fsync of the directory, failed: path then holds the new manifest, not yet
+ * known to be durable.  The manifest is not checked against the shards (table_verify does). */
 pc_status manifest_write(const char *path, const manifest *m, char *err, size_t errlen);
 
 /* Reads and validates what manifest_write wrote: strict JSON (at most 64 MiB), every field
@@ -245,7 +247,10 @@ typedef struct table table;
  * one; bloom filter policy set, paranoid checks, checksums verified on reads, one 32 MiB
  * block cache shared by the shards).  On success *out is the caller's, closed with
  * table_close; the version stays usable even if CURRENT moves on.  Errors: as table_current,
- * manifest_read, or PC_ERR_IO naming a shard that does not open; *out is then NULL. */
+ * manifest_read, or PC_ERR_IO naming a shard that does not open; *out is then NULL.
+ * LevelDB limits: opening a shard takes its LOCK file, so one handle in one process at a time
+ * can have a given version open (a second open fails with PC_ERR_IO "lock ... held"), and the
+ * version dir must be writable (LevelDB writes its LOG, a new log and MANIFEST on open). */
 pc_status table_open(const char *table_dir, table **out, char *err, size_t errlen);
 
 /* The same for a named version (rollback, inspection). */
@@ -268,5 +273,19 @@ const char *table_version_dir(const table *t);
 
 /* Closes every shard and frees t.  Accepts NULL. */
 void table_close(table *t);
+
+/* ------------------------------------------------------------------------------------------
+ * Verification (`precast verify`)
+ * ---------------------------------------------------------------------------------------- */
+
+/* Checks a version against its manifest: shard_verify on every shard (a full scan), the
+ * shards' rows and checksums summing to the manifest's rows_written and checksum, and
+ * rows_in = rows_written + rows_rejected.  version NULL means the one CURRENT names.
+ * Writes the number of rows scanned into *rows (if not NULL).  A difference or corruption ->
+ * PC_ERR_IO naming the shard or the field; otherwise errors as table_current and
+ * manifest_read.  Changes nothing it checks (beyond LevelDB's own files, as shard_scan).
+ * Must not run while the version is open (table_open) in this or another process. */
+pc_status table_verify(const char *table_dir, const char *version, int64_t *rows, char *err,
+                       size_t errlen);
 
 #endif

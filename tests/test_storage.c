@@ -972,6 +972,63 @@ START_TEST(test_publish_failures_leave_current)
 }
 END_TEST
 
+START_TEST(test_verify)
+{
+    char dir[PATH_MAX], tdir[PATH_MAX], p[PATH_MAX], v[256], err[PC_ERRLEN];
+    mk_tmp(dir, sizeof dir);
+    join(tdir, sizeof tdir, dir, "table");
+    const char *const *shards[] = {keys_a, keys_b};
+    int64_t rows = -1;
+    ck_assert_int_eq(table_verify(tdir, NULL, &rows, err, sizeof err), PC_ERR_NOINPUT);
+    publish_version(tdir, "nightly", 1795658400, "one", 2, shards, v, sizeof v);
+    ck_assert_msg(table_verify(tdir, NULL, &rows, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(rows, 5);
+    ck_assert_msg(table_verify(tdir, v, NULL, err, sizeof err) == PC_OK, "%s", err);
+
+    /* A manifest whose totals disagree with its shards. */
+    char mpath[PATH_MAX];
+    join(p, sizeof p, tdir, v);
+    join(mpath, sizeof mpath, p, "MANIFEST.json");
+    manifest *m;
+    ck_assert_msg(manifest_read(mpath, &m, err, sizeof err) == PC_OK, "%s", err);
+    m->rows_written++;
+    ck_assert_int_eq(manifest_write(mpath, m, err, sizeof err), PC_OK);
+    ck_assert_int_eq(table_verify(tdir, v, &rows, err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "rows_written") != NULL, "%s", err);
+    m->rows_written--;
+    m->checksum++;
+    ck_assert_int_eq(manifest_write(mpath, m, err, sizeof err), PC_OK);
+    ck_assert_int_eq(table_verify(tdir, v, &rows, err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "checksum") != NULL, "%s", err);
+    m->checksum--;
+    m->rows_in++;
+    ck_assert_int_eq(manifest_write(mpath, m, err, sizeof err), PC_OK);
+    ck_assert_int_eq(table_verify(tdir, v, &rows, err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "rows_in") != NULL, "%s", err);
+    m->rows_in--;
+    ck_assert_int_eq(manifest_write(mpath, m, err, sizeof err), PC_OK);
+    ck_assert_msg(table_verify(tdir, v, &rows, err, sizeof err) == PC_OK, "%s", err);
+    manifest_free(m);
+
+    /* A shard replaced by one with other values. */
+    char spath[PATH_MAX];
+    join(spath, sizeof spath, p, "shard-00001");
+    rm_tmp(spath);
+    shard_info info;
+    write_shard(spath, keys_b, "two", &info);
+    shard_info_clear(&info);
+    ck_assert_int_eq(table_verify(tdir, v, &rows, err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "shard-00001") != NULL && strstr(err, "checksum") != NULL, "%s",
+                  err);
+    /* A shard gone. */
+    rm_tmp(spath);
+    ck_assert_int_eq(table_verify(tdir, v, &rows, err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "shard-00001") != NULL, "%s", err);
+    ck_assert(!fs_exists(spath));
+    rm_tmp(dir);
+}
+END_TEST
+
 START_TEST(test_get_routing)
 {
     char dir[PATH_MAX], tdir[PATH_MAX], v[256], err[PC_ERRLEN];
@@ -1063,6 +1120,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_publish_twice);
     tcase_add_test(tc, test_publish_failures_leave_current);
     tcase_add_test(tc, test_get_routing);
+    tcase_add_test(tc, test_verify);
     tcase_add_test(tc, test_fs_helpers);
     suite_add_tcase(s, tc);
     return s;
