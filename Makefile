@@ -74,8 +74,9 @@ $(BUILD)/tests/%.o: tests/%.c
 # Each unit test links its module and the modules below it.
 $(BIN)/test_kernels: $(BUILD)/tests/test_kernels.o $(KERNELS_OBJ)
 $(BIN)/test_mapper:  $(BUILD)/tests/test_mapper.o $(MAPPER_OBJ) $(KERNELS_OBJ)
-$(BIN)/test_reducer: $(BUILD)/tests/test_reducer.o $(REDUCER_OBJ) $(KERNELS_OBJ)
-$(BIN)/test_storage: $(BUILD)/tests/test_storage.o $(STORAGE_OBJ) $(KERNELS_OBJ)
+# reducer/ and storage/ need only the status codes from kernels/.
+$(BIN)/test_reducer: $(BUILD)/tests/test_reducer.o $(REDUCER_OBJ) $(BUILD)/kernels/status.o
+$(BIN)/test_storage: $(BUILD)/tests/test_storage.o $(STORAGE_OBJ) $(BUILD)/kernels/status.o
 $(BIN)/test_head:    $(BUILD)/tests/test_head.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
 $(BIN)/test_%:
