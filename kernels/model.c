@@ -494,7 +494,7 @@ static int op_alias(comp *c, nctx *x)
     c->v[r].uses += o->uses - 1;
     if (o->is_output) c->v[r].is_output = true;
     if (strcmp(x->n->op_type, "Flatten") == 0) {
-        int64_t axis;
+        int64_t axis = 0;
         if (attr_int(c, x, "axis", 1, &axis) < 0) return -1;
         if (axis < 0) axis += i->rank;
         if (i->batch_axis != 0 || axis != 1)
@@ -646,7 +646,7 @@ static int op_softmax(comp *c, nctx *x, bool log)
     if (in < 0 || need_runtime(c, x, in, "input") < 0 || need_batch_first(c, x, in, "input") < 0)
         return -1;
     const cval *v = &c->v[in];
-    int64_t axis;
+    int64_t axis = 0;
     if (attr_int(c, x, "axis", c->om->opset < 13 ? 1 : -1, &axis) < 0) return -1;
     if (axis < 0) axis += v->rank;
     char sh[96];
@@ -750,8 +750,8 @@ static int op_batchnorm(comp *c, nctx *x)
             return cfail(c, "%s: %s '%.200s' has %lld values for %lld channels", x->label, pn[i],
                          c->v[p[i]].name, (long long)c->v[p[i]].count, (long long)C);
     }
-    int64_t training;
-    float eps;
+    int64_t training = 0;
+    float eps = 0.0f;
     if (attr_int(c, x, "training_mode", 0, &training) < 0 ||
         attr_float(c, x, "epsilon", 1e-5f, &eps) < 0)
         return -1;
@@ -930,8 +930,10 @@ static int compile_outputs(comp *c)
             return cfail(c, "graph output '%.200s' %s does not have the batch dim first", name,
                          shape_str(v, sh, sizeof sh));
         model_io *io = &m->out[m->n_out++];
+        const char *sym = om->output[i].rank > 0 ? om->output[i].dim_param[0] : NULL;
         io->name = dupstr(name);
-        if (io->name == NULL) return coom(c);
+        io->batch_sym = sym != NULL ? dupstr(sym) : NULL;
+        if (io->name == NULL || (sym != NULL && io->batch_sym == NULL)) return coom(c);
         io->elem = MODEL_ELEM_FLOAT;
         io->rank = v->rank;
         memcpy(io->dims, v->dims, sizeof io->dims);
@@ -1246,7 +1248,10 @@ void model_close(model *m)
         free(m->in[i].name);
         free(m->in[i].batch_sym);
     }
-    for (int i = 0; i < m->n_out; i++) free(m->out[i].name);
+    for (int i = 0; i < m->n_out; i++) {
+        free(m->out[i].name);
+        free(m->out[i].batch_sym);
+    }
     for (int i = 0; i < m->n_ops; i++) free(m->ops[i].op);
     free(m->in);
     free(m->out);

@@ -204,8 +204,10 @@ void ops_log_softmax(float *out, const float *in, int64_t B, int64_t N)
         float m = row_max(x, N);
         float s = 0.0f;
         for (int64_t j = 0; j < N; j++) s += expf(x[j] - m);
-        float lse = m + logf(s);
-        for (int64_t j = 0; j < N; j++) y[j] = x[j] - lse;
+        /* (x - m) - log(s), not x - (m + log(s)): the latter rounds m + log(s) at the scale
+         * of m and loses the digits of log(s) when the logits are large. */
+        float ls = logf(s);
+        for (int64_t j = 0; j < N; j++) y[j] = (x[j] - m) - ls;
     }
 }
 

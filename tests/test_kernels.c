@@ -1,0 +1,692 @@
+/* Unit tests of kernels/: the ops against hand-computed values and against their naive
+ * twins, the ONNX decoder on hand-made hostile bytes, and the golden tests — every fixture
+ * model of tests/fixtures/make_fixtures.py through model_forward against numpy.
+ * Fixtures: $PRECAST_FIXTURES, default build/fixtures (`make fixtures`). */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/model.h"
+#include "kernels/onnx.h"
+#include "kernels/ops.h"
+
+static char err[PC_ERRLEN];
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static const char *fixtures(void)
+{
+    const char *d = getenv("PRECAST_FIXTURES");
+    return d != NULL && d[0] != '\0' ? d : "build/fixtures";
+}
+
+static char *fixture_path(const char *name, const char *ext)
+{
+    static char path[4][1024];
+    static int next;
+    char *p = path[next++ % 4];
+    snprintf(p, sizeof path[0], "%s/%s%s", fixtures(), name, ext);
+    return p;
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run `make fixtures`?)", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc((size_t)n + 1);
+    ck_assert(buf != NULL);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* A PCT1 matrix file (see make_fixtures.py). */
+static float *read_matrix(const char *path, int64_t *rows, int64_t *cols)
+{
+    size_t len;
+    uint8_t *b = read_file(path, &len);
+    ck_assert_msg(len >= 12 && memcmp(b, "PCT1", 4) == 0, "%s: not a PCT1 file", path);
+    uint32_t r, c;
+    memcpy(&r, b + 4, 4);
+    memcpy(&c, b + 8, 4);
+    ck_assert_msg(len == 12 + (size_t)r * c * 4, "%s: size does not match its header", path);
+    float *m = malloc((size_t)r * c * 4 + 4);
+    ck_assert(m != NULL);
+    memcpy(m, b + 12, (size_t)r * c * 4);
+    free(b);
+    *rows = r;
+    *cols = c;
+    return m;
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void fill(float *x, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = frand() * scale;
+}
+
+/* Largest |a-b| / (1 + |b|): absolute near zero, relative for large values. */
+static double max_diff(const float *a, const float *b, int64_t n)
+{
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / (1.0 + fabs((double)b[i]));
+        if (!(d <= worst)) worst = d; /* NaN counts as worst */
+    }
+    return worst;
+}
+
+static void expect_close(const float *got, const float *want, int64_t n, double tol,
+                         const char *what)
+{
+    double d = max_diff(got, want, n);
+    printf("%-28s largest difference %.3g\n", what, d);
+    ck_assert_msg(d <= tol, "%s: largest difference %.3g exceeds %.1g", what, d, tol);
+}
+
+/* ---- ops against hand-computed values ------------------------------------------------------- */
+
+START_TEST(test_dense_by_hand)
+{
+    /* in (2, 3) = [[1 2 3] [4 5 6]];  w (OC=2, C=3) = [[1 0 -1] [.5 .5 .5]];  bias = [3 -5]
+     * row 0: 1-3+3 = 1,   .5*6-5 = -2;   row 1: 4-6+3 = 1,   .5*15-5 = 2.5 */
+    const float in[6] = {1, 2, 3, 4, 5, 6};
+    const float w[6] = {1, 0, -1, 0.5f, 0.5f, 0.5f};
+    const float wt[6] = {1, 0.5f, 0, 0.5f, -1, 0.5f}; /* the same as (C=3, OC=2) */
+    const float bias[2] = {3, -5};
+    const float none[4] = {1, -2, 1, 2.5f}, relu[4] = {1, 0, 1, 2.5f},
+                leaky[4] = {1, -0.2f, 1, 2.5f}, nobias[4] = {-2, 3, -2, 7.5f};
+    float out[4];
+    for (int naive = 0; naive < 2; naive++) {
+        void (*f)(float *, const float *, const float *, const float *, int64_t, int64_t,
+                  int64_t, bool, ops_act, float) = naive ? ops_dense_naive : ops_dense;
+        f(out, in, w, bias, 2, 3, 2, true, OPS_ACT_NONE, 0);
+        expect_close(out, none, 4, 1e-7, "dense (OC,C) by hand");
+        f(out, in, wt, bias, 2, 3, 2, false, OPS_ACT_NONE, 0);
+        expect_close(out, none, 4, 1e-7, "dense (C,OC) by hand");
+        f(out, in, w, bias, 2, 3, 2, true, OPS_ACT_RELU, 0);
+        expect_close(out, relu, 4, 1e-7, "dense+relu by hand");
+        f(out, in, wt, bias, 2, 3, 2, false, OPS_ACT_LEAKY_RELU, 0.1f);
+        expect_close(out, leaky, 4, 1e-7, "dense+leaky by hand");
+        f(out, in, w, NULL, 2, 3, 2, true, OPS_ACT_NONE, 0);
+        expect_close(out, nobias, 4, 1e-7, "dense no bias by hand");
+    }
+}
+END_TEST
+
+START_TEST(test_softmax_by_hand)
+{
+    /* [1 2 3]: e^-2, e^-1, 1 over 1.5032147 -> .0900306 .2447285 .6652410;
+     * log: x - 3 - ln(1.5032147) = x - 3.4076059.
+     * [1000 1000 1000]: 1/3 each, without overflow (the max is subtracted first). */
+    const float in[6] = {1, 2, 3, 1000, 1000, 1000};
+    const float sm[6] = {0.0900306f, 0.2447285f, 0.6652410f, 1 / 3.f, 1 / 3.f, 1 / 3.f};
+    const float lsm[6] = {-2.4076059f, -1.4076059f, -0.4076059f, -1.0986123f, -1.0986123f,
+                          -1.0986123f};
+    float out[6];
+    ops_softmax(out, in, 2, 3);
+    expect_close(out, sm, 6, 1e-6, "softmax by hand");
+    ops_softmax_naive(out, in, 2, 3);
+    expect_close(out, sm, 6, 1e-6, "softmax_naive by hand");
+    ops_log_softmax(out, in, 2, 3);
+    expect_close(out, lsm, 6, 1e-6, "log_softmax by hand");
+    ops_log_softmax_naive(out, in, 2, 3);
+    expect_close(out, lsm, 6, 1e-6, "log_softmax_naive by hand");
+    float inplace[6];
+    memcpy(inplace, in, sizeof inplace);
+    ops_softmax(inplace, inplace, 2, 3); /* out == in is allowed */
+    expect_close(inplace, sm, 6, 1e-6, "softmax in place");
+}
+END_TEST
+
+START_TEST(test_elementwise_by_hand)
+{
+    const float in[5] = {-2, -0.5f, 0, 1, 2};
+    float out[5];
+    /* sigmoid(x) = 1/(1+e^-x): .1192029 .3775407 .5 .7310586 .8807971 */
+    const float sig[5] = {0.1192029f, 0.3775407f, 0.5f, 0.7310586f, 0.8807971f};
+    const float th[5] = {-0.9640276f, -0.4621172f, 0, 0.7615942f, 0.9640276f};
+    const float re[5] = {0, 0, 0, 1, 2}, lk[5] = {-0.02f, -0.005f, 0, 1, 2};
+    ops_sigmoid(out, in, 5);
+    expect_close(out, sig, 5, 1e-6, "sigmoid by hand");
+    ops_tanh(out, in, 5);
+    expect_close(out, th, 5, 1e-6, "tanh by hand");
+    ops_relu(out, in, 5);
+    expect_close(out, re, 5, 0, "relu by hand");
+    ops_leaky_relu(out, in, 5, 0.01f);
+    expect_close(out, lk, 5, 1e-7, "leaky_relu by hand");
+    /* Extremes: no overflow to NaN, and NaN is not hidden by relu. */
+    const float ext[3] = {-1000, 1000, NAN};
+    ops_sigmoid(out, ext, 3);
+    ck_assert(out[0] == 0.0f && out[1] == 1.0f && isnan(out[2]));
+    ops_relu(out, ext, 3);
+    ck_assert(out[0] == 0.0f && out[1] == 1000.0f && isnan(out[2]));
+
+    /* a (2, 3) + row [10 20 30];  * row;  affine: a * [1 2 3] + [1 1 1] */
+    const float a[6] = {1, 2, 3, 4, 5, 6}, row[3] = {10, 20, 30}, sc[3] = {1, 2, 3},
+                sh[3] = {1, 1, 1};
+    const float add[6] = {11, 22, 33, 14, 25, 36}, mul[6] = {10, 40, 90, 40, 100, 180},
+                aff[6] = {2, 5, 10, 5, 11, 19};
+    float o6[6];
+    ops_add_row(o6, a, row, 2, 3);
+    expect_close(o6, add, 6, 0, "add_row by hand");
+    ops_mul_row(o6, a, row, 2, 3);
+    expect_close(o6, mul, 6, 0, "mul_row by hand");
+    ops_channel_affine(o6, a, sc, sh, 2, 3, 1);
+    expect_close(o6, aff, 6, 0, "channel_affine by hand");
+    /* (B=1, C=2, inner=3): channel 0 * 1 + 1, channel 1 * 2 + 1 */
+    const float aff3[6] = {2, 3, 4, 9, 11, 13};
+    ops_channel_affine(o6, a, sc, sh, 1, 2, 3);
+    expect_close(o6, aff3, 6, 0, "channel_affine inner=3");
+    ops_add(o6, a, a, 6);
+    ck_assert(o6[5] == 12.0f);
+    ops_mul(o6, a, a, 6);
+    ck_assert(o6[5] == 36.0f);
+}
+END_TEST
+
+START_TEST(test_topk_by_hand)
+{
+    /* [3 1 3 5 NaN 2]: top 3 = 5@3, 3@0, 3@2 (a tie: the lower index first); NaN ranks last */
+    const float in[6] = {3, 1, 3, 5, NAN, 2};
+    float v[6];
+    int64_t ix[6];
+    for (int naive = 0; naive < 2; naive++) {
+        (naive ? ops_topk_naive : ops_topk)(v, ix, in, 1, 6, 3);
+        ck_assert(ix[0] == 3 && ix[1] == 0 && ix[2] == 2);
+        ck_assert(v[0] == 5 && v[1] == 3 && v[2] == 3);
+        (naive ? ops_topk_naive : ops_topk)(v, ix, in, 1, 6, 6);
+        const int64_t want[6] = {3, 0, 2, 5, 1, 4};
+        for (int i = 0; i < 6; i++) ck_assert_int_eq(ix[i], want[i]);
+        ck_assert(isnan(v[5]));
+        (naive ? ops_topk_naive : ops_topk)(v, ix, in, 1, 6, 1);
+        ck_assert(ix[0] == 3);
+    }
+}
+END_TEST
+
+/* ---- ops: fast against naive on random data ------------------------------------------------ */
+
+START_TEST(test_fast_vs_naive)
+{
+    enum { B = 37, C = 131, OC = 67 };
+    float *in = malloc(B * C * 4), *w = malloc(OC * C * 4), *bias = malloc(OC * 4);
+    float *o1 = malloc(B * C * 4), *o2 = malloc(B * C * 4);
+    fill(in, B * C, 3.0f);
+    fill(w, OC * C, 0.2f);
+    fill(bias, OC, 1.0f);
+    static const ops_act acts[3] = {OPS_ACT_NONE, OPS_ACT_RELU, OPS_ACT_LEAKY_RELU};
+    for (int t = 0; t < 2; t++)
+        for (int a = 0; a < 3; a++) {
+            ops_dense(o1, in, w, bias, B, C, OC, t, acts[a], 0.05f);
+            ops_dense_naive(o2, in, w, bias, B, C, OC, t, acts[a], 0.05f);
+            char what[64];
+            snprintf(what, sizeof what, "dense fast/naive w_oc_c=%d act=%d", t, a);
+            expect_close(o1, o2, B * OC, 1e-5, what);
+        }
+    ops_softmax(o1, in, B, C);
+    ops_softmax_naive(o2, in, B, C);
+    expect_close(o1, o2, B * C, 1e-6, "softmax fast/naive");
+    ops_log_softmax(o1, in, B, C);
+    ops_log_softmax_naive(o2, in, B, C);
+    expect_close(o1, o2, B * C, 1e-6, "log_softmax fast/naive");
+    ops_sigmoid(o1, in, B * C);
+    ops_sigmoid_naive(o2, in, B * C);
+    expect_close(o1, o2, B * C, 1e-6, "sigmoid fast/naive");
+    ops_tanh(o1, in, B * C);
+    ops_tanh_naive(o2, in, B * C);
+    expect_close(o1, o2, B * C, 1e-6, "tanh fast/naive");
+    ops_relu(o1, in, B * C);
+    ops_relu_naive(o2, in, B * C);
+    expect_close(o1, o2, B * C, 0, "relu fast/naive");
+    ops_leaky_relu(o1, in, B * C, 0.1f);
+    ops_leaky_relu_naive(o2, in, B * C, 0.1f);
+    expect_close(o1, o2, B * C, 1e-7, "leaky_relu fast/naive");
+    ops_add_row(o1, in, w, B, C);
+    ops_add_row_naive(o2, in, w, B, C);
+    expect_close(o1, o2, B * C, 1e-7, "add_row fast/naive");
+    ops_mul_row(o1, in, w, B, C);
+    ops_mul_row_naive(o2, in, w, B, C);
+    expect_close(o1, o2, B * C, 1e-7, "mul_row fast/naive");
+    ops_channel_affine(o1, in, w, w + C, B, C, 1);
+    ops_channel_affine_naive(o2, in, w, w + C, B, C, 1);
+    expect_close(o1, o2, B * C, 1e-6, "channel_affine fast/naive");
+    memcpy(o1, in, B * C * 4);
+    ops_bias_act(o1, w, B, C, OPS_ACT_RELU, 0);
+    memcpy(o2, in, B * C * 4);
+    ops_bias_act_naive(o2, w, B, C, OPS_ACT_RELU, 0);
+    expect_close(o1, o2, B * C, 1e-7, "bias_act fast/naive");
+
+    /* top-k on data full of ties: must agree exactly, indices included. */
+    for (int i = 0; i < B * C; i++) in[i] = (float)(int)(frand() * 5);
+    int64_t *i1 = malloc(B * 9 * 8), *i2 = malloc(B * 9 * 8);
+    ops_topk(o1, i1, in, B, C, 9);
+    ops_topk_naive(o2, i2, in, B, C, 9);
+    ck_assert(memcmp(i1, i2, B * 9 * 8) == 0);
+    ck_assert(memcmp(o1, o2, B * 9 * 4) == 0);
+    printf("%-28s identical (%d rows, k=9)\n", "topk fast/naive", B);
+    free(i1);
+    free(i2);
+    free(in);
+    free(w);
+    free(bias);
+    free(o1);
+    free(o2);
+}
+END_TEST
+
+/* ---- the protobuf decoder on hand-made bytes ------------------------------------------------ */
+
+START_TEST(test_varint)
+{
+    const uint8_t a[] = {0x96, 0x01}; /* 150 = 0b1_0010110: 0x16|0x80, 0x01 */
+    const uint8_t *p = a;
+    uint64_t v = 0;
+    ck_assert(onnx_varint(&p, a + 2, &v) && v == 150 && p == a + 2);
+    const uint8_t max[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    p = max;
+    ck_assert(onnx_varint(&p, max + 10, &v) && v == UINT64_MAX);
+    const uint8_t over[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
+    p = over; /* bit 64 and above: overflow */
+    ck_assert(!onnx_varint(&p, over + 10, &v) && p == over);
+    const uint8_t longv[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
+    p = longv; /* 11 bytes */
+    ck_assert(!onnx_varint(&p, longv + 11, &v));
+    const uint8_t trunc[] = {0x80};
+    p = trunc;
+    ck_assert(!onnx_varint(&p, trunc + 1, &v));
+    ck_assert(!onnx_varint(&p, trunc, &v)); /* empty */
+}
+END_TEST
+
+static pc_status parse(const uint8_t *b, size_t len)
+{
+    onnx_model *m = NULL;
+    err[0] = '\0';
+    pc_status st = onnx_parse(b, len, "crafted.onnx", &m, err, sizeof err);
+    if (st == PC_OK) ck_assert(m != NULL);
+    else ck_assert(m == NULL && strncmp(err, "crafted.onnx: ", 14) == 0);
+    printf("crafted: %s\n", st == PC_OK ? "ok" : err);
+    onnx_free(m);
+    return st;
+}
+
+START_TEST(test_crafted_bytes)
+{
+    /* ModelProto field 7 (graph, wire type 2: key 0x3a) claiming 100 bytes; 3 follow. */
+    const uint8_t past_end[] = {0x3a, 0x64, 0x0a, 0x00, 0x00};
+    ck_assert_int_eq(parse(past_end, sizeof past_end), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "past the end") != NULL);
+    /* A length that is itself cut short: 0x3a then a varint continuation byte. */
+    const uint8_t trunc_len[] = {0x08, 0x07, 0x3a, 0x80};
+    ck_assert_int_eq(parse(trunc_len, sizeof trunc_len), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "truncated length") != NULL);
+    /* Wire type 3 (a protobuf group) for field 1. */
+    const uint8_t group[] = {0x0b, 0x0c};
+    ck_assert_int_eq(parse(group, sizeof group), PC_ERR_CONFIG);
+    /* ir_version (field 1) as a string: the wrong wire type. */
+    const uint8_t wrong[] = {0x0a, 0x01, 0x41};
+    ck_assert_int_eq(parse(wrong, sizeof wrong), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "wire type") != NULL);
+    /* Nothing at all, and ir_version only: no graph. */
+    ck_assert_int_eq(parse(past_end, 0), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "no graph") != NULL);
+    /* Huge dims product: model { graph (0x3a) { initializer (0x2a) { dims 2^20 (0x08 80 80 40)
+     * twice, data_type 1 (0x10 01), name "w" (0x42 01 77) } } }: 2^40 elements. */
+    const uint8_t huge[] = {0x3a, 0x0f, 0x2a, 0x0d, 0x08, 0x80, 0x80, 0x40, 0x08, 0x80,
+                            0x80, 0x40, 0x10, 0x01, 0x42, 0x01, 0x77};
+    ck_assert_int_eq(parse(huge, sizeof huge), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "initializer 'w'") != NULL && strstr(err, "2^31") != NULL);
+    /* raw_data of 8 bytes (0x4a 08 ...) for dims [4] float: 16 needed. */
+    const uint8_t short_raw[] = {0x3a, 0x13, 0x2a, 0x11, 0x08, 0x04, 0x10, 0x01, 0x42, 0x01, 0x77,
+                                 0x4a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0};
+    ck_assert_int_eq(parse(short_raw, sizeof short_raw), PC_ERR_CONFIG);
+    ck_assert_msg(strstr(err, "initializer 'w': raw_data holds 8 bytes, dims need 16") != NULL,
+                  "%s", err);
+    /* float_data with 1 value (0x25 + 4 bytes: field 4, wire 5) for dims [2]. */
+    const uint8_t short_fd[] = {0x3a, 0x0e, 0x2a, 0x0c, 0x08, 0x02, 0x10, 0x01, 0x42, 0x01, 0x77,
+                                0x25, 0, 0, 0x80, 0x3f};
+    ck_assert_int_eq(parse(short_fd, sizeof short_fd), PC_ERR_CONFIG);
+    ck_assert_msg(strstr(err, "float_data holds 1 values, dims need 2") != NULL, "%s", err);
+    /* External data: data_location (field 14, 0x70) = 1. */
+    const uint8_t ext[] = {0x3a, 0x09, 0x2a, 0x07, 0x10, 0x01, 0x42, 0x01, 0x77, 0x70, 0x01};
+    ck_assert_int_eq(parse(ext, sizeof ext), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "external") != NULL);
+    /* Rank 9. */
+    const uint8_t rank9[] = {0x3a, 0x19, 0x2a, 0x17, 0x08, 1, 0x08, 1, 0x08, 1, 0x08, 1, 0x08, 1,
+                             0x08, 1, 0x08, 1, 0x08, 1, 0x08, 1, 0x10, 0x01, 0x42, 0x01, 0x77};
+    ck_assert_int_eq(parse(rank9, sizeof rank9), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "rank 9") != NULL);
+    /* Unsupported data type (float16 = 10). */
+    const uint8_t f16[] = {0x3a, 0x09, 0x2a, 0x07, 0x08, 0x01, 0x10, 0x0a, 0x42, 0x01, 0x77};
+    ck_assert_int_eq(parse(f16, sizeof f16), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "float16") != NULL);
+    /* A well-formed scalar: dims [] float_data packed (0x22 04 <1.0f>). */
+    const uint8_t ok[] = {0x3a, 0x0d, 0x2a, 0x0b, 0x10, 0x01, 0x42, 0x01, 0x77, 0x22, 0x04,
+                          0, 0, 0x80, 0x3f};
+    ck_assert_int_eq(parse(ok, sizeof ok), PC_OK);
+}
+END_TEST
+
+/* A tiny protobuf writer for whole crafted models. */
+typedef struct pbw {
+    uint8_t b[4096];
+    size_t n;
+} pbw;
+
+static void w_varint(pbw *w, uint64_t v)
+{
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        w->b[w->n++] = byte | (v ? 0x80 : 0);
+    } while (v);
+}
+static void w_int(pbw *w, int field, uint64_t v)
+{
+    w_varint(w, (uint64_t)field << 3);
+    w_varint(w, v);
+}
+static void w_bytes(pbw *w, int field, const void *p, size_t len)
+{
+    w_varint(w, (uint64_t)field << 3 | 2);
+    w_varint(w, len);
+    memcpy(w->b + w->n, p, len);
+    w->n += len;
+}
+static void w_str(pbw *w, int field, const char *s) { w_bytes(w, field, s, strlen(s)); }
+static void w_msg(pbw *w, int field, const pbw *m) { w_bytes(w, field, m->b, m->n); }
+
+/* ValueInfoProto name: float tensor of shape (N, width). */
+static void w_value_info(pbw *w, int field, const char *name, int64_t width)
+{
+    pbw d0 = {0}, d1 = {0}, shape = {0}, tt = {0}, type = {0}, vi = {0};
+    w_str(&d0, 2, "N");
+    w_int(&d1, 1, (uint64_t)width);
+    w_msg(&shape, 1, &d0);
+    w_msg(&shape, 1, &d1);
+    w_int(&tt, 1, 1);
+    w_msg(&tt, 2, &shape);
+    w_msg(&type, 1, &tt);
+    w_str(&vi, 1, name);
+    w_msg(&vi, 2, &type);
+    w_msg(w, field, &vi);
+}
+
+/* model { opset; graph { node op(in) -> y named "Node_0"; input x (N,4); output y (N,4) } } */
+static pbw relu_model(int64_t opset, const char *op, const char *domain, const char *in)
+{
+    pbw node = {0}, graph = {0}, os = {0}, model = {0};
+    w_str(&node, 1, in);
+    w_str(&node, 2, "y");
+    w_str(&node, 3, "Node_0");
+    w_str(&node, 4, op);
+    if (domain) w_str(&node, 7, domain);
+    w_msg(&graph, 1, &node);
+    w_str(&graph, 2, "g");
+    w_value_info(&graph, 11, "x", 4);
+    w_value_info(&graph, 12, "y", 4);
+    w_int(&os, 2, (uint64_t)opset);
+    w_int(&model, 1, 8);
+    w_msg(&model, 7, &graph);
+    w_msg(&model, 8, &os);
+    return model;
+}
+
+START_TEST(test_crafted_models)
+{
+    model *m = NULL;
+    pbw ok = relu_model(11, "Relu", NULL, "x");
+    ck_assert_int_eq(model_load(ok.b, ok.n, "relu.onnx", 3, &m, err, sizeof err), PC_OK);
+    float *x = model_input_buffer(m, 0);
+    const float in[12] = {-1, 2, -3, 4, 5, -6, 7, -8, 0, 1, 2, 3};
+    memcpy(x, in, sizeof in);
+    ck_assert_int_eq(model_forward(m, 3, err, sizeof err), PC_OK);
+    const float *y = model_output(m, 0);
+    for (int i = 0; i < 12; i++) ck_assert(y[i] == (in[i] < 0 ? 0 : in[i]));
+    ck_assert(x[0] == -1); /* the input is not overwritten */
+    ck_assert_int_eq(model_forward(m, 0, err, sizeof err), PC_ERR_USAGE);
+    ck_assert_int_eq(model_forward(m, 4, err, sizeof err), PC_ERR_USAGE);
+    model_close(m);
+
+    pbw old = relu_model(10, "Relu", NULL, "x");
+    ck_assert_int_eq(model_load(old.b, old.n, "o.onnx", 3, &m, err, sizeof err), PC_ERR_CONFIG);
+    ck_assert(m == NULL && strstr(err, "opset 10") != NULL);
+    pbw new = relu_model(18, "Relu", NULL, "x");
+    ck_assert_int_eq(model_load(new.b, new.n, "o.onnx", 3, &m, err, sizeof err), PC_ERR_CONFIG);
+    ck_assert(strstr(err, "opset 18") != NULL);
+    pbw dom = relu_model(13, "Relu", "com.microsoft", "x");
+    ck_assert_int_eq(model_load(dom.b, dom.n, "d.onnx", 3, &m, err, sizeof err), PC_ERR_CONFIG);
+    ck_assert_msg(strstr(err, "node 'Node_0'") && strstr(err, "com.microsoft"), "%s", err);
+    pbw undef = relu_model(13, "Relu", NULL, "nowhere");
+    ck_assert_int_eq(model_load(undef.b, undef.n, "u.onnx", 3, &m, err, sizeof err),
+                     PC_ERR_CONFIG);
+    ck_assert_msg(strstr(err, "node 'Node_0'") && strstr(err, "'nowhere'"), "%s", err);
+    printf("crafted: %s\n", err);
+    pbw conv = relu_model(13, "Conv", NULL, "x");
+    ck_assert_int_eq(model_load(conv.b, conv.n, "c.onnx", 3, &m, err, sizeof err), PC_ERR_CONFIG);
+    ck_assert_msg(strstr(err, "c.onnx: node 'Node_0' (op Conv) is not supported; supported ops: "
+                              "Gemm, MatMul"),
+                  "%s", err);
+    ck_assert_int_eq(model_load(ok.b, ok.n, "relu.onnx", 0, &m, err, sizeof err), PC_ERR_USAGE);
+}
+END_TEST
+
+/* ---- golden tests: fixture models against numpy ---------------------------------------------- */
+
+typedef struct golden {
+    const char *name;
+    model_final final;
+} golden;
+
+static const golden goldens[] = {
+    {"mlp_softmax", MODEL_FINAL_SOFTMAX},         {"mlp_logits", MODEL_FINAL_NONE},
+    {"matmul_tanh_sigmoid", MODEL_FINAL_SIGMOID}, {"batchnorm_mlp", MODEL_FINAL_SOFTMAX},
+    {"leaky_logsoftmax", MODEL_FINAL_LOGSOFTMAX}, {"gemm_trans", MODEL_FINAL_NONE},
+    {"torch_mlp", MODEL_FINAL_SOFTMAX},           {"small_softmax", MODEL_FINAL_SOFTMAX},
+    {"small_logits", MODEL_FINAL_NONE},           {"small_sigmoid", MODEL_FINAL_SIGMOID},
+};
+
+START_TEST(test_golden)
+{
+    const golden *g = &goldens[_i];
+    int64_t rows, cols, orows, ocols;
+    float *x = read_matrix(fixture_path(g->name, ".in"), &rows, &cols);
+    float *want = read_matrix(fixture_path(g->name, ".out"), &orows, &ocols);
+    ck_assert_int_eq(rows, orows);
+    float *got = malloc((size_t)(rows * ocols) * sizeof *got);
+    static const int64_t batches[] = {1, 7, 1024, 1500};
+    for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+        int64_t bs = batches[bi];
+        model *m = NULL;
+        pc_status st = model_load_file(fixture_path(g->name, ".onnx"), bs, &m, err, sizeof err);
+        ck_assert_msg(st == PC_OK, "%s", err);
+        ck_assert_int_eq(model_batch_rows(m), bs);
+        ck_assert_int_eq(model_input_count(m), 1);
+        ck_assert_int_eq(model_input_elem(m, 0), MODEL_ELEM_FLOAT);
+        ck_assert_int_eq(model_input_width(m, 0), cols);
+        ck_assert_int_eq(model_output_count(m), 1);
+        ck_assert_int_eq(model_output_width(m, 0), ocols);
+        ck_assert_int_eq(model_output_final(m, 0), g->final);
+        float *in = model_input_buffer(m, 0);
+        /* Batches of 1 run over the first 100 rows only: 1500 forwards add nothing. */
+        int64_t n = bs == 1 ? 100 : rows;
+        for (int64_t r0 = 0; r0 < n; r0 += bs) {
+            int64_t k = n - r0 < bs ? n - r0 : bs;
+            memcpy(in, x + r0 * cols, (size_t)(k * cols) * sizeof *in);
+            ck_assert_msg(model_forward(m, k, err, sizeof err) == PC_OK, "%s", err);
+            memcpy(got + r0 * ocols, model_output(m, 0), (size_t)(k * ocols) * sizeof *got);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s batch %lld", g->name, (long long)bs);
+        expect_close(got, want, n * ocols, 1e-5, what);
+        model_close(m);
+    }
+    free(x);
+    free(want);
+    free(got);
+}
+END_TEST
+
+static char *describe(const model *m)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    model_describe(m, f);
+    fclose(f);
+    return text;
+}
+
+START_TEST(test_describe_and_fusions)
+{
+    model *m = NULL;
+    ck_assert_int_eq(model_load_file(fixture_path("torch_mlp", ".onnx"), 64, &m, err, sizeof err),
+                     PC_OK);
+    char *t = describe(m);
+    printf("%s", t);
+    ck_assert(strstr(t, "opset: 13") && strstr(t, "producer: pytorch"));
+    ck_assert(strstr(t, "features: float32 [batch, 20]"));
+    ck_assert(strstr(t, "probs: float32 [batch, 5]") && strstr(t, "final op: softmax"));
+    ck_assert(strstr(t, "Gemm x3") && strstr(t, "BatchNormalization x1"));
+    /* BatchNorm folded and ReLU fused: 3 dense steps and the softmax, nothing else. */
+    ck_assert(strstr(t, "plan: 4 steps") && strstr(t, "batchnorm folded"));
+    ck_assert(strstr(t, "supported: yes"));
+    /* 20*64+64 + 4*64 + 64*32+32 + 32*5+5 */
+    ck_assert_int_eq(model_param_count(m), 20 * 64 + 64 + 4 * 64 + 64 * 32 + 32 + 32 * 5 + 5);
+    ck_assert(model_flops_per_row(m) > 2.0 * (20 * 64 + 64 * 32 + 32 * 5));
+    ck_assert_int_eq(model_dense_count(m), 3);
+    int64_t ci, co;
+    model_dense_shape(m, 1, &ci, &co);
+    ck_assert(ci == 64 && co == 32);
+    free(t);
+    model_close(m);
+
+    /* Initializers listed as inputs (mlp_logits is written that way) are not inputs. */
+    ck_assert_int_eq(model_load_file(fixture_path("mlp_logits", ".onnx"), 8, &m, err, sizeof err),
+                     PC_OK);
+    ck_assert_int_eq(model_input_count(m), 1);
+    ck_assert_str_eq(model_input_name(m, 0), "x");
+    ck_assert_str_eq(model_output_name(m, 0), "out");
+    model_close(m);
+
+    /* The stand-alone BatchNormalization (after a ReLU) stays a step. */
+    ck_assert_int_eq(model_load_file(fixture_path("batchnorm_mlp", ".onnx"), 8, &m, err,
+                                     sizeof err),
+                     PC_OK);
+    t = describe(m);
+    ck_assert_msg(strstr(t, "batchnorm folded") && strstr(t, "batchnorm over 24"), "%s", t);
+    free(t);
+    model_close(m);
+    model_close(NULL);
+}
+END_TEST
+
+START_TEST(test_missing_and_unsupported)
+{
+    model *m = (model *)1;
+    ck_assert_int_eq(model_load_file("no/such/model.onnx", 8, &m, err, sizeof err),
+                     PC_ERR_NOINPUT);
+    ck_assert(m == NULL);
+    ck_assert_msg(strstr(err, "no/such/model.onnx: No such file") != NULL, "%s", err);
+    const char *path = fixture_path("unsupported_op", ".onnx");
+    ck_assert_int_eq(model_load_file(path, 8, &m, err, sizeof err), PC_ERR_CONFIG);
+    printf("unsupported: %s\n", err);
+    ck_assert_msg(strstr(err, path) && strstr(err, "node 'Conv_3' (op Conv) is not supported") &&
+                      strstr(err, "supported ops: Gemm"),
+                  "%s", err);
+}
+END_TEST
+
+START_TEST(test_truncated_models)
+{
+    /* Every prefix of a real model is refused with PC_ERR_CONFIG, never a crash. */
+    size_t len;
+    uint8_t *b = read_file(fixture_path("small_softmax", ".onnx"), &len);
+    for (size_t n = 0; n < len; n++) {
+        model *m = NULL;
+        pc_status st = model_load(b, n, "truncated.onnx", 4, &m, err, sizeof err);
+        ck_assert_msg(st == PC_ERR_CONFIG && m == NULL, "prefix of %zu bytes: %d %s", n, st, err);
+        ck_assert(strncmp(err, "truncated.onnx: ", 16) == 0);
+    }
+    printf("truncated: %zu prefixes refused, e.g. %s\n", len, err);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_corrupted_models)
+{
+    /* Random byte changes of a real model: loads or is refused, never crashes. */
+    size_t len;
+    uint8_t *b = read_file(fixture_path("mlp_softmax", ".onnx"), &len);
+    uint8_t *c = malloc(len);
+    int refused = 0, loaded = 0;
+    for (int iter = 0; iter < 1500; iter++) {
+        memcpy(c, b, len);
+        int flips = 1 + (int)((frand() + 1) * 2);
+        for (int k = 0; k < flips; k++) {
+            size_t at = (size_t)((frand() + 1) / 2 * (double)len) % len;
+            c[at] = (uint8_t)(rng_state >> 24);
+        }
+        model *m = NULL;
+        pc_status st = model_load(c, len, "fuzz.onnx", 16, &m, err, sizeof err);
+        ck_assert_msg(st == PC_OK || st == PC_ERR_CONFIG || st == PC_ERR_INTERNAL, "%d", st);
+        if (st == PC_OK) {
+            loaded++;
+            ck_assert_int_eq(model_forward(m, 16, err, sizeof err), PC_OK);
+            model_close(m);
+        } else {
+            refused++;
+        }
+    }
+    printf("corrupted: %d loaded, %d refused\n", loaded, refused);
+    free(b);
+    free(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *ops = tcase_create("ops");
+    tcase_add_test(ops, test_dense_by_hand);
+    tcase_add_test(ops, test_softmax_by_hand);
+    tcase_add_test(ops, test_elementwise_by_hand);
+    tcase_add_test(ops, test_topk_by_hand);
+    tcase_add_test(ops, test_fast_vs_naive);
+    suite_add_tcase(s, ops);
+    TCase *onnx = tcase_create("onnx");
+    tcase_add_test(onnx, test_varint);
+    tcase_add_test(onnx, test_crafted_bytes);
+    tcase_add_test(onnx, test_crafted_models);
+    suite_add_tcase(s, onnx);
+    TCase *model = tcase_create("model");
+    tcase_set_timeout(model, 300); /* valgrind */
+    tcase_add_loop_test(model, test_golden, 0, (int)(sizeof goldens / sizeof *goldens));
+    tcase_add_test(model, test_describe_and_fusions);
+    tcase_add_test(model, test_missing_and_unsupported);
+    tcase_add_test(model, test_truncated_models);
+    tcase_add_test(model, test_corrupted_models);
+    suite_add_tcase(s, model);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
