@@ -48,12 +48,13 @@ fwd=$(build/bin/bench_forward "$OUT/bench.onnx" 1024 "$ROWS")
 echo "$fwd" | sed 's/^/  /'
 add "precast forward pass, 1 thread" "$(echo "$fwd" | sed -nE 's/.*forward[^0-9]*([0-9.]+) rows\/s.*/\1/p' | head -1)"
 
-# PyTorch in its best set-up (see scripts/bench_torch.py): OpenBLAS on one thread, a glibc
+# PyTorch in its best set-up (see scripts/bench_torch.py): OpenBLAS threads = torch threads
+# (Debian's torch runs Linear through OpenBLAS), a glibc
 # malloc that keeps buffers, passive OpenMP waiting with two threads.
 export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296
 for th in 1 2; do
     for mode in forward e2e; do
-        line=$(OMP_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench_torch.py \
+        line=$(OMP_NUM_THREADS=$th OPENBLAS_NUM_THREADS=$th OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/bench_torch.py \
             --model "$OUT/bench.pt" --csv "$OUT/bench.csv" --threads $th --mode $mode)
         echo "  $line"
         add "PyTorch $mode, $th thread(s)" "$(echo "$line" | sed -nE 's/.*rows_per_s=([0-9.]+).*/\1/p')"
