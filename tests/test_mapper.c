@@ -784,6 +784,45 @@ START_TEST(test_split_count_file_changed)
 }
 END_TEST
 
+/* split_count against a byte loop on random bytes rich in '"' and '\n', over segments of
+ * every alignment and long enough for the word-at-a-time counter's inner rounds. */
+START_TEST(test_split_count_random)
+{
+    char dir[4096], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    size_t n = 50000;
+    char *data = malloc(n);
+    ck_assert_ptr_nonnull(data);
+    uint64_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        int k = (int)(s % 8);
+        /* long runs of the same byte fill every lane of the SWAR accumulators */
+        data[i] = i > 20000 && i < 24000 ? (i < 22000 ? '"' : '\n')
+                  : k == 0 ? '"' : k == 1 ? '\n' : (char)(s >> 32);
+    }
+    write_bytes(dir, "r.bin", data, n);
+    int64_t cuts[] = {1, 9, 17, 2047, 2048, 20001, 23999, 40000, 49999};
+    split_plan *p = plan_at(dir, "r.bin", 10, cuts);
+    split_segment *seg = split_plan_segments(p);
+    ck_assert_int_eq(split_plan_segment_count(p), 10);
+    for (int64_t i = 0; i < 10; i++) {
+        int64_t q = 0, nl = 0;
+        for (int64_t k = seg[i].start; k < seg[i].end; k++) {
+            q += data[k] == '"';
+            nl += data[k] == '\n';
+        }
+        ck_assert_int_eq(seg[i].quotes, q);
+        ck_assert_int_eq(seg[i].newlines, nl);
+    }
+    check_resolved(p);
+    (void)err;
+    split_plan_free(p);
+    free(data);
+    rm_rf(dir);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- glob */
 
 START_TEST(test_glob)
@@ -987,6 +1026,7 @@ static Suite *mapper_suite(void)
     tcase_add_test(tc, test_split_random_cuts);
     tcase_add_test(tc, test_split_segments_layout);
     tcase_add_test(tc, test_split_count_file_changed);
+    tcase_add_test(tc, test_split_count_random);
     tcase_add_test(tc, test_glob);
     suite_add_tcase(s, tc);
 
