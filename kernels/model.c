@@ -483,6 +483,18 @@ static int op_alias(comp *c, nctx *x)
         o->defined = def;
         o->uses = uses;
         o->is_output = isout;
+        if (strcmp(x->n->op_type, "Flatten") == 0) { /* (prod dims[:axis], prod dims[axis:]) */
+            int64_t axis = 0;
+            if (attr_int(c, x, "axis", 1, &axis) < 0) return -1;
+            if (axis < 0) axis += o->rank;
+            if (axis < 0 || axis > o->rank)
+                return cfail(c, "%s: axis %lld is out of range", x->label, (long long)axis);
+            int64_t outer = 1;
+            for (int k = 0; k < axis; k++) outer *= o->dims[k];
+            o->rank = 2;
+            o->dims[0] = outer;
+            o->dims[1] = outer > 0 ? o->count / outer : 0;
+        }
         return 0;
     }
     int r = root(c, in);

@@ -324,7 +324,7 @@ const char *onnx_dtype_str(int32_t t)
     case 2: return "uint8 (unsupported)";
     case 3: return "int8 (unsupported)";
     case 8: return "string (unsupported)";
-    case 9: return "bool (unsupported)";
+    case ONNX_DTYPE_BOOL: return "bool";
     case 10: return "float16 (unsupported)";
     case 16: return "bfloat16 (unsupported)";
     }
@@ -412,9 +412,10 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
     case ONNX_DTYPE_INT32: esize = 4; field = 5; kind = RK_VARINT; break;
     case ONNX_DTYPE_INT64: esize = 8; field = 7; kind = RK_VARINT; break;
     case ONNX_DTYPE_DOUBLE: esize = 8; field = 10; kind = RK_F64; break;
+    case ONNX_DTYPE_BOOL: esize = 1; field = 5; kind = RK_VARINT; break;
     default:
         return fail(d, "%s: data type %lld (%s) is not supported; precast reads float32, "
-                       "float64, int32 and int64 tensors",
+                       "float64, int32, int64 and bool tensors",
                     label, (long long)dtype, onnx_dtype_str((int32_t)dtype));
     }
     bool is_float = dtype == ONNX_DTYPE_FLOAT || dtype == ONNX_DTYPE_DOUBLE;
@@ -427,7 +428,7 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
         if (n < 0) return malformed(d, label, why);
         if (n != count) {
             static const char *const names[] = {"", "float_data", "", "", "", "int32_data", "",
-                                                "int64_data", "", "", "", "double_data"};
+                                                "int64_data", "", "int32_data", "", "double_data"};
             return fail(d, "%s: %s holds %lld values, dims need %lld", label, names[dtype],
                         (long long)n, (long long)count);
         }
@@ -443,6 +444,7 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
             for (int64_t i = 0; i < count; i++) {
                 uint64_t bits = le_bits(raw + (size_t)i * esize, (int)esize);
                 if (dtype == ONNX_DTYPE_DOUBLE) ((float *)data)[i] = (float)f64_of(bits);
+                else if (dtype == ONNX_DTYPE_BOOL) ((int64_t *)data)[i] = bits != 0;
                 else ((int64_t *)data)[i] = (int32_t)(uint32_t)bits;
             }
         }
@@ -451,6 +453,9 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
         if (dtype == ONNX_DTYPE_INT32) /* int32_data holds sign-extended varints */
             for (int64_t i = 0; i < count; i++)
                 ((int64_t *)data)[i] = (int32_t)((int64_t *)data)[i];
+        else if (dtype == ONNX_DTYPE_BOOL)
+            for (int64_t i = 0; i < count; i++)
+                ((int64_t *)data)[i] = ((int64_t *)data)[i] != 0;
     }
     if (is_float) t->f = data;
     else t->i = data;

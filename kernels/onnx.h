@@ -31,6 +31,7 @@ typedef enum onnx_dtype {
     ONNX_DTYPE_FLOAT = 1,
     ONNX_DTYPE_INT32 = 6,
     ONNX_DTYPE_INT64 = 7,
+    ONNX_DTYPE_BOOL = 9,
     ONNX_DTYPE_DOUBLE = 11
 } onnx_dtype;
 
@@ -47,7 +48,8 @@ typedef enum onnx_attr_type {
     ONNX_ATTR_STRINGS = 8 /* and higher: decoded as their type only, without a value */
 } onnx_attr_type;
 
-/* A constant tensor, its data converted for computing: DOUBLE becomes float, INT32 int64. */
+/* A constant tensor, its data converted for computing: DOUBLE becomes float, INT32 and BOOL
+ * (0 or 1) int64. */
 typedef struct onnx_tensor {
     const char *name;          /* "" if the tensor has none (an attribute's tensor) */
     int32_t data_type;         /* as stored: an onnx_dtype */
@@ -55,7 +57,7 @@ typedef struct onnx_tensor {
     int64_t dims[ONNX_MAX_RANK];
     int64_t count;             /* product of dims: 1 for a scalar, may be 0 */
     const float *f;            /* count floats for FLOAT and DOUBLE, else NULL */
-    const int64_t *i;          /* count int64s for INT64 and INT32, else NULL */
+    const int64_t *i;          /* count int64s for INT64, INT32 and BOOL, else NULL */
 } onnx_tensor;
 
 typedef struct onnx_attr {
@@ -123,8 +125,8 @@ int onnx_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 /* The node's attribute called `name`, or NULL. */
 const onnx_attr *onnx_node_attr(const onnx_node *n, const char *name);
 
-/* Short static name of a data type: "float32", "int64", "int32", "float64", or
- * "unsupported type" for the others. */
+/* Short static name of a data type: "float32", "int64", "int32", "float64", "bool", or a
+ * name marked "(unsupported)" for the others. */
 const char *onnx_dtype_str(int32_t t);
 
 #endif
