@@ -130,3 +130,4 @@ help:
 $(BIN)/bench_forward: $(BUILD)/tests/bench_forward.o $(KERNELS_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+.SECONDARY:

@@ -53,6 +53,10 @@ static char *resolve_path(const char *job_file, const char *p)
     char *copy = strdup(job_file);
     if (copy == NULL) return NULL;
     const char *dir = dirname(copy);
+    if (strcmp(dir, ".") == 0) { /* keep "a.csv" rather than "./a.csv" in messages */
+        free(copy);
+        return strdup(p);
+    }
     size_t n = strlen(dir) + strlen(p) + 2;
     char *out = malloc(n);
     if (out != NULL) snprintf(out, n, "%s/%s", dir, p);

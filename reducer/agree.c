@@ -11,16 +11,19 @@ pc_status mpi_agree(pc_status mine, MPI_Comm comm, char *err, size_t errlen)
     MPI_Comm_size(comm, &nranks);
     MPI_Allreduce(&local, &worst, 1, MPI_INT, MPI_MAX, comm);
     if (worst == PC_OK) return PC_OK;
-    /* The lowest rank that failed with the worst status speaks for all. */
+    /* The lowest rank that failed with the worst status speaks for all. An error every rank
+     * hit (a bad job file, a missing model) is the job's, not one rank's: no rank prefix. */
     int candidate = local == worst ? rank : nranks, speaker = nranks;
+    int failing = local == worst, nfailing = 0;
     MPI_Allreduce(&candidate, &speaker, 1, MPI_INT, MPI_MIN, comm);
+    MPI_Allreduce(&failing, &nfailing, 1, MPI_INT, MPI_SUM, comm);
     char *msg = calloc(1, PC_ERRLEN);
     if (msg == NULL) { /* cannot carry the message; every rank still agrees on the status */
         MPI_Barrier(comm);
         return (pc_status)worst;
     }
     if (rank == speaker) {
-        if (nranks > 1) {
+        if (nfailing < nranks) {
             char host[MPI_MAX_PROCESSOR_NAME] = "?";
             int hlen;
             MPI_Get_processor_name(host, &hlen);
