@@ -113,7 +113,7 @@ bench: all
 	scripts/bench.sh
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-clang bin
 
 help:
 	@echo "make            build bin/precast and build/libprecast.a"
