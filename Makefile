@@ -100,8 +100,7 @@ check: $(BIN)/precast $(TESTS) $(TOOLS) $(FIXTURES)
 	BUILD=$(BUILD) tests/run-all.sh
 
 check-asan:
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(MAKE) SANITIZE=1 check
+	ASAN_OPTIONS=abort_on_error=0 $(MAKE) SANITIZE=1 check
 
 check-valgrind: $(BIN)/precast $(TESTS) $(FIXTURES)
 	BUILD=$(BUILD) VALGRIND=1 tests/run-all.sh --unit-only

@@ -7,7 +7,6 @@
  * rows in = rows written + rows rejected, and the order-independent checksum of the pairs
  * computed at map time equals the checksum of a full scan of the written shards.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -84,38 +83,14 @@ static pc_status bcast_bytes(run_state *st, char **buf, int64_t *len, char *err,
     return PC_OK;
 }
 
-static pc_status read_whole_file(const char *path, char **buf, int64_t *len, char *err, size_t errlen)
-{
-    *buf = NULL;
-    *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
-        return pc_err(err, errlen, errno == ENOENT ? PC_ERR_NOINPUT : PC_ERR_IO, "%s: %s", path, strerror(errno));
-    pc_status s = PC_OK;
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) != 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0)
-        s = pc_err(err, errlen, PC_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
-    else if ((*buf = malloc((size_t)size + 1)) == NULL)
-        s = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory for %ld bytes", path, size);
-    else if (fread(*buf, 1, (size_t)size, fp) != (size_t)size)
-        s = pc_err(err, errlen, PC_ERR_IO, "%s: read error", path);
-    fclose(fp);
-    if (s != PC_OK) {
-        free(*buf);
-        *buf = NULL;
-        return s;
-    }
-    *len = size;
-    return PC_OK;
-}
-
 /* Rank 0 reads the model once and broadcasts its bytes; every rank compiles its own plan.
  * Collective. */
 static pc_status load_model(run_state *st, char *err, size_t errlen)
 {
     char *bytes = NULL;
-    int64_t len = 0;
-    pc_status s = st->rank == 0 ? read_whole_file(st->cfg->model_path, &bytes, &len, err, errlen) : PC_OK;
+    size_t size = 0;
+    pc_status s = st->rank == 0 ? model_file_read(st->cfg->model_path, &bytes, &size, err, errlen) : PC_OK;
+    int64_t len = (int64_t)size;
     if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
     if ((s = bcast_bytes(st, &bytes, &len, err, errlen)) == PC_OK) {
         s = model_load(bytes, (size_t)len, st->cfg->model_path, st->cfg->batch_rows, &st->m, err, errlen);
@@ -134,6 +109,19 @@ static pc_status load_model(run_state *st, char *err, size_t errlen)
     return mpi_agree(s, st->comm, err, errlen);
 }
 
+/* A hash of the planned file names and sizes, to check that all ranks planned alike. */
+static uint64_t plan_fingerprint(const split_plan *p)
+{
+    uint64_t h = 0;
+    for (int i = 0; i < split_plan_file_count(p); i++) {
+        const char *path = split_plan_file_path(p, i);
+        char size[24];
+        snprintf(size, sizeof size, "%lld", (long long)split_plan_file_size(p, i));
+        h += table_pair_hash(path, strlen(path), size, strlen(size)) * (uint64_t)(2 * i + 1);
+    }
+    return h;
+}
+
 /* Plans the byte ranges, counts quotes and newlines of this rank's segments and sums them
  * across ranks so every segment knows where its first record starts. Collective. */
 static pc_status plan_splits(run_state *st, char *err, size_t errlen)
@@ -141,6 +129,14 @@ static pc_status plan_splits(run_state *st, char *err, size_t errlen)
     pc_status s = split_plan_create((const char *const *)st->cfg->input_patterns, st->cfg->ninputs,
                                     NULL, st->nranks, &st->plan, err, errlen);
     if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    /* Every rank globs and stats on its own; on a shared file system a file appearing or
+     * growing meanwhile would give ranks different plans and lose or repeat rows. */
+    uint64_t mine = plan_fingerprint(st->plan), lo = 0, hi = 0;
+    MPI_Allreduce(&mine, &lo, 1, MPI_UINT64_T, MPI_MIN, st->comm);
+    MPI_Allreduce(&mine, &hi, 1, MPI_UINT64_T, MPI_MAX, st->comm);
+    if (lo != hi)
+        return pc_err(err, errlen, PC_ERR_IO, "ranks see different input files or sizes "
+                      "(are the inputs still being written?)");
     int64_t nsegs = split_plan_segment_count(st->plan);
     split_segment *segs = split_plan_segments(st->plan);
     int64_t *counts = calloc((size_t)(2 * nsegs + 1), sizeof(int64_t));
@@ -436,6 +432,12 @@ static int parse_args(int argc, char **argv, const char **job, char ***sets, int
 
 int cmd_run(int argc, char **argv)
 {
+    /* --help needs no MPI: answer before MPI_Init, which is slow and needs a runtime. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
     MPI_Init(&argc, &argv);
     run_state st = {.comm = MPI_COMM_WORLD};
     MPI_Comm_rank(st.comm, &st.rank);

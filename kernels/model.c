@@ -1212,43 +1212,51 @@ pc_status model_load(const void *bytes, size_t len, const char *name, int64_t ba
     return PC_OK;
 }
 
-pc_status model_load_file(const char *path, int64_t batch_rows, model **out, char *err,
-                          size_t errlen)
+pc_status model_file_read(const char *path, char **bytes, size_t *len, char *err, size_t errlen)
 {
-    *out = NULL;
+    *bytes = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL) return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
+    /* Read by doubling rather than trusting the file's size, so a pipe or a file that grows
+     * while read is still read whole. */
+    size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
-    if (buf == NULL) {
-        fclose(f);
-        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
-    }
-    for (;;) {
-        if (len == cap) {
+    pc_status st = buf ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
+    while (st == PC_OK) {
+        if (n == cap) {
             char *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
             if (nb == NULL) {
-                free(buf);
-                fclose(f);
-                return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory reading it",
-                              path);
+                st = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory reading it", path);
+                break;
             }
             buf = nb;
             cap *= 2;
         }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) break;
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
     }
-    if (ferror(f)) {
-        int e = errno;
-        free(buf);
-        fclose(f);
-        return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: %s", path,
-                      e ? strerror(e) : "read error");
-    }
+    if (st == PC_OK && ferror(f))
+        st = pc_err(err, errlen, PC_ERR_NOINPUT, "%s: %s", path, errno ? strerror(errno) : "read error");
     fclose(f);
-    pc_status st = model_load(buf, len, path, batch_rows, out, err, errlen);
+    if (st != PC_OK) {
+        free(buf);
+        return st;
+    }
+    *bytes = buf;
+    *len = n;
+    return PC_OK;
+}
+
+pc_status model_load_file(const char *path, int64_t batch_rows, model **out, char *err,
+                          size_t errlen)
+{
+    *out = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    pc_status st = model_file_read(path, &buf, &len, err, errlen);
+    if (st == PC_OK) st = model_load(buf, len, path, batch_rows, out, err, errlen);
     free(buf);
     return st;
 }

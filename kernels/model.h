@@ -52,6 +52,10 @@ typedef enum model_final {
 pc_status model_load(const void *bytes, size_t len, const char *name, int64_t batch_rows,
                      model **out, char *err, size_t errlen);
 
+/* Reads a whole model file into *bytes (malloc'd; the caller frees it) and *len. A missing or
+ * unreadable file gives PC_ERR_NOINPUT naming the path; on failure *bytes is NULL. */
+pc_status model_file_read(const char *path, char **bytes, size_t *len, char *err, size_t errlen);
+
 /* Reads the file at `path` and calls model_load. A missing or unreadable file gives
  * PC_ERR_NOINPUT ("path: No such file or directory"); a bad model PC_ERR_CONFIG. */
 pc_status model_load_file(const char *path, int64_t batch_rows, model **out, char *err,
