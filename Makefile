@@ -102,8 +102,8 @@ check: $(BIN)/precast $(TESTS) $(TOOLS) $(FIXTURES)
 check-asan:
 	ASAN_OPTIONS=abort_on_error=0 $(MAKE) SANITIZE=1 check
 
-check-valgrind: $(BIN)/precast $(TESTS) $(FIXTURES)
-	BUILD=$(BUILD) VALGRIND=1 tests/run-all.sh --unit-only
+check-valgrind: $(BIN)/precast $(TESTS) $(TOOLS) $(FIXTURES)
+	BUILD=$(BUILD) VALGRIND=1 tests/run-all.sh
 
 demo: all
 	scripts/demo.sh
@@ -118,7 +118,7 @@ help:
 	@echo "make            build bin/precast and build/libprecast.a"
 	@echo "make check      unit and integration tests (ends with 'N passed, N failed')"
 	@echo "make check-asan the same tests built with ASan + UBSan"
-	@echo "make check-valgrind  unit tests under valgrind"
+	@echo "make check-valgrind  unit tests and a one-rank job under valgrind"
 	@echo "make demo       example model and data, the example job under mpirun, lookups"
 	@echo "make bench      benchmarks: precast against PyTorch, figures side by side"
 	@echo "make clean      remove build output"

@@ -3,8 +3,8 @@
 #   unit tests:        $BUILD/bin/test_* (Check); test_reducer also under mpirun -np 3
 #   integration tests: tests/integration/test_*.sh (real mpirun jobs), each prints
 #                      "ok - NAME" or "not ok - NAME" per case
-# Options: --unit-only. Environment: BUILD (default build), VALGRIND=1 runs unit tests under
-# valgrind.
+# Options: --unit-only. Environment: BUILD (default build), VALGRIND=1 runs the unit tests
+# and tests/integration/valgrind_*.sh under valgrind.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -56,7 +56,8 @@ for t in "$BUILD"/bin/test_*; do
     name=$(basename "$t")
     if [ "${VALGRIND:-0}" = 1 ]; then
         run_unit "$name (valgrind)" env CK_FORK=no valgrind -q --error-exitcode=99 \
-            --leak-check=full --errors-for-leak-kinds=definite "$t"
+            --leak-check=full --errors-for-leak-kinds=definite \
+            --suppressions=tests/valgrind.supp "$t"
     elif [ "$name" = test_reducer ]; then
         # MPI process: see tests/integration/lib.sh on ASan leak detection and Open MPI.
         run_unit "$name" env ASAN_OPTIONS=detect_leaks=0 "$t"
@@ -69,7 +70,11 @@ for t in "$BUILD"/bin/test_*; do
 done
 
 if [ "$unit_only" = 0 ]; then
-    for t in tests/integration/test_*.sh; do
+    # Under valgrind, the integration suites are the valgrind_*.sh smoke runs: a whole mpirun
+    # suite under valgrind would take far longer than it teaches.
+    pattern='tests/integration/test_*.sh'
+    [ "${VALGRIND:-0}" = 1 ] && pattern='tests/integration/valgrind_*.sh'
+    for t in $pattern; do
         echo "== $(basename "$t")"
         bash "$t" >"$log" 2>&1
         rc=$?
