@@ -46,7 +46,8 @@ done
 
 fwd=$(build/bin/bench_forward "$OUT/bench.onnx" 1024 "$ROWS")
 echo "$fwd" | sed 's/^/  /'
-add "precast forward pass, 1 thread" "$(echo "$fwd" | sed -nE 's/.*forward[^0-9]*([0-9.]+) rows\/s.*/\1/p' | head -1)"
+add "precast forward pass, 1 thread" "$(echo "$fwd" | sed -nE 's/^ *forward: .* ([0-9]+) rows\/s.*/\1/p')"
+add "cblas_sgemm bound at the same shapes, 1 thread" "$(echo "$fwd" | sed -nE 's/^ *sgemm bound: .* ([0-9]+) rows\/s.*/\1/p')"
 
 # PyTorch in its best set-up (see scripts/bench_torch.py): OpenBLAS threads = torch threads
 # (Debian's torch runs Linear through OpenBLAS), a glibc
