@@ -123,6 +123,10 @@ help:
 	@echo "make bench      benchmarks: precast against PyTorch, figures side by side"
 	@echo "make clean      remove build output"
 
+# check-fuzz and check-onnx live in their own makefiles, beside their harnesses.
+-include tests/fuzz.mk
+-include tests/onnx.mk
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # Forward-pass benchmark (C side of `make bench`).

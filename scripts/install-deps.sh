@@ -10,7 +10,8 @@ PACKAGES="
   libopenblas-dev
   check
   python3 python3-numpy python3-onnx python3-torch python3-sklearn
-  valgrind clang
+  valgrind clang libclang-rt-14-dev
+  libonnx-testdata
 "
 
 SUDO=""
