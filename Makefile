@@ -78,6 +78,8 @@ $(BIN)/test_mapper:  $(BUILD)/tests/test_mapper.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_reducer: $(BUILD)/tests/test_reducer.o $(REDUCER_OBJ) $(BUILD)/kernels/status.o
 $(BIN)/test_storage: $(BUILD)/tests/test_storage.o $(STORAGE_OBJ) $(BUILD)/kernels/status.o
 $(BIN)/test_head:    $(BUILD)/tests/test_head.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_onnx:    $(BUILD)/tests/test_onnx.o $(KERNELS_OBJ)
+$(BIN)/test_libsvm:  $(BUILD)/tests/test_libsvm.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
 $(BIN)/test_%:
 	@mkdir -p $(dir $@)
