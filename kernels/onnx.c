@@ -85,6 +85,9 @@ __attribute__((format(printf, 2, 3))) static int fail(dec *d, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Names come from the file: keep the message on one line whatever they hold. */
+    for (char *c = msg; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     d->st = pc_err(d->err, d->errlen, PC_ERR_CONFIG, "%s: %s", d->file, msg);
     return -1;
 }
@@ -209,8 +212,12 @@ static int pb_next(pbr *r, pbf *f, const char **why)
         r->p += n;
         return 1;
     }
+    case 3:
+    case 4:
+        *why = "wire type 3/4 (a protobuf group, which no ONNX message uses)";
+        return -1;
     default:
-        *why = "unsupported wire type (protobuf groups or garbage)";
+        *why = "invalid wire type 6/7 (not protobuf)";
         return -1;
     }
 }
@@ -226,13 +233,40 @@ static int malformed(dec *d, const char *where, const char *why)
     return fail(d, "%s: malformed protobuf: %s", where, why);
 }
 
-static const char *dstr(dec *d, const uint8_t *p, size_t len)
+/* A NUL-terminated copy of a string field, or NULL (error set) if it holds a NUL byte, which
+ * would silently cut it short (and make two different names compare equal).  A name (of a
+ * node, tensor, op, domain or dim: `name` true) may hold no control character either: names
+ * end up in one-line error messages and in `precast inspect`'s output. `where` names the
+ * field's owner in the message. */
+static const char *dstr_of(dec *d, const uint8_t *p, size_t len, const char *where, bool name)
 {
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == 0) {
+            fail(d, "%s: a string holds a NUL byte at offset %zu", where, i);
+            return NULL;
+        }
+        if (name && (p[i] < 0x20 || p[i] == 0x7f)) {
+            fail(d, "%s: a name holds the control character 0x%02x at offset %zu", where,
+                 (unsigned)p[i], i);
+            return NULL;
+        }
+    }
     char *s = dalloc(d, len + 1);
     if (s == NULL) return NULL;
     memcpy(s, p, len);
     s[len] = '\0';
     return s;
+}
+
+static const char *dstr(dec *d, const uint8_t *p, size_t len, const char *where)
+{
+    return dstr_of(d, p, len, where, true);
+}
+
+/* A free text (an attribute's string value, the producer): NUL bytes refused only. */
+static const char *dtext(dec *d, const uint8_t *p, size_t len, const char *where)
+{
+    return dstr_of(d, p, len, where, false);
 }
 
 static float f32_of(uint64_t bits)
@@ -331,6 +365,44 @@ const char *onnx_dtype_str(int32_t t)
     return "unsupported type";
 }
 
+/* 1 if `path` (an external_data location) stays inside the model's folder: relative, and
+ * with no ".." component (on either kind of separator, as the file may come from Windows). */
+static bool path_is_inside(const char *path)
+{
+    if (path[0] == '/' || path[0] == '\\' || path[0] == '\0') return false;
+    if (strchr(path, ':') != NULL) return false; /* C:\..., or a URL */
+    for (const char *c = path; *c != '\0';) {
+        size_t n = strcspn(c, "/\\");
+        if (n == 2 && c[0] == '.' && c[1] == '.') return false;
+        c += n;
+        if (*c != '\0') c++;
+    }
+    return true;
+}
+
+/* One TensorProto.external_data entry (StringStringEntryProto: key 1, value 2): sets *path
+ * to the value of the "location" key. */
+static int external_location(dec *d, const uint8_t *p, size_t len, const char *where,
+                             const char **path)
+{
+    const char *why = NULL;
+    pbr r = pb_open(p, len);
+    pbf f;
+    int rc;
+    const uint8_t *key = NULL, *val = NULL;
+    size_t klen = 0, vlen = 0;
+    while ((rc = pb_next(&r, &f, &why)) > 0) {
+        if (f.num != 1 && f.num != 2) continue;
+        if (f.wire != WT_LEN) return bad_wire(d, where, &f);
+        if (f.num == 1) key = f.p, klen = f.len;
+        else val = f.p, vlen = f.len;
+    }
+    if (rc < 0) return malformed(d, where, why);
+    if (key != NULL && klen == 8 && memcmp(key, "location", 8) == 0 && val != NULL)
+        if ((*path = dtext(d, val, vlen, where)) == NULL) return -1;
+    return 0;
+}
+
 /* Decodes a TensorProto. `what` names it in messages when it has no name of its own (an
  * attribute's tensor); an initializer is named by its name. */
 static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, const char *what,
@@ -343,6 +415,7 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
     const uint8_t *raw = NULL;
     size_t raw_len = 0;
     bool has_raw = false, external = false;
+    const char *ext_path = NULL;
     int64_t dtype = 0, location = 0;
     const char *name = "";
     char label[300];
@@ -356,7 +429,7 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
         case 3: return fail(d, "%s: segmented tensors are not supported", label);
         case 8:
             if (f.wire != WT_LEN) return bad_wire(d, label, &f);
-            if ((name = dstr(d, f.p, f.len)) == NULL) return -1;
+            if ((name = dstr(d, f.p, f.len, label)) == NULL) return -1;
             if (is_init) snprintf(label, sizeof label, "initializer '%.200s'", name);
             break;
         case 9:
@@ -365,7 +438,11 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
             raw_len = f.len;
             has_raw = true;
             break;
-        case 13: external = true; break;
+        case 13:
+            external = true;
+            if (f.wire == WT_LEN && external_location(d, f.p, f.len, label, &ext_path) < 0)
+                return -1;
+            break;
         case 14:
             if (f.wire != WT_VARINT) return bad_wire(d, label, &f);
             location = (int64_t)f.v;
@@ -376,10 +453,18 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
     if (rc < 0) return malformed(d, label, why);
     t->name = name;
     t->data_type = (int32_t)dtype;
-    if (external || location == 1)
-        return fail(d, "%s: keeps its data in an external file (data_location=EXTERNAL), which "
-                       "precast does not read yet; re-export with the weights inside the .onnx",
-                    label);
+    if (external || location == 1) {
+        if (ext_path != NULL && !path_is_inside(ext_path))
+            return fail(d, "%s: refers to external data at '%.200s', outside the model's folder "
+                           "(data_location=EXTERNAL); precast refuses it: a model may not make "
+                           "the job read other files on the machine",
+                        label, ext_path);
+        return fail(d, "%s: keeps its data in an external file%s%.200s%s "
+                       "(data_location=EXTERNAL), which precast does not read yet (every rank "
+                       "gets the .onnx bytes only); re-export with the weights inside the .onnx",
+                    label, ext_path != NULL ? " '" : "", ext_path != NULL ? ext_path : "",
+                    ext_path != NULL ? "'" : "");
+    }
 
     /* dims: rank first (before allocating anything), then the product, checked. */
     int64_t rank = rep_scan(p, len, 1, RK_VARINT, NULL, 0, &why);
@@ -464,7 +549,24 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
 
 /* ---- AttributeProto, NodeProto ---------------------------------------------------------------- */
 
-static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const char *node)
+static int parse_graph(dec *d, const uint8_t *p, size_t len, onnx_graph *g, const char *where,
+                       int depth);
+
+/* Decodes the subgraph of field [p, p+len) of attribute `where` into *g; `depth` is the
+ * subgraph's own depth. */
+static int parse_subgraph(dec *d, const uint8_t *p, size_t len, onnx_graph *g,
+                          const char *where, int depth)
+{
+    if (depth > ONNX_MAX_GRAPH_DEPTH)
+        return fail(d, "%s: subgraphs nest more than %d deep", where, ONNX_MAX_GRAPH_DEPTH);
+    char label[400];
+    snprintf(label, sizeof label, "%.300s subgraph", where);
+    return parse_graph(d, p, len, g, label, depth);
+}
+
+/* `depth`: that of the graph holding the node. */
+static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const char *node,
+                      int depth)
 {
     const char *why = NULL;
     char where[300];
@@ -472,16 +574,16 @@ static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const 
     pbr r = pb_open(p, len);
     pbf f;
     int rc;
-    int64_t type = -1;
-    bool has_f = false, has_i = false, has_s = false, has_g = false;
-    const uint8_t *tp = NULL;
-    size_t tlen = 0;
+    int64_t type = -1, ng = 0;
+    bool has_f = false, has_i = false, has_s = false;
+    const uint8_t *tp = NULL, *gp = NULL;
+    size_t tlen = 0, glen = 0;
     a->name = "";
     while ((rc = pb_next(&r, &f, &why)) > 0) {
         switch (f.num) {
         case 1:
             if (f.wire != WT_LEN) return bad_wire(d, where, &f);
-            if ((a->name = dstr(d, f.p, f.len)) == NULL) return -1;
+            if ((a->name = dstr(d, f.p, f.len, where)) == NULL) return -1;
             snprintf(where, sizeof where, "node '%.100s' attribute '%.100s'", node, a->name);
             break;
         case 20:
@@ -500,7 +602,7 @@ static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const 
             break;
         case 4:
             if (f.wire != WT_LEN) return bad_wire(d, where, &f);
-            if ((a->s = dstr(d, f.p, f.len)) == NULL) return -1;
+            if ((a->s = dtext(d, f.p, f.len, where)) == NULL) return -1;
             has_s = true;
             break;
         case 5:
@@ -508,7 +610,15 @@ static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const 
             tp = f.p;
             tlen = f.len;
             break;
-        case 6: has_g = true; break;
+        case 6:
+            if (f.wire != WT_LEN) return bad_wire(d, where, &f);
+            gp = f.p;
+            glen = f.len;
+            break;
+        case 11:
+            if (f.wire != WT_LEN) return bad_wire(d, where, &f);
+            ng++;
+            break;
         default: break;
         }
     }
@@ -518,9 +628,10 @@ static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const 
     int64_t ni = rep_scan(p, len, 8, RK_VARINT, NULL, 0, &why);
     if (ni < 0) return malformed(d, where, why);
     if (type < 0) { /* IR version 1 files carry no type: infer it from the field present */
-        type = nf > 0 ? ONNX_ATTR_FLOATS : ni > 0 ? ONNX_ATTR_INTS : tp != NULL ? ONNX_ATTR_TENSOR
+        type = nf > 0 ? ONNX_ATTR_FLOATS : ni > 0 ? ONNX_ATTR_INTS : ng > 0 ? ONNX_ATTR_GRAPHS
+             : tp != NULL ? ONNX_ATTR_TENSOR : gp != NULL ? ONNX_ATTR_GRAPH
              : has_s ? ONNX_ATTR_STRING : has_i ? ONNX_ATTR_INT : has_f ? ONNX_ATTR_FLOAT
-             : has_g ? ONNX_ATTR_GRAPH : ONNX_ATTR_UNDEFINED;
+             : ONNX_ATTR_UNDEFINED;
     }
     a->type = (int)(type > 100 ? 100 : type);
     if (a->type == ONNX_ATTR_STRING && a->s == NULL) a->s = "";
@@ -542,11 +653,28 @@ static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const 
         if (t == NULL) return -1;
         if (parse_tensor(d, tp, tlen, t, where, false) < 0) return -1;
         a->t = t;
+    } else if (a->type == ONNX_ATTR_GRAPH) {
+        if (gp == NULL) return fail(d, "%s: GRAPH attribute without a graph", where);
+        onnx_graph *g = dalloc(d, sizeof *g);
+        if (g == NULL) return -1;
+        if (parse_subgraph(d, gp, glen, g, where, depth + 1) < 0) return -1;
+        a->g = g;
+    } else if (a->type == ONNX_ATTR_GRAPHS) {
+        onnx_graph *g = dalloc(d, (size_t)ng * sizeof *g);
+        if (g == NULL) return -1;
+        int64_t k = 0;
+        r = pb_open(p, len);
+        while (pb_next(&r, &f, &why) > 0)
+            if (f.num == 11 && parse_subgraph(d, f.p, f.len, &g[k++], where, depth + 1) < 0)
+                return -1;
+        a->graphs = g;
+        a->n = ng;
     }
     return 0;
 }
 
-static int parse_node(dec *d, const uint8_t *p, size_t len, onnx_node *n, int64_t index)
+static int parse_node(dec *d, const uint8_t *p, size_t len, onnx_node *n, int64_t index,
+                      int depth)
 {
     const char *why = NULL;
     char where[64];
@@ -562,15 +690,17 @@ static int parse_node(dec *d, const uint8_t *p, size_t len, onnx_node *n, int64_
         switch (f.num) {
         case 1: n->n_in++; break;
         case 2: n->n_out++; break;
-        case 3: if ((n->name = dstr(d, f.p, f.len)) == NULL) return -1; break;
-        case 4: if ((n->op_type = dstr(d, f.p, f.len)) == NULL) return -1; break;
+        case 3: if ((n->name = dstr(d, f.p, f.len, where)) == NULL) return -1; break;
+        case 4: if ((n->op_type = dstr(d, f.p, f.len, where)) == NULL) return -1; break;
         case 5: n->n_attr++; break;
-        case 7: if ((n->domain = dstr(d, f.p, f.len)) == NULL) return -1; break;
+        case 7: if ((n->domain = dstr(d, f.p, f.len, where)) == NULL) return -1; break;
         default: break;
         }
     }
     if (rc < 0) return malformed(d, where, why);
-    const char *label = n->name[0] != '\0' ? n->name : where;
+    char label[140];
+    if (n->name[0] != '\0') snprintf(label, sizeof label, "node '%.120s'", n->name);
+    else snprintf(label, sizeof label, "%s", where);
     const char **in = dalloc(d, (size_t)n->n_in * sizeof *in);
     const char **out = dalloc(d, (size_t)n->n_out * sizeof *out);
     onnx_attr *attr = dalloc(d, (size_t)n->n_attr * sizeof *attr);
@@ -579,11 +709,12 @@ static int parse_node(dec *d, const uint8_t *p, size_t len, onnx_node *n, int64_
     r = pb_open(p, len);
     while (pb_next(&r, &f, &why) > 0) {
         if (f.num == 1) {
-            if ((in[ni++] = dstr(d, f.p, f.len)) == NULL) return -1;
+            if ((in[ni++] = dstr(d, f.p, f.len, label)) == NULL) return -1;
         } else if (f.num == 2) {
-            if ((out[no++] = dstr(d, f.p, f.len)) == NULL) return -1;
+            if ((out[no++] = dstr(d, f.p, f.len, label)) == NULL) return -1;
         } else if (f.num == 5) {
-            if (parse_attr(d, f.p, f.len, &attr[na++], label) < 0) return -1;
+            const char *nm = n->name[0] != '\0' ? n->name : where;
+            if (parse_attr(d, f.p, f.len, &attr[na++], nm, depth) < 0) return -1;
         }
     }
     n->in = in;
@@ -616,6 +747,7 @@ static int parse_shape(dec *d, const uint8_t *p, size_t len, onnx_value_info *v,
             return fail(d, "%s: rank exceeds the supported %d", where, ONNX_MAX_RANK);
         int k = v->rank++;
         v->dims[k] = -1;
+        v->dim_param[k] = NULL;
         pbr dr = pb_open(f.p, f.len);
         pbf g;
         int rc2;
@@ -628,7 +760,7 @@ static int parse_shape(dec *d, const uint8_t *p, size_t len, onnx_value_info *v,
                 v->dim_param[k] = NULL;
             } else if (g.num == 2) {
                 if (g.wire != WT_LEN) return bad_wire(d, where, &g);
-                if ((v->dim_param[k] = dstr(d, g.p, g.len)) == NULL) return -1;
+                if ((v->dim_param[k] = dstr(d, g.p, g.len, where)) == NULL) return -1;
                 v->dims[k] = -1;
             }
         }
@@ -641,8 +773,8 @@ static int parse_value_info(dec *d, const uint8_t *p, size_t len, onnx_value_inf
                             const char *kind, int64_t index)
 {
     const char *why = NULL;
-    char where[300];
-    snprintf(where, sizeof where, "graph %s #%lld", kind, (long long)index);
+    char where[400];
+    snprintf(where, sizeof where, "%.180s #%lld", kind, (long long)index);
     pbr r = pb_open(p, len);
     pbf f;
     int rc;
@@ -652,8 +784,8 @@ static int parse_value_info(dec *d, const uint8_t *p, size_t len, onnx_value_inf
     while ((rc = pb_next(&r, &f, &why)) > 0) {
         if (f.num == 1) {
             if (f.wire != WT_LEN) return bad_wire(d, where, &f);
-            if ((v->name = dstr(d, f.p, f.len)) == NULL) return -1;
-            snprintf(where, sizeof where, "graph %s '%.200s'", kind, v->name);
+            if ((v->name = dstr(d, f.p, f.len, where)) == NULL) return -1;
+            snprintf(where, sizeof where, "%.180s '%.200s'", kind, v->name);
         } else if (f.num == 2) {
             if (f.wire != WT_LEN) return bad_wire(d, where, &f);
             tp = f.p;
@@ -687,44 +819,50 @@ static int parse_value_info(dec *d, const uint8_t *p, size_t len, onnx_value_inf
 
 /* ---- GraphProto, ModelProto -------------------------------------------------------------------- */
 
-static int parse_graph(dec *d, const uint8_t *p, size_t len, onnx_model *m)
+/* Decodes a GraphProto at `depth` (0 for the model's graph); `where` names it in messages. */
+static int parse_graph(dec *d, const uint8_t *p, size_t len, onnx_graph *g, const char *where,
+                       int depth)
 {
     const char *why = NULL;
     pbr r = pb_open(p, len);
     pbf f;
     int rc;
-    m->graph_name = "";
+    g->name = "";
     while ((rc = pb_next(&r, &f, &why)) > 0) {
         if ((f.num == 1 || f.num == 2 || f.num == 5 || f.num == 11 || f.num == 12) &&
             f.wire != WT_LEN)
-            return bad_wire(d, "graph", &f);
+            return bad_wire(d, where, &f);
         switch (f.num) {
-        case 1: m->n_node++; break;
-        case 2: if ((m->graph_name = dstr(d, f.p, f.len)) == NULL) return -1; break;
-        case 5: m->n_init++; break;
-        case 11: m->n_input++; break;
-        case 12: m->n_output++; break;
-        case 15: return fail(d, "graph: sparse initializers are not supported");
+        case 1: g->n_node++; break;
+        case 2: if ((g->name = dstr(d, f.p, f.len, where)) == NULL) return -1; break;
+        case 5: g->n_init++; break;
+        case 11: g->n_input++; break;
+        case 12: g->n_output++; break;
+        case 15: return fail(d, "%s: sparse initializers are not supported", where);
         default: break;
         }
     }
-    if (rc < 0) return malformed(d, "graph", why);
-    onnx_node *node = dalloc(d, (size_t)m->n_node * sizeof *node);
-    onnx_tensor *init = dalloc(d, (size_t)m->n_init * sizeof *init);
-    onnx_value_info *in = dalloc(d, (size_t)m->n_input * sizeof *in);
-    onnx_value_info *out = dalloc(d, (size_t)m->n_output * sizeof *out);
+    if (rc < 0) return malformed(d, where, why);
+    onnx_node *node = dalloc(d, (size_t)g->n_node * sizeof *node);
+    onnx_tensor *init = dalloc(d, (size_t)g->n_init * sizeof *init);
+    onnx_value_info *in = dalloc(d, (size_t)g->n_input * sizeof *in);
+    onnx_value_info *out = dalloc(d, (size_t)g->n_output * sizeof *out);
     if (node == NULL || init == NULL || in == NULL || out == NULL) return -1;
-    m->node = node;
-    m->init = init;
-    m->input = in;
-    m->output = out;
+    g->node = node;
+    g->init = init;
+    g->input = in;
+    g->output = out;
+    /* In a subgraph, inputs and outputs are named as the subgraph's own. */
+    char kin[200], kout[200];
+    snprintf(kin, sizeof kin, "%.150s input", depth == 0 ? "graph" : where);
+    snprintf(kout, sizeof kout, "%.150s output", depth == 0 ? "graph" : where);
     int64_t nn = 0, nt = 0, ni = 0, no = 0;
     r = pb_open(p, len);
     while (pb_next(&r, &f, &why) > 0) {
         char what[64];
         switch (f.num) {
         case 1:
-            if (parse_node(d, f.p, f.len, &node[nn], nn) < 0) return -1;
+            if (parse_node(d, f.p, f.len, &node[nn], nn, depth) < 0) return -1;
             nn++;
             break;
         case 5:
@@ -732,11 +870,11 @@ static int parse_graph(dec *d, const uint8_t *p, size_t len, onnx_model *m)
             if (parse_tensor(d, f.p, f.len, &init[nt++], what, true) < 0) return -1;
             break;
         case 11:
-            if (parse_value_info(d, f.p, f.len, &in[ni], "input", ni) < 0) return -1;
+            if (parse_value_info(d, f.p, f.len, &in[ni], kin, ni) < 0) return -1;
             ni++;
             break;
         case 12:
-            if (parse_value_info(d, f.p, f.len, &out[no], "output", no) < 0) return -1;
+            if (parse_value_info(d, f.p, f.len, &out[no], kout, no) < 0) return -1;
             no++;
             break;
         default: break;
@@ -763,7 +901,7 @@ static int parse_model(dec *d, const uint8_t *p, size_t len, onnx_model *m)
         case 2:
         case 3: {
             if (f.wire != WT_LEN) return bad_wire(d, "model", &f);
-            const char *s = dstr(d, f.p, f.len);
+            const char *s = dtext(d, f.p, f.len, f.num == 2 ? "producer_name" : "producer_version");
             if (s == NULL) return -1;
             if (f.num == 2) m->producer_name = s;
             else m->producer_version = s;
@@ -799,7 +937,18 @@ static int parse_model(dec *d, const uint8_t *p, size_t len, onnx_model *m)
     }
     if (rc < 0) return malformed(d, "model", why);
     if (gp == NULL) return fail(d, "contains no graph (is it an ONNX model?)");
-    return parse_graph(d, gp, glen, m);
+    onnx_graph g = {0};
+    if (parse_graph(d, gp, glen, &g, "graph", 0) < 0) return -1;
+    m->graph_name = g.name;
+    m->n_node = g.n_node;
+    m->n_init = g.n_init;
+    m->n_input = g.n_input;
+    m->n_output = g.n_output;
+    m->node = g.node;
+    m->init = g.init;
+    m->input = g.input;
+    m->output = g.output;
+    return 0;
 }
 
 pc_status onnx_parse(const void *bytes, size_t len, const char *name, onnx_model **out,

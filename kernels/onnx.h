@@ -4,13 +4,18 @@
  * hand from onnx.proto's field numbers.
  *
  * What it decodes: ModelProto (ir_version, producer, opset_import, graph) → GraphProto
- * (nodes with their attributes, initializers, inputs, outputs).  Everything else is skipped.
+ * (nodes with their attributes, initializers, inputs, outputs), and the subgraphs that
+ * GRAPH and GRAPHS attributes hold (Loop's body, If's branches), nested at most
+ * ONNX_MAX_GRAPH_DEPTH deep.  Everything else is skipped, so that a file from a newer ONNX
+ * with fields this decoder does not know still loads.
  *
  * Hostile input: every length is checked against the buffer, varints are at most 10 bytes,
  * tensors may have rank <= ONNX_MAX_RANK and < ONNX_MAX_ELEMS elements, and their data must
- * hold exactly what their dims need.  All memory comes from one arena whose size is bounded
- * by a small multiple of the input's length.  A failure is a one-line message naming the
- * file and the thing that is wrong, never a crash.
+ * hold exactly what their dims need (checked against the bytes present before anything is
+ * allocated).  Strings may not contain NUL bytes.  Tensors whose data lives in external
+ * files are refused.  All memory comes from one arena whose size is bounded by a small
+ * multiple of the input's length.  A failure is a one-line message naming the file and the
+ * thing that is wrong, never a crash.
  *
  * Ownership: onnx_parse copies everything it keeps (the bytes may be freed after it returns);
  * every pointer in an onnx_model lives until onnx_free.
@@ -25,6 +30,7 @@
 
 #define ONNX_MAX_RANK 8
 #define ONNX_MAX_ELEMS ((int64_t)1 << 31) /* per tensor, exclusive */
+#define ONNX_MAX_GRAPH_DEPTH 8              /* the main graph is depth 0 */
 
 /* TensorProto.DataType values precast reads. */
 typedef enum onnx_dtype {
@@ -45,8 +51,12 @@ typedef enum onnx_attr_type {
     ONNX_ATTR_GRAPH = 5,
     ONNX_ATTR_FLOATS = 6,
     ONNX_ATTR_INTS = 7,
-    ONNX_ATTR_STRINGS = 8 /* and higher: decoded as their type only, without a value */
+    ONNX_ATTR_STRINGS = 8, /* STRINGS, TENSORS and 11 and higher: decoded as their type only */
+    ONNX_ATTR_TENSORS = 9,
+    ONNX_ATTR_GRAPHS = 10
 } onnx_attr_type;
+
+typedef struct onnx_graph onnx_graph;
 
 /* A constant tensor, its data converted for computing: DOUBLE becomes float, INT32 and BOOL
  * (0 or 1) int64. */
@@ -67,9 +77,11 @@ typedef struct onnx_attr {
     int64_t i;                 /* INT */
     const char *s;             /* STRING, NUL-terminated copy */
     const onnx_tensor *t;      /* TENSOR */
-    int64_t n;                 /* FLOATS and INTS: how many */
+    int64_t n;                 /* FLOATS, INTS and GRAPHS: how many */
     const float *floats;
     const int64_t *ints;
+    const onnx_graph *g;       /* GRAPH (never NULL for that type) */
+    const onnx_graph *graphs;  /* GRAPHS: n of them */
 } onnx_attr;
 
 typedef struct onnx_node {
@@ -91,6 +103,16 @@ typedef struct onnx_value_info {
     int64_t dims[ONNX_MAX_RANK];           /* -1 where the dim is symbolic or unknown */
     const char *dim_param[ONNX_MAX_RANK];  /* the symbol ("N", "batch"), NULL if none */
 } onnx_value_info;
+
+/* A subgraph (an attribute's GRAPH or GRAPHS), decoded as the main graph is. */
+struct onnx_graph {
+    const char *name;
+    int64_t n_node, n_init, n_input, n_output;
+    const onnx_node *node;
+    const onnx_tensor *init;
+    const onnx_value_info *input;
+    const onnx_value_info *output;
+};
 
 typedef struct onnx_model {
     int64_t ir_version;

@@ -1,0 +1,63 @@
+# check-fuzz: libFuzzer over the ONNX reader and the graph compiler (tests/fuzz_onnx.c).
+#
+# The harness and kernels/*.c are compiled with clang's fuzzer, ASan and UBSan flags into
+# their own objects under $(BUILD)/fuzz/ (never the normal build's objects), then run for
+# FUZZ_SECONDS with bounded memory.  Any crash, leak, timeout or allocation over the limits
+# fails the target; libFuzzer leaves the input that caused it in $(FUZZ_DIR)/artifacts/.
+#
+# Seeds: the fixture models (make fixtures) and a few of the ONNX backend test models
+# (Debian's libonnx-testdata), copied at run time into a scratch corpus directory, which
+# keeps what the fuzzer finds between runs (nothing binary is committed).
+#
+#   make check-fuzz                      60 s
+#   make check-fuzz FUZZ_SECONDS=600     longer
+#   make check-fuzz FUZZ_JOBS=4          four fuzzing processes, each for FUZZ_SECONDS
+
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE \
+                -D_FILE_OFFSET_BITS=64 -I. $(BLAS_CFLAGS) -MMD -MP $(FUZZ_SAN)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(KERNELS_SRC))
+FUZZ_TESTDATA ?= /usr/share/libonnx-testdata/data/node
+# Backend test models whose ops (or near misses of them) precast runs: seeds that reach
+# the compiler's checks rather than stopping at "unsupported op".
+FUZZ_SEED_CASES := test_gemm_default_single_elem_vector_bias test_matmul_2d test_relu \
+    test_softmax_axis_1 test_logsoftmax_axis_1 test_sigmoid test_tanh test_gather_0 \
+    test_concat_2d_axis_0 test_reshape_reduced_dims test_flatten_axis1 test_transpose_default \
+    test_unsqueeze_axis_0 test_squeeze test_top_k_smallest test_argmax_default_axis_example \
+    test_cast_FLOAT_to_DOUBLE test_add_bcast test_batchnorm_example test_leakyrelu \
+    test_reduce_mean_default_axes_keepdims_example test_loop11 test_if test_constant
+
+.PHONY: check-fuzz
+
+$(FUZZ_DIR)/kernels/%.o: kernels/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_onnx.o: tests/fuzz_onnx.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_onnx: $(FUZZ_DIR)/fuzz_onnx.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(BLAS_LIBS) -lm -lpthread
+
+check-fuzz: $(FUZZ_DIR)/fuzz_onnx $(FIXTURES)
+	@rm -rf $(FUZZ_DIR)/seeds
+	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	cp $(BUILD)/fixtures/*.onnx $(FUZZ_DIR)/seeds/
+	@for c in $(FUZZ_SEED_CASES); do \
+	    f=$(FUZZ_TESTDATA)/$$c/model.onnx; \
+	    if [ -f $$f ]; then cp $$f $(FUZZ_DIR)/seeds/$$c.onnx; fi; \
+	done
+	cd $(FUZZ_DIR) && OPENBLAS_NUM_THREADS=1 \
+	    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ./fuzz_onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -malloc_limit_mb=256 \
+	        -timeout=10 -max_len=65536 -print_final_stats=1 -artifact_prefix=artifacts/ \
+	        $(if $(filter-out 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS) -ignore_crashes=0) \
+	        corpus seeds
+
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
