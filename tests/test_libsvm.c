@@ -407,10 +407,10 @@ START_TEST(test_libsvm_too_long)
     /* max_record = 10 bytes, terminator included */
     write_str(dir, "l.svm",
               "abc 1:234\n"      /* 1: exactly 10 bytes: fine */
-              "abcd 1:2345\n"    /* 2: 11 bytes */
+              "abcd 1:234\n"     /* 2: 11 bytes */
               "b 1:1 2:2 3:3 4:4 5:5\n" /* 3 */
               "c 2:1\n"          /* 4 */
-              "d 3:12345678");   /* 5: long, at EOF without newline */
+              "d 3:1234567");    /* 5: 11 bytes, at EOF without newline */
     snprintf(path, sizeof path, "%s/l.svm", dir);
     for (size_t buffer = 1; buffer <= 64; buffer *= 4) {
         libsvm_options o = {.width = 10, .max_record = 10, .buffer_size = buffer};
