@@ -512,9 +512,9 @@ static int parse_tensor(dec *d, const uint8_t *p, size_t len, onnx_tensor *t, co
         int64_t n = rep_scan(p, len, (uint32_t)field, kind, NULL, 0, &why);
         if (n < 0) return malformed(d, label, why);
         if (n != count) {
-            static const char *const names[] = {"", "float_data", "", "", "", "int32_data", "",
-                                                "int64_data", "", "int32_data", "", "double_data"};
-            return fail(d, "%s: %s holds %lld values, dims need %lld", label, names[dtype],
+            const char *fname = field == 4 ? "float_data" : field == 5 ? "int32_data"
+                              : field == 7 ? "int64_data" : "double_data";
+            return fail(d, "%s: %s holds %lld values, dims need %lld", label, fname,
                         (long long)n, (long long)count);
         }
     }
@@ -564,13 +564,13 @@ static int parse_subgraph(dec *d, const uint8_t *p, size_t len, onnx_graph *g,
     return parse_graph(d, p, len, g, label, depth);
 }
 
-/* `depth`: that of the graph holding the node. */
+/* `node` names the node in messages ("node 'Gemm_0'"); `depth` is that of its graph. */
 static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const char *node,
                       int depth)
 {
     const char *why = NULL;
     char where[300];
-    snprintf(where, sizeof where, "node '%.100s' attribute", node);
+    snprintf(where, sizeof where, "%.140s attribute", node);
     pbr r = pb_open(p, len);
     pbf f;
     int rc;
@@ -584,7 +584,7 @@ static int parse_attr(dec *d, const uint8_t *p, size_t len, onnx_attr *a, const 
         case 1:
             if (f.wire != WT_LEN) return bad_wire(d, where, &f);
             if ((a->name = dstr(d, f.p, f.len, where)) == NULL) return -1;
-            snprintf(where, sizeof where, "node '%.100s' attribute '%.100s'", node, a->name);
+            snprintf(where, sizeof where, "%.140s attribute '%.100s'", node, a->name);
             break;
         case 20:
             if (f.wire != WT_VARINT) return bad_wire(d, where, &f);
@@ -713,8 +713,7 @@ static int parse_node(dec *d, const uint8_t *p, size_t len, onnx_node *n, int64_
         } else if (f.num == 2) {
             if ((out[no++] = dstr(d, f.p, f.len, label)) == NULL) return -1;
         } else if (f.num == 5) {
-            const char *nm = n->name[0] != '\0' ? n->name : where;
-            if (parse_attr(d, f.p, f.len, &attr[na++], nm, depth) < 0) return -1;
+            if (parse_attr(d, f.p, f.len, &attr[na++], label, depth) < 0) return -1;
         }
     }
     n->in = in;
