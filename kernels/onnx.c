@@ -31,6 +31,7 @@ typedef struct chunk {
 
 struct onnx_arena {
     chunk *head;
+    size_t total;  /* bytes handed out (rounded), against the decoder's budget */
 };
 
 #define CHUNK_HDR ((sizeof(chunk) + 15) & ~(size_t)15)
@@ -74,6 +75,7 @@ typedef struct dec {
     char *err;
     size_t errlen;
     struct onnx_arena *a;
+    size_t budget; /* at most this many bytes from the arena */
     pc_status st;
 } dec;
 
@@ -101,8 +103,16 @@ static int oom(dec *d, size_t bytes)
 
 static void *dalloc(dec *d, size_t n)
 {
+    if (n > d->budget - d->a->total) {
+        d->st = pc_err(d->err, d->errlen, PC_ERR_CONFIG,
+                       "%s: decoding it would take more than %zu bytes of memory (%d times the "
+                       "file's size, plus %d MiB): a corrupt or hostile file",
+                       d->file, d->budget, ONNX_MEM_FACTOR, ONNX_MEM_FLOOR_MIB);
+        return NULL;
+    }
     void *p = arena_alloc(d->a, n);
     if (p == NULL) oom(d, n);
+    else d->a->total += (n + 15) & ~(size_t)15;
     return p;
 }
 
@@ -954,7 +964,10 @@ pc_status onnx_parse(const void *bytes, size_t len, const char *name, onnx_model
                      char *err, size_t errlen)
 {
     *out = NULL;
-    dec d = {name != NULL ? name : "model", err, errlen, NULL, PC_OK};
+    dec d = {name != NULL ? name : "model", err, errlen, NULL, 0, PC_OK};
+    size_t floor = (size_t)ONNX_MEM_FLOOR_MIB << 20;
+    d.budget = len > (SIZE_MAX - floor) / ONNX_MEM_FACTOR ? SIZE_MAX
+             : len * ONNX_MEM_FACTOR + floor;
     d.a = calloc(1, sizeof *d.a);
     if (d.a == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", d.file);
     onnx_model *m = arena_alloc(d.a, sizeof *m);

@@ -12,10 +12,12 @@
  * Hostile input: every length is checked against the buffer, varints are at most 10 bytes,
  * tensors may have rank <= ONNX_MAX_RANK and < ONNX_MAX_ELEMS elements, and their data must
  * hold exactly what their dims need (checked against the bytes present before anything is
- * allocated).  Strings may not contain NUL bytes.  Tensors whose data lives in external
- * files are refused.  All memory comes from one arena whose size is bounded by a small
- * multiple of the input's length.  A failure is a one-line message naming the file and the
- * thing that is wrong, never a crash.
+ * allocated).  Strings may not contain NUL bytes, nor names control characters.  Tensors
+ * whose data lives in external files are refused.  All memory comes from one arena that may
+ * not grow past ONNX_MEM_FACTOR times the input's length plus ONNX_MEM_FLOOR_MIB (real
+ * models need about 1x: their bytes are weights; a file of millions of empty messages would
+ * need 50x and more, and is refused).  A failure is a one-line message naming the file and
+ * the thing that is wrong, never a crash.
  *
  * Ownership: onnx_parse copies everything it keeps (the bytes may be freed after it returns);
  * every pointer in an onnx_model lives until onnx_free.
@@ -31,6 +33,8 @@
 #define ONNX_MAX_RANK 8
 #define ONNX_MAX_ELEMS ((int64_t)1 << 31) /* per tensor, exclusive */
 #define ONNX_MAX_GRAPH_DEPTH 8              /* the main graph is depth 0 */
+#define ONNX_MEM_FACTOR 16                  /* decoded bytes per byte of file, at most... */
+#define ONNX_MEM_FLOOR_MIB 16               /* ...plus this */
 
 /* TensorProto.DataType values precast reads. */
 typedef enum onnx_dtype {

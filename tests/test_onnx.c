@@ -497,6 +497,23 @@ START_TEST(test_rank_and_counts)
 }
 END_TEST
 
+START_TEST(test_memory_budget)
+{
+    /* 400,000 empty graph inputs: 800,004 bytes of file that would decode to some 60 MB of
+     * structures, past the budget of 16 times the file plus 16 MiB. */
+    pbw graph = {0}, m = {0};
+    for (int i = 0; i < 400000; i++) w_raw(&graph, "\x5a\x00", 2);
+    w_msg(&m, 7, &graph);
+    refused(&m, "decoding it would take more than 29577280 bytes of memory (16 times the "
+                "file's size, plus 16 MiB): a corrupt or hostile file");
+    /* 40,000 of them fit. */
+    for (int i = 0; i < 40000; i++) w_raw(&graph, "\x5a\x00", 2);
+    w_msg(&m, 7, &graph);
+    ck_assert_int_eq(parse_w(&m), PC_OK);
+    pbw_free(&m);
+}
+END_TEST
+
 /* ---- the wire format ------------------------------------------------------------------------ */
 
 START_TEST(test_past_the_end_every_level)
@@ -862,6 +879,7 @@ int main(void)
     tcase_add_test(t, test_data_size_mismatch);
     tcase_add_test(t, test_huge_claim_small_file);
     tcase_add_test(t, test_rank_and_counts);
+    tcase_add_test(t, test_memory_budget);
     suite_add_tcase(s, t);
     TCase *w = tcase_create("wire");
     tcase_set_timeout(w, 60); /* valgrind */
