@@ -5,6 +5,16 @@ set-up, so precast's figures have something honest to stand beside.
 Usage:
   /usr/bin/python3 scripts/bench_torch.py --model OUT_DIR/bench.pt --csv OUT_DIR/bench.csv \
       --threads N [--mode forward|e2e] [--batch 1024] [--out FILE] [--repeat R]
+  /usr/bin/python3 scripts/bench_torch.py --kind wide|embed|items --model OUT_DIR/K.pt \
+      --csv OUT_DIR/K.csv --threads N [--mode forward|e2e] ...
+
+--kind selects the module (default mlp: the 64 -> 256 -> 256 -> 10 example MLP of
+make_bench_data.py; wide, embed, items: issue 3's models of make_bench_models.py, built by
+make_common.build_bench_model).  For `embed` the rows are pre-loaded as two tensors, the
+16 dense features as float32 and the 8 id columns as int64, and the module gets both.
+Measured at threads=1 (2-core machine, other work running, 2026-11-26): wide forward
+25,317 rows/s (84.8 GFLOP/s), e2e 13,272; embed forward 579,837, e2e 187,541; items forward
+3,414 rows/s (87.5 GFLOP/s), e2e 2,254.
 
 Prints exactly one line per run:
   torch <mode> threads=<N> rows=<R> seconds=<S> rows_per_s=<X>
@@ -14,7 +24,9 @@ Modes:
            forward pass over all rows in batches of --batch (after one warm-up batch).
   e2e      times everything a user's script does: read the CSV, forward, top-1 class and
            its probability, sort by id, write sorted `id,label,p` lines to --out (default: a
-           temporary file, removed afterwards).
+           temporary file, removed afterwards).  For --kind wide/items the head is top-k
+           (k = 5 / 10) with probabilities (items: softmax over the logits via logsumexp,
+           computed for the k only) and lines are `id,c1:p1|c2:p2|...`; for embed `id,p`.
 
 Set-up (best case for PyTorch): torch.set_num_threads(N), torch.inference_mode(), the module
 in eval(), batches sliced from one contiguous tensor, outputs written into preallocated
@@ -55,8 +67,11 @@ import time
 
 def parse_args():
     ap = argparse.ArgumentParser(description="PyTorch baseline for precast's benchmark")
-    ap.add_argument("--model", required=True, help="state_dict saved by make_bench_data.py")
-    ap.add_argument("--csv", required=True, help="id column then 64 float features")
+    ap.add_argument("--kind", choices=["mlp", "wide", "embed", "items"], default="mlp",
+                    help="which module (default mlp, the make_bench_data.py model)")
+    ap.add_argument("--model", required=True,
+                    help="state_dict saved by make_bench_data.py / make_bench_models.py")
+    ap.add_argument("--csv", required=True, help="id column then the model's columns")
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--mode", choices=["forward", "e2e"], default="forward")
     ap.add_argument("--batch", type=int, default=1024)
@@ -92,6 +107,89 @@ def read_csv(path, np):
     return rec["id"], np.ascontiguousarray(rec["f"])
 
 
+def read_csv_kind(path, np, kind, mc):
+    """--kind wide/embed/items: (ids bytes array, [input arrays in forward() order]).
+    Columns are matched by name to make_common.bench_io(kind); each input's columns must be
+    contiguous and in order in the header."""
+    with open(path, "rb") as fh:
+        header = fh.readline().decode().rstrip("\r\n").split(",")
+    inputs, _ = mc.bench_io(kind)
+    try:
+        import pandas as pd
+    except ImportError:
+        pd = None
+    if pd is not None:
+        dtypes = {header[0]: str}
+        for _, dt, cols in inputs:
+            dtypes.update({c: dt for c in cols})
+        df = pd.read_csv(path, dtype=dtypes, engine="c")
+        ids = df[header[0]].to_numpy().astype("S")
+        return ids, [np.ascontiguousarray(df[cols].to_numpy(dtype=dt)) for _, dt, cols in inputs]
+    fields = [("id", "S64")]
+    pos = 1
+    order = sorted(range(len(inputs)), key=lambda i: header.index(inputs[i][2][0]))
+    for i in order:
+        name, dt, cols = inputs[i]
+        if header[pos:pos + len(cols)] != cols:
+            raise SystemExit("bench_torch: %s: columns %s..%s not found in order at column %d"
+                             % (path, cols[0], cols[-1], pos + 1))
+        fields.append((name, dt, (len(cols),)))
+        pos += len(cols)
+    if pos != len(header):
+        raise SystemExit("bench_torch: %s: %d columns, expected %d" % (path, len(header), pos))
+    rec = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.dtype(fields), comments=None)
+    return rec["id"], [np.ascontiguousarray(rec[name]) for name, _, _ in inputs]
+
+
+def forward_multi(model, xs, batch, head=None):
+    """Forward over all rows of the input tensors xs (sliced alike) in batches; head(s, out)
+    consumes each batch's output."""
+    rows = xs[0].shape[0]
+    for s in range(0, rows, batch):
+        out = model(*[x[s:s + batch] for x in xs])
+        if head is not None:
+            head(s, out)
+
+
+def e2e_kind_once(np, torch, mc, model, a, out):
+    """--kind wide/embed/items end to end: read, forward, head, sort by id, write."""
+    ids, arrs = read_csv_kind(a.csv, np, a.kind, mc)
+    xs = [torch.from_numpy(v) for v in arrs]
+    rows = xs[0].shape[0]
+    spec = mc.BENCH_MODELS[a.kind]
+    k = spec["top_k"]
+    if spec["final"] == "sigmoid":
+        p = torch.empty(rows, dtype=torch.float32)
+
+        def head(s, y):
+            p[s:s + y.shape[0]] = y[:, 0]
+    else:
+        p = torch.empty(rows, k, dtype=torch.float32)
+        cls = torch.empty(rows, k, dtype=torch.int64)
+        logits = spec["final"] is None
+
+        def head(s, y):
+            v, i = torch.topk(y, k, dim=1)
+            if logits:
+                v = torch.exp(v - torch.logsumexp(y, dim=1, keepdim=True))
+            p[s:s + y.shape[0]] = v
+            cls[s:s + y.shape[0]] = i
+    forward_multi(model, xs, a.batch, head)
+    order = np.argsort(ids, kind="stable")
+    ids_s = ids[order].tolist()
+    with open(out, "wb") as fh:
+        if spec["final"] == "sigmoid":
+            fh.write(b"id,p\n")
+            fh.write(b"".join([b"%s,%.6g\n" % t for t in zip(ids_s, p.numpy()[order].tolist())]))
+        else:
+            fh.write(b"id,top\n")
+            ps = p.numpy()[order].tolist()
+            cs = cls.numpy()[order].tolist()
+            fh.write(b"".join([b"%s,%s\n" % (i, b"|".join([b"%d:%.6g" % cp for cp in zip(c, q)]))
+                               for i, c, q in zip(ids_s, cs, ps)]))
+    return rows
+
+
 def forward_all(torch, model, x, batch, labels_out=None, p_out=None):
     for s in range(0, x.shape[0], batch):
         probs = model(x[s:s + batch])
@@ -119,6 +217,42 @@ def e2e_once(np, torch, model, a, out):
     return rows
 
 
+def run_kind(a, np, torch, mc):
+    """--kind wide/embed/items: (fastest seconds, rows)."""
+    model = mc.build_bench_model(a.kind)
+    model.load_state_dict(torch.load(a.model, map_location="cpu"))
+    model.eval()
+    with torch.inference_mode():
+        if a.mode == "forward":
+            ids, arrs = read_csv_kind(a.csv, np, a.kind, mc)
+            xs = [torch.from_numpy(v) for v in arrs]
+            rows = xs[0].shape[0]
+            forward_multi(model, [x[:a.batch] for x in xs], a.batch)  # warm-up, real rows
+            forward_multi(model, [x[:a.batch] for x in xs], a.batch)
+            secs = float("inf")
+            for _ in range(a.repeat):
+                t0 = time.perf_counter()
+                forward_multi(model, xs, a.batch)
+                secs = min(secs, time.perf_counter() - t0)
+            return secs, rows
+        out = a.out
+        tmp = None
+        if out is None:
+            fd, tmp = tempfile.mkstemp(prefix="bench_torch-", suffix=".csv")
+            os.close(fd)
+            out = tmp
+        try:
+            secs = float("inf")
+            for _ in range(a.repeat):
+                t0 = time.perf_counter()
+                rows = e2e_kind_once(np, torch, mc, model, a, out)
+                secs = min(secs, time.perf_counter() - t0)
+        finally:
+            if tmp is not None:
+                os.unlink(tmp)
+        return secs, rows
+
+
 def main():
     a = parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
@@ -131,6 +265,11 @@ def main():
     import make_common as mc
 
     torch.set_num_threads(a.threads)
+    if a.kind != "mlp":
+        secs, rows = run_kind(a, np, torch, mc)
+        print("torch %s threads=%d rows=%d seconds=%.3f rows_per_s=%.0f"
+              % (a.mode, a.threads, rows, secs, rows / secs))
+        return 0
     model = mc.build_mlp()
     model.load_state_dict(torch.load(a.model, map_location="cpu"))
     model.eval()
