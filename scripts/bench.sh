@@ -66,3 +66,44 @@ unset GLIBC_TUNABLES
 echo
 echo "bench: $ROWS rows, 64 -> 256 -> 256 -> 10 softmax, top-1, on $(nproc) cores"
 printf '%s\n' "${results[@]}"
+
+# Issue 3's model kinds: wide (512 -> 1024 -> 1024 -> 100 softmax, top 5), embed (8 id columns,
+# vocabulary 100,000, dim 32, mean + 16 dense -> 256 -> 64 -> sigmoid), items (64 -> 256 ->
+# 50,000-class softmax, top 10). One rank / one thread each, beside PyTorch on the same rows.
+[ "${BENCH_KINDS:-1}" = 1 ] || exit 0
+/usr/bin/python3 scripts/make_bench_models.py "$OUT" >/dev/null
+kind_rows=()
+for kind in wide embed items; do
+    /usr/bin/python3 - "$OUT" "$kind" >"$OUT/$kind.ini" <<'PYEOF'
+import json, sys
+out, kind = sys.argv[1], sys.argv[2]
+k = json.load(open("%s/bench_models.json" % out))[kind]
+print("[model]\npath = %s.onnx\n[input]\npaths = %s.csv\nid_column = id" % (kind, kind))
+if len(k["inputs"]) > 1:
+    for i in k["inputs"]:
+        print("map.%s = %s" % (i["name"], ",".join(i["columns"])))
+print("[output]\ntable = table-%s\nhead = %s\ntop_k = %d" % (kind, k["head"], k.get("top_k", 1)))
+print("[run]\nname = bench-%s" % kind)
+PYEOF
+    rows=$(($(wc -l <"$OUT/$kind.csv") - 1))
+    rm -rf "$OUT/table-$kind"
+    t0=$(now)
+    mpirun --oversubscribe -np 1 bin/precast run "$OUT/$kind.ini" >"$OUT/run-$kind.txt"
+    t1=$(now)
+    e2e=$(awk -v r="$rows" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", r/(b-a)}')
+    frows=$(( rows < 100000 ? rows : 100000 ))
+    fwd=$(build/bin/bench_forward "$OUT/$kind.onnx" 1024 "$frows")
+    echo "$fwd" | sed 's/^/  /'
+    f=$(echo "$fwd" | sed -nE 's/^ *forward: .* ([0-9]+) rows\/s.*/\1/p')
+    flops=$(echo "$fwd" | sed -nE 's/.*flops\/row ([0-9]+).*/\1/p')
+    ratio=$(echo "$fwd" | sed -nE 's/^ *forward \/ sgemm bound: ([0-9.]+).*/\1/p')
+    tf=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296 \
+        /usr/bin/python3 scripts/bench_torch.py --kind $kind --model "$OUT/$kind.pt" --csv "$OUT/$kind.csv" \
+        --threads 1 --mode forward --repeat 1 | sed -nE 's/.*rows_per_s=([0-9.]+).*/\1/p')
+    kind_rows+=("$(printf '%-6s %12s %12s %12s %8s %14s' "$kind" "$e2e" "$f" "$tf" "$ratio" "$flops")")
+done
+echo
+echo "model kinds, one rank / one thread (rows/s): precast end to end, precast forward, PyTorch forward;"
+echo "forward as a fraction of the cblas_sgemm bound at the same shapes; FLOPs per row"
+printf '%-6s %12s %12s %12s %8s %14s\n' kind e2e forward torch-fwd /sgemm flops/row
+printf '%s\n' "${kind_rows[@]}"
