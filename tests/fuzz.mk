@@ -20,6 +20,8 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE \
                 -D_FILE_OFFSET_BITS=64 -I. $(BLAS_CFLAGS) -MMD -MP $(FUZZ_SAN)
+# Fork mode (FUZZ_JOBS > 1) ignores OOMs and timeouts unless told not to.
+FUZZ_FORK_STRICT := -ignore_crashes=0 -ignore_ooms=0 -ignore_timeouts=0
 FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(KERNELS_SRC))
 FUZZ_TESTDATA ?= /usr/share/libonnx-testdata/data/node
 # Backend test models whose ops (or near misses of them) precast runs: seeds that reach
@@ -57,7 +59,7 @@ check-fuzz: $(FUZZ_DIR)/fuzz_onnx $(FIXTURES)
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ./fuzz_onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -malloc_limit_mb=256 \
 	        -timeout=10 -max_len=65536 -print_final_stats=1 -artifact_prefix=artifacts/ \
-	        $(if $(filter-out 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS) -ignore_crashes=0) \
+	        $(if $(filter-out 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS) $(FUZZ_FORK_STRICT)) \
 	        corpus seeds
 
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)

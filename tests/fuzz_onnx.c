@@ -17,6 +17,11 @@
 
 #define FUZZ_BATCH_ROWS 2
 
+/* Built with -DFUZZ_SKIP_WIDE_INPUTS, the harness does not pass models with a graph input
+ * wider than this many elements per row to model_load: for exploring past the known finding
+ * that model_load allocates batch_rows x width without a bound (not for check-fuzz). */
+#define FUZZ_SKIP_WIDTH ((int64_t)1 << 22)
+
 /* An invariant broke: crash so that libFuzzer saves the input. */
 #define require(c) \
     do {           \
@@ -121,8 +126,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     .n_input = om->n_input, .n_output = om->n_output, .node = om->node,
                     .init = om->init, .input = om->input, .output = om->output};
     walk_graph(&g);
+    int wide = 0;
+    for (int64_t i = 0; i < om->n_input; i++) {
+        int64_t width = 1;
+        for (int k = 1; k < om->input[i].rank && width <= FUZZ_SKIP_WIDTH; k++)
+            if (om->input[i].dims[k] > 0) width *= om->input[i].dims[k];
+        wide |= width > FUZZ_SKIP_WIDTH;
+    }
+    (void)wide;
     onnx_free(om);
 
+#ifdef FUZZ_SKIP_WIDE_INPUTS
+    if (wide) return 0;
+#endif
     model *m = NULL;
     err[0] = '\0';
     st = model_load(data, size, "fuzz.onnx", FUZZ_BATCH_ROWS, &m, err, sizeof err);
