@@ -9,10 +9,19 @@
  * (kernels/ops.h) over buffers carved out of ONE allocation made at load.  model_forward runs
  * the plan and allocates nothing.
  *
- * Tensors: a graph input's batch dimension is its symbolic dim (dim_param such as "N"), or
- * its first dim if none is symbolic; every other dim must be a known number.  Buffers are
- * row-major with the batch outermost, so that row r of an input is the `width` elements at
- * r*width, whatever axis the ONNX graph gives the batch.
+ * Tensors: float32 or int64, of any rank (up to 8).  A graph input's batch dimension is its
+ * symbolic dim (dim_param such as "N" or "batch"); every other dim must be a known number, and
+ * every input of a graph with a symbolic dim must have one.  Buffers are row-major with the
+ * batch outermost, so that row r of an input is the `width` elements at r*width, whatever
+ * axis the ONNX graph gives the batch.  Every node's shapes are inferred at load for any
+ * batch of 1 to batch_rows rows (Shape/Reshape chains included); what cannot be is refused.
+ *
+ * Static graphs: a graph with no symbolic dim at all (the ONNX backend test cases, or a model
+ * exported without dynamic axes) runs with its fixed shapes; batch_rows is then ignored and
+ * model_batch_rows() is the first input's first dim (1 for a scalar): each forward computes
+ * the whole fixed batch, whatever `rows` model_forward is given.
+ *
+ * Opsets 6 to 17 of the default domain are read (with each op's semantics of that opset).
  *
  * Ownership: a model owns all its buffers; names and buffers it returns are borrowed and
  * valid until model_close (outputs: until the next model_forward).  The bytes given to
@@ -25,6 +34,7 @@
 #ifndef PRECAST_MODEL_H
 #define PRECAST_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,26 +89,59 @@ int64_t model_input_width(const model *m, int i); /* elements per row (product o
  * is stable for the model's life, and model_forward does not modify it. */
 void *model_input_buffer(model *m, int i);
 
-/* Graph outputs, in the graph's order; each is float with its batch dim first.
+/* The index of the graph input called `name`, or -1 if there is none. */
+int model_input_index(const model *m, const char *name);
+
+/* The input's ONNX shape: writes its rank (<= 8) dims into dims and returns the rank; the
+ * batch dim reads -1 (static graphs: every dim is a number). */
+int model_input_shape(const model *m, int i, int64_t *dims);
+
+/* Sparse rows (LIBSVM).  model_input_sparse_ok: true when input i is a 2-D float input read
+ * only as the left operand of dense layers with constant weights, so that its rows may come
+ * as a CSR batch instead of the dense buffer.
+ * model_input_set_sparse: the next model_forward (only that one) reads input i from the CSR
+ * batch row_ptr (rows+1 entries, non-decreasing, row_ptr[0] >= 0), cols and vals (0-based
+ * column and value of each stored entry), computing out[r,:] = bias + sum vals*W[col,:]
+ * without densifying; the dense buffer of that input is not read.  The arrays are borrowed
+ * until that forward returns.  A column outside [0, width) or a decreasing row_ptr makes that
+ * forward fail with PC_ERR_DATA naming the row.  PC_ERR_USAGE (and nothing set) if the input
+ * is not sparse_ok or an array is NULL.  REQUIRES: 0 <= i < model_input_count(m). */
+bool model_input_sparse_ok(const model *m, int i);
+pc_status model_input_set_sparse(model *m, int i, const int64_t *row_ptr, const int32_t *cols,
+                                 const float *vals, char *err, size_t errlen);
+
+/* Graph outputs, in the graph's order, each with its batch dim first (transposed there if
+ * the graph has it elsewhere); float32 or int64 (TopK indices, ArgMax).
  * REQUIRES: 0 <= i < model_output_count(m). */
 int model_output_count(const model *m);
 const char *model_output_name(const model *m, int i);
 int64_t model_output_width(const model *m, int i);
 model_final model_output_final(const model *m, int i);
+model_elem model_output_elem(const model *m, int i);
+/* The output's ONNX shape, as model_input_shape. */
+int model_output_shape(const model *m, int i, int64_t *dims);
+/* True if the graph has no symbolic dim (see "Static graphs" above). */
+bool model_is_static(const model *m);
 
 /* Runs the plan on the first `rows` rows of the input buffers. No allocation.
- * REQUIRES: 0 < rows <= batch_rows (otherwise PC_ERR_USAGE and nothing is computed). */
+ * REQUIRES: 0 < rows <= batch_rows (otherwise PC_ERR_USAGE and nothing is computed).
+ * PC_ERR_DATA if the rows hold something the graph cannot take: an id outside an embedding
+ * table (Gather; the message names the node, the id and the row), a bad sparse batch; the
+ * outputs are then undefined. */
 pc_status model_forward(model *m, int64_t rows, char *err, size_t errlen);
 
 /* rows*width floats of output i from the last model_forward (row-major), owned by m; valid
- * until the next model_forward or model_close. */
+ * until the next model_forward or model_close.  NULL if the output is int64. */
 const float *model_output(const model *m, int i);
+/* The same for an int64 output (rows*width int64s); NULL if the output is float. */
+const int64_t *model_output_i64(const model *m, int i);
 
 /* Number of scalars in the model's initializers (as in the file, before any folding). */
 int64_t model_param_count(const model *m);
 
-/* Floating-point operations per row of the compiled plan: 2*C*OC (+OC) per dense layer,
- * about one per element for the element-wise steps. */
+/* Floating-point operations per row of the compiled plan: 2*C*OC (+OC) per dense layer
+ * (dense-equivalent for a sparse input), 2*M*N*K per matrix product, about one per element
+ * for the element-wise steps, and one per element moved by a gather, concat or transpose. */
 double model_flops_per_row(const model *m);
 
 /* For `precast inspect`: ir/opset/producer, inputs & outputs with shapes, op counts, the

@@ -324,41 +324,74 @@ void ops_channel_affine_naive(float *out, const float *in, const float *scale,
 
 /* ---- top-k ------------------------------------------------------------------------------ */
 
-/* Does value a (at a lower index than b, or b not yet kept) rank strictly above b?
- * NaN ranks below everything, so a NaN never displaces a number. */
-static inline bool ranks_above(float a, float b)
+/* Does (a at index ia) rank strictly above (b at index ib)? NaN ranks below every number;
+ * equal values rank by index, the lower first. */
+static inline bool better(float a, int64_t ia, float b, int64_t ib, bool largest)
 {
-    if (isnan(a)) return false;
-    if (isnan(b)) return true;
-    return a > b;
+    bool na = isnan(a), nb = isnan(b);
+    if (na || nb) return na && nb ? ia < ib : nb;
+    if (a != b) return largest ? a > b : a < b;
+    return ia < ib;
 }
 
-void ops_topk(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k)
+/* Sift the entry at p down a heap of n whose root is the WORST kept entry. */
+static void heap_down(float *v, int64_t *ix, int64_t n, int64_t p, bool largest)
+{
+    for (;;) {
+        int64_t l = 2 * p + 1, r = l + 1, w = p;
+        if (l < n && better(v[w], ix[w], v[l], ix[l], largest)) w = l;
+        if (r < n && better(v[w], ix[w], v[r], ix[r], largest)) w = r;
+        if (w == p) return;
+        float tv = v[p];
+        v[p] = v[w];
+        v[w] = tv;
+        int64_t ti = ix[p];
+        ix[p] = ix[w];
+        ix[w] = ti;
+        p = w;
+    }
+}
+
+void ops_topk_ordered(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k,
+                      bool largest)
 {
     for (int64_t b = 0; b < B; b++) {
         const float *x = in + b * N;
         float *v = val + b * k;
         int64_t *ix = idx + b * k;
-        int64_t kept = 0;
-        /* v[0..kept) is sorted, best first. Scanning in index order and inserting only above
-         * strictly worse entries keeps ties in index order. */
-        for (int64_t j = 0; j < N; j++) {
-            float xj = x[j];
-            if (kept == k && !ranks_above(xj, v[k - 1])) continue;
-            int64_t p = kept < k ? kept : k - 1;
-            while (p > 0 && ranks_above(xj, v[p - 1])) {
-                v[p] = v[p - 1];
-                ix[p] = ix[p - 1];
-                p--;
-            }
-            v[p] = xj;
-            ix[p] = j;
-            if (kept < k) kept++;
+        /* v/ix[0..k) is a heap with the worst kept entry at the root: a new entry only has to
+         * beat the root, which most entries of a long row do not. */
+        for (int64_t j = 0; j < k; j++) {
+            v[j] = x[j];
+            ix[j] = j;
+        }
+        for (int64_t p = k / 2 - 1; p >= 0; p--) heap_down(v, ix, k, p, largest);
+        for (int64_t j = k; j < N; j++) {
+            if (!better(x[j], j, v[0], ix[0], largest)) continue;
+            v[0] = x[j];
+            ix[0] = j;
+            heap_down(v, ix, k, 0, largest);
+        }
+        /* Heap sort in place: move the worst to the end, repeatedly; the best ends first. */
+        for (int64_t n = k - 1; n > 0; n--) {
+            float tv = v[0];
+            v[0] = v[n];
+            v[n] = tv;
+            int64_t ti = ix[0];
+            ix[0] = ix[n];
+            ix[n] = ti;
+            heap_down(v, ix, n, 0, largest);
         }
     }
 }
 
-void ops_topk_naive(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k)
+void ops_topk(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k)
+{
+    ops_topk_ordered(val, idx, in, B, N, k, true);
+}
+
+void ops_topk_ordered_naive(float *val, int64_t *idx, const float *in, int64_t B, int64_t N,
+                            int64_t k, bool largest)
 {
     /* Selection: the i-th pick is the best entry not picked yet, the lowest index on ties.
      * "Not picked yet" is checked against earlier picks, O(N·k²) per row; fine for a test. */
@@ -371,10 +404,416 @@ void ops_topk_naive(float *val, int64_t *idx, const float *in, int64_t B, int64_
                 for (int64_t p = 0; p < i; p++)
                     if (idx[b * k + p] == j) taken = true;
                 if (taken) continue;
-                if (best < 0 || ranks_above(x[j], x[best])) best = j;
+                if (best < 0 || better(x[j], j, x[best], best, largest)) best = j;
             }
             idx[b * k + i] = best;
             val[b * k + i] = x[best];
         }
     }
+}
+
+void ops_topk_naive(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k)
+{
+    ops_topk_ordered_naive(val, idx, in, B, N, k, true);
+}
+
+/* ---- log-sum-exp and softmax along any axis ------------------------------------------------ */
+
+static float lse1(const float *x, int64_t N, int64_t stride)
+{
+    float m = x[0];
+    for (int64_t j = 1; j < N; j++) {
+        float v = x[j * stride];
+        if (v > m || isnan(v)) m = v;
+        if (isnan(m)) return m;
+    }
+    if (isinf(m)) return m; /* all -inf: -inf; any +inf: +inf */
+    float s = 0.0f;
+    for (int64_t j = 0; j < N; j++) s += expf(x[j * stride] - m);
+    return m + logf(s); /* s >= 1: the maximum contributes exp(0) */
+}
+
+void ops_log_sum_exp(float *out, const float *in, int64_t B, int64_t N)
+{
+    for (int64_t b = 0; b < B; b++) out[b] = lse1(in + b * N, N, 1);
+}
+
+void ops_log_sum_exp_naive(float *out, const float *in, int64_t B, int64_t N)
+{
+    for (int64_t b = 0; b < B; b++) {
+        const float *x = in + b * N;
+        double m = -INFINITY;
+        bool nan = false;
+        for (int64_t j = 0; j < N; j++) {
+            nan |= isnan(x[j]);
+            if (x[j] > m) m = x[j];
+        }
+        if (nan || isinf(m)) {
+            out[b] = nan ? NAN : (float)m;
+            continue;
+        }
+        double s = 0.0;
+        for (int64_t j = 0; j < N; j++) s += exp((double)x[j] - m);
+        out[b] = (float)(m + log(s));
+    }
+}
+
+void ops_softmax_axis(float *out, const float *in, int64_t outer, int64_t N, int64_t inner,
+                      bool log)
+{
+    if (inner == 1) {
+        (log ? ops_log_softmax : ops_softmax)(out, in, outer, N);
+        return;
+    }
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *x = in + o * N * inner + i;
+            float *y = out + o * N * inner + i;
+            float m = x[0];
+            for (int64_t j = 1; j < N; j++) m = x[j * inner] > m ? x[j * inner] : m;
+            float s = 0.0f;
+            for (int64_t j = 0; j < N; j++) s += expf(x[j * inner] - m);
+            if (log) {
+                float ls = logf(s);
+                for (int64_t j = 0; j < N; j++) y[j * inner] = (x[j * inner] - m) - ls;
+            } else {
+                float inv = 1.0f / s;
+                for (int64_t j = 0; j < N; j++) y[j * inner] = expf(x[j * inner] - m) * inv;
+            }
+        }
+}
+
+void ops_softmax_axis_naive(float *out, const float *in, int64_t outer, int64_t N,
+                            int64_t inner, bool as_log)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *x = in + o * N * inner + i;
+            double m = x[0];
+            for (int64_t j = 1; j < N; j++)
+                if (x[j * inner] > m) m = x[j * inner];
+            double s = 0.0;
+            for (int64_t j = 0; j < N; j++) s += exp((double)x[j * inner] - m);
+            for (int64_t j = 0; j < N; j++) {
+                double d = (double)x[j * inner] - m;
+                out[o * N * inner + i + j * inner] = (float)(as_log ? d - log(s) : exp(d) / s);
+            }
+        }
+}
+
+/* ---- N-D iteration ------------------------------------------------------------------------ */
+
+/* Merges adjacent axes that every stride array treats as one (stride[i] == stride[i+1] *
+ * dims[i+1] in each), so that loops run over as few, as long axes as possible.  st holds
+ * nst stride arrays.  Returns the new rank (>= 1). */
+static int collapse(int rank, int64_t *dims, int64_t **st, int nst)
+{
+    if (rank == 0) {
+        dims[0] = 1;
+        for (int s = 0; s < nst; s++) st[s][0] = 0;
+        return 1;
+    }
+    int r = 0;
+    for (int i = 1; i < rank; i++) {
+        int64_t di = dims[i]; /* read before dims[r] is written: r may reach i */
+        if (di == 1) continue; /* a length-1 axis moves nothing */
+        bool merge = true;
+        for (int s = 0; s < nst && merge; s++) merge = st[s][r] == st[s][i] * di;
+        if (!merge && dims[r] != 1) {
+            r++;
+            dims[r] = 1;
+        }
+        dims[r] *= di;
+        for (int s = 0; s < nst; s++) st[s][r] = st[s][i];
+    }
+    return r + 1;
+}
+
+/* Advances the counter ctr over dims[0..rank-1) (all but the last axis) and the offsets by the
+ * strides; returns false after the last position. */
+static inline bool next_pos(int rank, const int64_t *dims, int64_t *ctr, int64_t **st,
+                            int64_t *off, int nst)
+{
+    for (int i = rank - 2; i >= 0; i--) {
+        ctr[i]++;
+        for (int s = 0; s < nst; s++) off[s] += st[s][i];
+        if (ctr[i] < dims[i]) return true;
+        for (int s = 0; s < nst; s++) off[s] -= st[s][i] * dims[i];
+        ctr[i] = 0;
+    }
+    return false;
+}
+
+static void contiguous_strides(int rank, const int64_t *dims, int64_t *st)
+{
+    int64_t s = 1;
+    for (int i = rank - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= dims[i];
+    }
+}
+
+static int64_t count_of(int rank, const int64_t *dims)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= dims[i];
+    return n;
+}
+
+/* ---- broadcast binary ----------------------------------------------------------------------- */
+
+#define BIN_LOOP(T, o, x, y, n, sa, sb, OPX)                                                    \
+    do {                                                                                     \
+        if (sa == 1 && sb == 1) MAP(o, n, OPX(x[j], y[j]));                                  \
+        else if (sa == 1 && sb == 0) { T y0 = y[0]; MAP(o, n, OPX(x[j], y0)); }             \
+        else if (sa == 0 && sb == 1) { T x0 = x[0]; MAP(o, n, OPX(x0, y[j])); }             \
+        else for (int64_t j = 0; j < n; j++) o[j] = OPX(x[j * sa], y[j * sb]);               \
+    } while (0)
+#define OP_ADD(p, q) ((p) + (q))
+#define OP_SUB(p, q) ((p) - (q))
+#define OP_MUL(p, q) ((p) * (q))
+#define OP_DIV(p, q) ((p) / (q))
+#define OP_IDIV(p, q) ((q) == 0 ? 0 : ((p) == INT64_MIN && (q) == -1) ? (p) : (p) / (q))
+
+void ops_broadcast(float *out, const float *a, const float *b, int rank, const int64_t *dims,
+                   const int64_t *as, const int64_t *bs, ops_binop op)
+{
+    int64_t d[OPS_MAX_RANK + 1], os[OPS_MAX_RANK + 1], sa[OPS_MAX_RANK + 1],
+        sb[OPS_MAX_RANK + 1], ctr[OPS_MAX_RANK + 1] = {0};
+    memcpy(d, dims, (size_t)rank * sizeof *d);
+    contiguous_strides(rank, dims, os);
+    memcpy(sa, as, (size_t)rank * sizeof *sa);
+    memcpy(sb, bs, (size_t)rank * sizeof *sb);
+    if (count_of(rank, dims) == 0) return;
+    int64_t *st[3] = {os, sa, sb};
+    int r = collapse(rank, d, st, 3);
+    int64_t off[3] = {0, 0, 0}, n = d[r - 1], ia = sa[r - 1], ib = sb[r - 1];
+    do {
+        float *o = out + off[0];
+        const float *x = a + off[1], *y = b + off[2];
+        switch (op) {
+        case OPS_BIN_ADD: BIN_LOOP(float, o, x, y, n, ia, ib, OP_ADD); break;
+        case OPS_BIN_SUB: BIN_LOOP(float, o, x, y, n, ia, ib, OP_SUB); break;
+        case OPS_BIN_MUL: BIN_LOOP(float, o, x, y, n, ia, ib, OP_MUL); break;
+        case OPS_BIN_DIV: BIN_LOOP(float, o, x, y, n, ia, ib, OP_DIV); break;
+        }
+    } while (next_pos(r, d, ctr, st, off, 3));
+}
+
+void ops_broadcast_i64(int64_t *out, const int64_t *a, const int64_t *b, int rank,
+                       const int64_t *dims, const int64_t *as, const int64_t *bs, ops_binop op)
+{
+    int64_t n = count_of(rank, dims), ctr[OPS_MAX_RANK] = {0};
+    for (int64_t e = 0; e < n; e++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < rank; i++) {
+            oa += ctr[i] * as[i];
+            ob += ctr[i] * bs[i];
+        }
+        int64_t x = a[oa], y = b[ob];
+        switch (op) {
+        case OPS_BIN_ADD: out[e] = (int64_t)((uint64_t)x + (uint64_t)y); break;
+        case OPS_BIN_SUB: out[e] = (int64_t)((uint64_t)x - (uint64_t)y); break;
+        case OPS_BIN_MUL: out[e] = (int64_t)((uint64_t)x * (uint64_t)y); break;
+        case OPS_BIN_DIV: out[e] = OP_IDIV(x, y); break;
+        }
+        for (int i = rank - 1; i >= 0 && ++ctr[i] == dims[i]; i--) ctr[i] = 0;
+    }
+}
+
+void ops_broadcast_naive(float *out, const float *a, const float *b, int rank,
+                         const int64_t *dims, const int64_t *as, const int64_t *bs, ops_binop op)
+{
+    int64_t n = count_of(rank, dims), ctr[OPS_MAX_RANK] = {0};
+    for (int64_t e = 0; e < n; e++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < rank; i++) {
+            oa += ctr[i] * as[i];
+            ob += ctr[i] * bs[i];
+        }
+        double x = a[oa], y = b[ob];
+        double r = op == OPS_BIN_ADD ? x + y : op == OPS_BIN_SUB ? x - y
+                 : op == OPS_BIN_MUL ? x * y : x / y;
+        out[e] = (float)r;
+        for (int i = rank - 1; i >= 0 && ++ctr[i] == dims[i]; i--) ctr[i] = 0;
+    }
+}
+
+/* ---- data movement --------------------------------------------------------------------------- */
+
+void ops_transpose(void *out, const void *in, size_t esize, int rank, const int64_t *dims,
+                   const int *perm)
+{
+    int64_t ist[OPS_MAX_RANK + 1], d[OPS_MAX_RANK + 1], os[OPS_MAX_RANK + 1],
+        is[OPS_MAX_RANK + 1], ctr[OPS_MAX_RANK + 1] = {0};
+    contiguous_strides(rank, dims, ist);
+    for (int i = 0; i < rank; i++) {
+        d[i] = dims[perm[i]];
+        is[i] = ist[perm[i]];
+    }
+    contiguous_strides(rank, d, os);
+    if (count_of(rank, d) == 0) return;
+    int64_t *st[2] = {os, is};
+    int r = collapse(rank, d, st, 2);
+    int64_t off[2] = {0, 0}, n = d[r - 1], s = is[r - 1];
+    do {
+        if (esize == 4) {
+            float *o = (float *)out + off[0];
+            const float *x = (const float *)in + off[1];
+            for (int64_t j = 0; j < n; j++) o[j] = x[j * s];
+        } else {
+            int64_t *o = (int64_t *)out + off[0];
+            const int64_t *x = (const int64_t *)in + off[1];
+            for (int64_t j = 0; j < n; j++) o[j] = x[j * s];
+        }
+    } while (next_pos(r, d, ctr, st, off, 2));
+}
+
+void ops_transpose_naive(void *out, const void *in, size_t esize, int rank, const int64_t *dims,
+                         const int *perm)
+{
+    int64_t ist[OPS_MAX_RANK], d[OPS_MAX_RANK], ctr[OPS_MAX_RANK] = {0};
+    contiguous_strides(rank, dims, ist);
+    for (int i = 0; i < rank; i++) d[i] = dims[perm[i]];
+    int64_t n = count_of(rank, d);
+    for (int64_t e = 0; e < n; e++) {
+        int64_t src = 0;
+        for (int i = 0; i < rank; i++) src += ctr[i] * ist[perm[i]];
+        memcpy((char *)out + (size_t)e * esize, (const char *)in + (size_t)src * esize, esize);
+        for (int i = rank - 1; i >= 0 && ++ctr[i] == d[i]; i--) ctr[i] = 0;
+    }
+}
+
+int64_t ops_gather(void *out, const void *data, size_t esize, const int64_t *idx, int64_t nidx,
+                   int64_t outer, int64_t D, int64_t inner)
+{
+    size_t row = (size_t)inner * esize;
+    for (int64_t p = 0; p < nidx; p++)
+        if (idx[p] < -D || idx[p] >= D) return p;
+    char *o = out;
+    const char *d = data;
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t p = 0; p < nidx; p++) {
+            int64_t i = idx[p] < 0 ? idx[p] + D : idx[p];
+            memcpy(o, d + ((size_t)(a * D + i)) * row, row);
+            o += row;
+        }
+    return -1;
+}
+
+/* ---- reductions ------------------------------------------------------------------------------ */
+
+void ops_reduce(float *out, const float *in, int rank, const int64_t *dims, const bool *reduce,
+                bool mean)
+{
+    int64_t d[OPS_MAX_RANK + 1], is[OPS_MAX_RANK + 1], os[OPS_MAX_RANK + 1],
+        od[OPS_MAX_RANK + 1], ctr[OPS_MAX_RANK + 1] = {0};
+    int64_t on = 1, rn = 1;
+    for (int i = 0; i < rank; i++) {
+        od[i] = reduce[i] ? 1 : dims[i];
+        on *= od[i];
+        if (reduce[i]) rn *= dims[i];
+    }
+    contiguous_strides(rank, dims, is);
+    contiguous_strides(rank, od, os);
+    for (int i = 0; i < rank; i++)
+        if (reduce[i]) os[i] = 0;
+    memset(out, 0, (size_t)on * sizeof *out);
+    memcpy(d, dims, (size_t)rank * sizeof *d);
+    if (count_of(rank, dims) > 0) {
+        int64_t *st[2] = {is, os};
+        int r = collapse(rank, d, st, 2);
+        int64_t off[2] = {0, 0}, n = d[r - 1], so = os[r - 1];
+        do {
+            const float *x = in + off[0];
+            float *o = out + off[1];
+            if (so == 0) {
+                float s = 0.0f;
+                for (int64_t j = 0; j < n; j++) s += x[j];
+                o[0] += s;
+            } else {
+                MAP(o, n, o[j] + x[j]);
+            }
+        } while (next_pos(r, d, ctr, st, off, 2));
+    }
+    if (mean) {
+        float inv = rn > 0 ? 1.0f / (float)rn : NAN;
+        MAP(out, on, out[j] * inv);
+    }
+}
+
+void ops_reduce_naive(float *out, const float *in, int rank, const int64_t *dims,
+                      const bool *reduce, bool mean)
+{
+    int64_t od[OPS_MAX_RANK], os[OPS_MAX_RANK], ctr[OPS_MAX_RANK] = {0}, on = 1, rn = 1;
+    for (int i = 0; i < rank; i++) {
+        od[i] = reduce[i] ? 1 : dims[i];
+        on *= od[i];
+        if (reduce[i]) rn *= dims[i];
+    }
+    contiguous_strides(rank, od, os);
+    for (int64_t j = 0; j < on; j++) out[j] = 0.0f;
+    int64_t n = count_of(rank, dims);
+    for (int64_t e = 0; e < n; e++) {
+        int64_t o = 0;
+        for (int i = 0; i < rank; i++) o += reduce[i] ? 0 : ctr[i] * os[i];
+        out[o] = (float)((double)out[o] + in[e]);
+        for (int i = rank - 1; i >= 0 && ++ctr[i] == dims[i]; i--) ctr[i] = 0;
+    }
+    if (mean)
+        for (int64_t j = 0; j < on; j++) out[j] = (float)((double)out[j] / (double)rn);
+}
+
+void ops_argmax(int64_t *out, const float *in, int64_t outer, int64_t N, int64_t inner,
+                bool last)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *x = in + o * N * inner + i;
+            int64_t best = 0;
+            for (int64_t j = 1; j < N; j++) {
+                float v = x[j * inner], b = x[best * inner];
+                if (isnan(b)) break; /* the first NaN wins, as in numpy */
+                if (isnan(v) || v > b || (last && v == b)) best = j;
+            }
+            if (last && isnan(x[best * inner]))
+                for (int64_t j = N - 1; j > best; j--)
+                    if (isnan(x[j * inner])) {
+                        best = j;
+                        break;
+                    }
+            out[o * inner + i] = best;
+        }
+}
+
+/* ---- sparse × dense ------------------------------------------------------------------------- */
+
+void ops_dense_sparse(float *out, const int64_t *row_ptr, const int32_t *cols,
+                      const float *vals, const float *w, const float *bias, int64_t B,
+                      int64_t OC, ops_act act, float alpha)
+{
+    for (int64_t b = 0; b < B; b++) {
+        float *o = out + b * OC;
+        if (bias != NULL) memcpy(o, bias, (size_t)OC * sizeof *o);
+        else memset(o, 0, (size_t)OC * sizeof *o);
+        for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; p++) {
+            const float *wr = w + (int64_t)cols[p] * OC;
+            float v = vals[p];
+            MAP(o, OC, o[j] + v * wr[j]);
+        }
+    }
+    if (act != OPS_ACT_NONE) ops_bias_act(out, NULL, B, OC, act, alpha);
+}
+
+void ops_dense_sparse_naive(float *out, const int64_t *row_ptr, const int32_t *cols,
+                            const float *vals, const float *w, const float *bias, int64_t B,
+                            int64_t OC, ops_act act, float alpha)
+{
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t o = 0; o < OC; o++) {
+            double s = bias != NULL ? bias[o] : 0.0;
+            for (int64_t p = row_ptr[b]; p < row_ptr[b + 1]; p++)
+                s += (double)vals[p] * w[(int64_t)cols[p] * OC + o];
+            out[b * OC + o] = (float)act_apply_d(s, act, alpha);
+        }
 }

@@ -18,6 +18,7 @@
 #define PRECAST_OPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* An activation fused into ops_dense. */
@@ -81,8 +82,81 @@ void ops_channel_affine_naive(float *out, const float *in, const float *scale,
 
 /* val (B, k), idx (B, k) = the k largest entries of each row of in (B, N), largest first;
  * ties go to the lower index first; NaN ranks below every number.
- * Partial selection: O(N·k) per row, meant for small k.  REQUIRES: 0 < k <= N. */
+ * Same as ops_topk_ordered(..., largest = true).  REQUIRES: 0 < k <= N. */
 void ops_topk(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k);
 void ops_topk_naive(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k);
+
+/* Like ops_topk, with the order chosen: largest first (largest) or smallest first; NaN ranks
+ * last either way; ties go to the lower index first.  A heap of the k best seen so far:
+ * O(N log k) per row at worst, O(N) when most entries lose to the heap's root (the usual
+ * case), so N = 50,000 with k = 10 costs about one pass over the row.
+ * REQUIRES: 0 < k <= N; val and idx do not overlap in. */
+void ops_topk_ordered(float *val, int64_t *idx, const float *in, int64_t B, int64_t N, int64_t k,
+                      bool largest);
+void ops_topk_ordered_naive(float *val, int64_t *idx, const float *in, int64_t B, int64_t N,
+                            int64_t k, bool largest);
+
+/* out (B) = log(sum_j exp(in[b, j])) over each row of in (B, N), computed as
+ * m + log(sum exp(x - m)) with m the row's maximum: logits of +-1e4 give finite results.
+ * A row of all -inf gives -inf; a row with +inf gives +inf; a NaN gives NaN. REQUIRES N > 0. */
+void ops_log_sum_exp(float *out, const float *in, int64_t B, int64_t N);
+void ops_log_sum_exp_naive(float *out, const float *in, int64_t B, int64_t N);
+
+/* Softmax / log-softmax along the middle axis of in (outer, N, inner), stably; inner == 1 is
+ * ops_softmax / ops_log_softmax. out == in is allowed. */
+void ops_softmax_axis(float *out, const float *in, int64_t outer, int64_t N, int64_t inner,
+                      bool log);
+void ops_softmax_axis_naive(float *out, const float *in, int64_t outer, int64_t N,
+                            int64_t inner, bool log);
+
+/* Element-wise binary operation with numpy broadcasting, on tensors of any rank:
+ * out (dims[0..rank)) = a op b, where a and b are read at the element strides as and bs
+ * (0 along a broadcast axis), out is contiguous.  out may equal a when as are out's own
+ * contiguous strides (likewise b).  rank <= OPS_MAX_RANK. */
+#define OPS_MAX_RANK 8
+typedef enum ops_binop { OPS_BIN_ADD = 0, OPS_BIN_SUB, OPS_BIN_MUL, OPS_BIN_DIV } ops_binop;
+void ops_broadcast(float *out, const float *a, const float *b, int rank, const int64_t *dims,
+                   const int64_t *as, const int64_t *bs, ops_binop op);
+void ops_broadcast_naive(float *out, const float *a, const float *b, int rank,
+                         const int64_t *dims, const int64_t *as, const int64_t *bs, ops_binop op);
+/* The same on int64 (shape arithmetic); division truncates, x/0 gives 0. */
+void ops_broadcast_i64(int64_t *out, const int64_t *a, const int64_t *b, int rank,
+                       const int64_t *dims, const int64_t *as, const int64_t *bs, ops_binop op);
+
+/* out = in with its axes permuted: out dims[i] = dims[perm[i]]; elements of esize bytes
+ * (4 or 8). out must not overlap in. */
+void ops_transpose(void *out, const void *in, size_t esize, int rank, const int64_t *dims,
+                   const int *perm);
+void ops_transpose_naive(void *out, const void *in, size_t esize, int rank, const int64_t *dims,
+                         const int *perm);
+
+/* out (outer, nidx, inner) = data (outer, D, inner) gathered along D at idx (nidx); a negative
+ * index counts from the end (-1 is D-1).  Elements of esize bytes.  Returns -1, or the
+ * position in idx of the first index outside [-D, D), in which case nothing is read out of
+ * bounds and out is partly written. */
+int64_t ops_gather(void *out, const void *data, size_t esize, const int64_t *idx, int64_t nidx,
+                   int64_t outer, int64_t D, int64_t inner);
+
+/* out = sum (or mean) of in (dims) over the axes where reduce[i] is true; out has the shape
+ * of in with those axes set to 1 (contiguous).  out must not overlap in. */
+void ops_reduce(float *out, const float *in, int rank, const int64_t *dims, const bool *reduce,
+                bool mean);
+void ops_reduce_naive(float *out, const float *in, int rank, const int64_t *dims,
+                      const bool *reduce, bool mean);
+
+/* out (outer, inner) = the index along N of the largest entry of in (outer, N, inner); ties
+ * go to the first (or, if last, the last) such index; NaN counts as the largest (numpy). */
+void ops_argmax(int64_t *out, const float *in, int64_t outer, int64_t N, int64_t inner,
+                bool last);
+
+/* Sparse rows times a dense weight: out (B, OC) = act(bias (OC) + sum over p in
+ * [row_ptr[b], row_ptr[b+1]) of vals[p] * w[cols[p], :]), w (C, OC) row-major.
+ * REQUIRES: row_ptr (B+1) non-decreasing, every cols[p] in [0, C); bias may be NULL. */
+void ops_dense_sparse(float *out, const int64_t *row_ptr, const int32_t *cols,
+                      const float *vals, const float *w, const float *bias, int64_t B,
+                      int64_t OC, ops_act act, float alpha);
+void ops_dense_sparse_naive(float *out, const int64_t *row_ptr, const int32_t *cols,
+                            const float *vals, const float *w, const float *bias, int64_t B,
+                            int64_t OC, ops_act act, float alpha);
 
 #endif
