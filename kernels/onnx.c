@@ -103,7 +103,9 @@ static int oom(dec *d, size_t bytes)
 
 static void *dalloc(dec *d, size_t n)
 {
-    if (n > d->budget - d->a->total) {
+    /* Counted as arena_alloc rounds, so that total never passes budget. */
+    size_t rounded = n > SIZE_MAX / 4 ? SIZE_MAX : n == 0 ? 16 : (n + 15) & ~(size_t)15;
+    if (rounded > d->budget - d->a->total) {
         d->st = pc_err(d->err, d->errlen, PC_ERR_CONFIG,
                        "%s: decoding it would take more than %zu bytes of memory (%d times the "
                        "file's size, plus %d MiB): a corrupt or hostile file",
@@ -112,7 +114,7 @@ static void *dalloc(dec *d, size_t n)
     }
     void *p = arena_alloc(d->a, n);
     if (p == NULL) oom(d, n);
-    else d->a->total += (n + 15) & ~(size_t)15;
+    else d->a->total += rounded;
     return p;
 }
 
@@ -375,7 +377,7 @@ const char *onnx_dtype_str(int32_t t)
     return "unsupported type";
 }
 
-/* 1 if `path` (an external_data location) stays inside the model's folder: relative, and
+/* True if `path` (an external_data location) stays inside the model's folder: relative, and
  * with no ".." component (on either kind of separator, as the file may come from Windows). */
 static bool path_is_inside(const char *path)
 {
