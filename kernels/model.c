@@ -498,6 +498,8 @@ typedef struct comp {
     int64_t ns, caps;
     cbuf *b;
     int64_t nb, capb;
+    const model_const_input *bind;  /* graph inputs fixed by the caller */
+    int n_bind;
     void **tmp;              /* memory of folded constants, freed after load */
     int64_t ntmp, captmp;
     model *m;
@@ -2288,10 +2290,12 @@ static int compile_inputs(comp *c)
                  axis);
         if (emit(c, &x, &st) < 0) return -1;
     }
-    if (m->n_in == 0) return cfail(c, "the graph has no inputs (other than initializers)");
+    if (m->n_in == 0 && c->batched)
+        return cfail(c, "the graph has no inputs (other than initializers)");
     m->batch_rows = c->B;
     if (!c->batched) /* fixed shapes: a "row" is a slice of the first input's first dim */
-        m->batch_rows = m->in[0].rank > 0 && m->in[0].dims[0] > 0 ? m->in[0].dims[0] : 1;
+        m->batch_rows = m->n_in > 0 && m->in[0].rank > 0 && m->in[0].dims[0] > 0
+                            ? m->in[0].dims[0] : 1;
     return 0;
 }
 
@@ -2632,6 +2636,37 @@ static int compile(comp *c)
     }
     for (int64_t i = 0; i < om->n_input; i++)
         if (val_lookup(c, om->input[i].name, true) < 0) return -1;
+    for (int i = 0; i < c->n_bind; i++) {
+        const model_const_input *b = &c->bind[i];
+        int id = b->name != NULL ? val_lookup(c, b->name, false) : -1;
+        bool is_input = false;
+        for (int64_t k = 0; id >= 0 && k < om->n_input; k++)
+            is_input |= strcmp(om->input[k].name, b->name) == 0;
+        if (id < 0 || !is_input || c->v[id].defined)
+            return cfail(c, "'%.200s' (given a constant value) is no graph input",
+                         b->name ? b->name : "(null)");
+        if (b->rank < 0 || b->rank > MAX_RANK || (b->elem != MODEL_ELEM_FLOAT &&
+                                                  b->elem != MODEL_ELEM_INT64))
+            return cfail(c, "the constant value of '%.200s' has rank %d, element type %d",
+                         b->name, b->rank, (int)b->elem);
+        cval *v = &c->v[id];
+        v->sh = (tshape){.rank = b->rank, .bax = -1, .mult = 1};
+        int64_t n = 1;
+        for (int k = 0; k < b->rank; k++) {
+            if (b->dims[k] < 0 || (b->dims[k] > 0 && n > (ONNX_MAX_ELEMS - 1) / b->dims[k]))
+                return cfail(c, "the constant value of '%.200s' has a bad dim", b->name);
+            v->sh.dims[k] = b->dims[k];
+            n *= b->dims[k];
+        }
+        void *data = tmp_alloc(c, (size_t)n * esize_of((int)b->elem));
+        if (data == NULL) return -1;
+        if (n > 0) memcpy(data, b->data, (size_t)n * esize_of((int)b->elem));
+        v->defined = v->is_const = true;
+        v->elem = (int)b->elem;
+        v->count = n;
+        v->cf = b->elem == MODEL_ELEM_FLOAT ? data : NULL;
+        v->ci = b->elem == MODEL_ELEM_INT64 ? data : NULL;
+    }
     for (int64_t i = 0; i < om->n_node; i++) {
         const onnx_node *n = &om->node[i];
         for (int64_t k = 0; k < n->n_out; k++)
@@ -2670,6 +2705,13 @@ static int compile(comp *c)
 pc_status model_load(const void *bytes, size_t len, const char *name, int64_t batch_rows,
                      model **out, char *err, size_t errlen)
 {
+    return model_load_bound(bytes, len, name, batch_rows, NULL, 0, out, err, errlen);
+}
+
+pc_status model_load_bound(const void *bytes, size_t len, const char *name, int64_t batch_rows,
+                           const model_const_input *consts, int n_consts, model **out,
+                           char *err, size_t errlen)
+{
     *out = NULL;
     if (name == NULL) name = "model";
     if (batch_rows < 1 || batch_rows > INT32_MAX)
@@ -2684,7 +2726,7 @@ pc_status model_load(const void *bytes, size_t len, const char *name, int64_t ba
     if (st != PC_OK) return st;
     model *m = calloc(1, sizeof *m);
     comp c = {.file = name, .err = err, .errlen = errlen, .st = PC_OK, .om = om,
-              .B = batch_rows, .m = m};
+              .B = batch_rows, .m = m, .bind = consts, .n_bind = n_consts > 0 ? n_consts : 0};
     if (m == NULL) {
         coom(&c);
     } else {

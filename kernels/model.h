@@ -62,6 +62,23 @@ typedef enum model_final {
 pc_status model_load(const void *bytes, size_t len, const char *name, int64_t batch_rows,
                      model **out, char *err, size_t errlen);
 
+/* A graph input fixed at load to a constant value, as if it were an initializer: what a
+ * static-shape compiler needs for inputs that give shapes, axes or k (the ONNX backend test
+ * cases pass those as inputs). */
+typedef struct model_const_input {
+    const char *name;        /* a graph input's name */
+    model_elem elem;
+    int rank;                /* <= 8 */
+    const int64_t *dims;     /* rank dims */
+    const void *data;        /* product(dims) floats or int64s; copied */
+} model_const_input;
+
+/* model_load with the graph inputs named in consts[0..n_consts) fixed to those values; they
+ * are no longer inputs of the model.  A name that is no graph input gives PC_ERR_CONFIG. */
+pc_status model_load_bound(const void *bytes, size_t len, const char *name, int64_t batch_rows,
+                           const model_const_input *consts, int n_consts, model **out,
+                           char *err, size_t errlen);
+
 /* Reads a whole model file into *bytes (malloc'd; the caller frees it) and *len. A missing or
  * unreadable file gives PC_ERR_NOINPUT naming the path; on failure *bytes is NULL. */
 pc_status model_file_read(const char *path, char **bytes, size_t *len, char *err, size_t errlen);
