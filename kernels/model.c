@@ -2857,8 +2857,11 @@ pc_status model_forward(model *m, int64_t rows, char *err, size_t errlen)
                     m->name, (long long)rows, (long long)m->batch_rows);
     for (int i = 0; i < m->n_in && st == PC_OK; i++)
         if (m->in[i].sp_set) st = sparse_check(m, &m->in[i], rows, err, errlen);
-    for (int i = 0; i < m->n_step && st == PC_OK; i++)
-        st = step_run(m, &m->steps[i], rows, err, errlen);
+    for (int i = 0; i < m->n_step && st == PC_OK; i++) {
+        char msg[PC_ERRLEN];
+        st = step_run(m, &m->steps[i], rows, msg, sizeof msg);
+        if (st != PC_OK) pc_err(err, errlen, st, "%s: %s", m->name, msg);
+    }
     for (int i = 0; i < m->n_in; i++) m->in[i].sp_set = false; /* one forward only */
     return st;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels/model.h"
 #include "kernels/onnx.h"
@@ -661,6 +662,453 @@ START_TEST(test_corrupted_models)
 }
 END_TEST
 
+/* ---- the N-D kernels: fast against naive ------------------------------------------------------ */
+
+START_TEST(test_nd_kernels)
+{
+    /* Broadcasting on rank 4: a (2, 3, 4, 5) op b of every broadcastable shape pattern. */
+    enum { A0 = 2, A1 = 3, A2 = 4, A3 = 5, N = A0 * A1 * A2 * A3 };
+    float a[N], b[N], o1[N], o2[N];
+    fill(a, N, 2.0f);
+    fill(b, N, 2.0f);
+    for (int i = 0; i < N; i++) b[i] = b[i] < 0 ? b[i] - 0.5f : b[i] + 0.5f; /* no 0 divisor */
+    const int64_t dims[4] = {A0, A1, A2, A3};
+    for (int mask = 0; mask < 16; mask++) { /* bit i: b has dim 1 on axis i */
+        int64_t bd[4], bs[4], as[4] = {A1 * A2 * A3, A2 * A3, A3, 1};
+        for (int i = 0; i < 4; i++) bd[i] = mask >> i & 1 ? 1 : dims[i];
+        int64_t st = 1;
+        for (int i = 3; i >= 0; i--) {
+            bs[i] = bd[i] == 1 ? 0 : st;
+            st *= bd[i];
+        }
+        for (int op = 0; op < 4; op++) {
+            ops_broadcast(o1, a, b, 4, dims, as, bs, (ops_binop)op);
+            ops_broadcast_naive(o2, a, b, 4, dims, as, bs, (ops_binop)op);
+            double d = max_diff(o1, o2, N);
+            ck_assert_msg(d <= 1e-6, "broadcast mask %d op %d: %g", mask, op, d);
+        }
+    }
+    printf("%-28s 16 shapes x 4 ops agree\n", "broadcast rank 4");
+    /* a (3, 1, 5) + b (4, 1): out (3, 4, 5), both sides broadcast. */
+    {
+        const int64_t od[3] = {3, 4, 5}, as[3] = {5, 0, 1}, bs[3] = {0, 1, 0};
+        ops_broadcast(o1, a, b, 3, od, as, bs, OPS_BIN_SUB);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++)
+                for (int k = 0; k < 5; k++)
+                    ck_assert(o1[(i * 4 + j) * 5 + k] == a[i * 5 + k] - b[j]);
+    }
+    /* Transpose: every permutation of rank 4, fast against naive; int64 too. */
+    int perms = 0;
+    for (int p0 = 0; p0 < 4; p0++)
+        for (int p1 = 0; p1 < 4; p1++)
+            for (int p2 = 0; p2 < 4; p2++) {
+                int p3 = 6 - p0 - p1 - p2;
+                if (p0 == p1 || p0 == p2 || p1 == p2 || p3 < 0 || p3 > 3 || p3 == p0 ||
+                    p3 == p1 || p3 == p2)
+                    continue;
+                const int perm[4] = {p0, p1, p2, p3};
+                ops_transpose(o1, a, 4, 4, dims, perm);
+                ops_transpose_naive(o2, a, 4, 4, dims, perm);
+                ck_assert(memcmp(o1, o2, sizeof o1) == 0);
+                perms++;
+            }
+    ck_assert_int_eq(perms, 24);
+    int64_t i1[N], i2[N], ii[N];
+    for (int i = 0; i < N; i++) ii[i] = i;
+    const int perm[4] = {3, 1, 0, 2};
+    ops_transpose(i1, ii, 8, 4, dims, perm);
+    ops_transpose_naive(i2, ii, 8, 4, dims, perm);
+    ck_assert(memcmp(i1, i2, sizeof i1) == 0);
+    printf("%-28s 24 permutations identical\n", "transpose rank 4");
+    /* Reductions over every subset of axes. */
+    for (int mask = 0; mask < 16; mask++) {
+        bool red[4];
+        for (int i = 0; i < 4; i++) red[i] = mask >> i & 1;
+        ops_reduce(o1, a, 4, dims, red, mask & 1);
+        ops_reduce_naive(o2, a, 4, dims, red, mask & 1);
+        int64_t on = 1;
+        for (int i = 0; i < 4; i++) on *= red[i] ? 1 : dims[i];
+        double d = max_diff(o1, o2, on);
+        ck_assert_msg(d <= 1e-5, "reduce mask %d: %g", mask, d);
+    }
+    printf("%-28s 16 axis sets agree\n", "reduce rank 4");
+    /* Softmax along a middle axis: (outer 6, N 4, inner 5). */
+    for (int lg = 0; lg < 2; lg++) {
+        ops_softmax_axis(o1, a, 6, 4, 5, lg);
+        ops_softmax_axis_naive(o2, a, 6, 4, 5, lg);
+        expect_close(o1, o2, N, 1e-6, lg ? "log_softmax axis fast/naive" : "softmax axis fast/naive");
+    }
+    /* Gather: (outer 2, D 3, inner 20) at [2, -1, 0]; an index of 3 is refused, nothing read. */
+    const int64_t idx[3] = {2, -1, 0}, bad[2] = {1, 3};
+    ck_assert_int_eq(ops_gather(o1, a, 4, idx, 3, 2, 3, 20), -1);
+    for (int o = 0; o < 2; o++)
+        for (int p = 0; p < 3; p++)
+            ck_assert(memcmp(o1 + (o * 3 + p) * 20, a + (o * 3 + (idx[p] + 3) % 3) * 20, 80) == 0);
+    ck_assert_int_eq(ops_gather(o1, a, 4, bad, 2, 2, 3, 20), 1);
+    /* Arg-max with ties: first or last. */
+    const float t[6] = {1, 3, 3, 0, 3, -1};
+    int64_t am[2];
+    ops_argmax(am, t, 1, 6, 1, false);
+    ck_assert_int_eq(am[0], 1);
+    ops_argmax(am, t, 1, 6, 1, true);
+    ck_assert_int_eq(am[0], 4);
+    ops_argmax(am, t, 1, 3, 2, false); /* (3, 2): columns [1 3 3] and [3 0 -1] */
+    ck_assert(am[0] == 1 && am[1] == 0);
+}
+END_TEST
+
+START_TEST(test_sparse_kernel)
+{
+    enum { B = 5, C = 40, OC = 12 };
+    float w[C * OC], bias[OC], dense[B * C], o1[B * OC], o2[B * OC], o3[B * OC];
+    fill(w, C * OC, 0.3f);
+    fill(bias, OC, 1.0f);
+    int64_t rp[B + 1] = {0};
+    int32_t cols[B * C];
+    float vals[B * C];
+    memset(dense, 0, sizeof dense);
+    for (int r = 0; r < B; r++) { /* row r has r*3 entries (row 0 empty: bias only) */
+        rp[r + 1] = rp[r];
+        for (int k = 0; k < r * 3; k++) {
+            int c = (r * 7 + k * 3) % C; /* distinct within a row */
+            cols[rp[r + 1]] = c;
+            vals[rp[r + 1]] = frand();
+            dense[r * C + c] = vals[rp[r + 1]];
+            rp[r + 1]++;
+        }
+    }
+    for (int a = 0; a < 2; a++) {
+        ops_act act = a ? OPS_ACT_RELU : OPS_ACT_NONE;
+        ops_dense_sparse(o1, rp, cols, vals, w, bias, B, OC, act, 0);
+        ops_dense_sparse_naive(o2, rp, cols, vals, w, bias, B, OC, act, 0);
+        ops_dense(o3, dense, w, bias, B, C, OC, false, act, 0);
+        expect_close(o1, o2, B * OC, 1e-6, "dense_sparse fast/naive");
+        expect_close(o1, o3, B * OC, 1e-6, "dense_sparse vs dense");
+    }
+}
+END_TEST
+
+/* ---- properties --------------------------------------------------------------------------- */
+
+START_TEST(test_softmax_properties)
+{
+    /* Rows of softmax sum to 1 within 1e-6, whatever the scale of the logits. */
+    enum { B = 50, N = 333 };
+    float *x = malloc(B * N * 4), *y = malloc(B * N * 4), lse[B], lse2[B];
+    static const float scales[] = {0.01f, 1.0f, 30.0f, 1e4f};
+    for (size_t s = 0; s < sizeof scales / sizeof *scales; s++) {
+        fill(x, B * N, scales[s]);
+        ops_softmax(y, x, B, N);
+        double worst = 0;
+        for (int b = 0; b < B; b++) {
+            double sum = 0;
+            for (int j = 0; j < N; j++) {
+                ck_assert(isfinite(y[b * N + j]) && y[b * N + j] >= 0);
+                sum += y[b * N + j];
+            }
+            if (fabs(sum - 1) > worst) worst = fabs(sum - 1);
+        }
+        printf("softmax scale %-8g rows sum to 1 within %.2g\n", (double)scales[s], worst);
+        ck_assert_msg(worst <= 1e-6, "scale %g: %g", (double)scales[s], worst);
+        ops_log_softmax(y, x, B, N);
+        for (int i = 0; i < B * N; i++) ck_assert(isfinite(y[i]) && y[i] <= 0);
+        ops_log_sum_exp(lse, x, B, N);
+        ops_log_sum_exp_naive(lse2, x, B, N);
+        for (int b = 0; b < B; b++) ck_assert(isfinite(lse[b]));
+        expect_close(lse, lse2, B, 1e-6, "log_sum_exp fast/naive");
+    }
+    /* Logits of +-1e4: finite, and the exact answers. */
+    const float ext[4] = {1e4f, -1e4f, 1e4f, -1e4f};
+    float o[4], l[2];
+    ops_softmax(o, ext, 1, 4);
+    ck_assert(o[0] == 0.5f && o[1] == 0.0f && o[2] == 0.5f && o[3] == 0.0f);
+    ops_log_softmax(o, ext, 1, 4);
+    ck_assert(fabsf(o[0] + logf(2)) < 1e-6f && fabsf(o[1] + 2e4f) < 1.0f && isfinite(o[3]));
+    ops_log_sum_exp(l, ext, 1, 4);
+    ck_assert_msg(fabsf(l[0] - (1e4f + logf(2))) <= 1e-3f, "%g", (double)l[0]);
+    const float all_low[3] = {-INFINITY, -INFINITY, -INFINITY};
+    ops_log_sum_exp(l, all_low, 1, 3);
+    ck_assert(isinf(l[0]) && l[0] < 0);
+    ops_softmax_axis(o, ext, 1, 2, 2, false); /* (1, 2, 2): pairs (1e4, 1e4), (-1e4, -1e4) */
+    ck_assert(o[0] == 0.5f && o[2] == 0.5f && o[1] == 0.5f && o[3] == 0.5f);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(test_topk_properties)
+{
+    /* Top-k is sorted, equals the arg-max set (every value left out is <= the smallest kept),
+     * its first entry is ops_argmax's, and it matches the naive twin, on rows full of ties. */
+    enum { B = 40, N = 97, K = 7 };
+    float x[B * N], v[B * K], v2[B * K];
+    int64_t ix[B * K], ix2[B * K], am[B];
+    for (int i = 0; i < B * N; i++) x[i] = (float)(int)(frand() * 6);
+    for (int largest = 0; largest < 2; largest++) {
+        ops_topk_ordered(v, ix, x, B, N, K, largest);
+        ops_topk_ordered_naive(v2, ix2, x, B, N, K, largest);
+        ck_assert(memcmp(ix, ix2, sizeof ix) == 0 && memcmp(v, v2, sizeof v) == 0);
+        for (int b = 0; b < B; b++) {
+            for (int j = 1; j < K; j++)
+                ck_assert(largest ? v[b * K + j - 1] >= v[b * K + j]
+                                  : v[b * K + j - 1] <= v[b * K + j]);
+            for (int j = 0; j < N; j++) {
+                bool kept = false;
+                for (int p = 0; p < K; p++) kept |= ix[b * K + p] == j;
+                if (!kept)
+                    ck_assert(largest ? x[b * N + j] <= v[b * K + K - 1]
+                                      : x[b * N + j] >= v[b * K + K - 1]);
+            }
+        }
+    }
+    ops_topk(v, ix, x, B, N, K);
+    ops_argmax(am, x, B, N, 1, false);
+    for (int b = 0; b < B; b++) ck_assert_int_eq(ix[b * K], am[b]);
+    printf("%-28s sorted, the arg-max set, first = argmax\n", "topk properties");
+
+    /* 50,000 classes, k = 10: the heap selection against the naive twin, and its speed. */
+    enum { BB = 8, NN = 50000, KK = 10 };
+    float *big = malloc((size_t)BB * NN * 4), vb[BB * KK], vb2[BB * KK];
+    int64_t ib[BB * KK], ib2[BB * KK];
+    fill(big, (int64_t)BB * NN, 10.0f);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int rep = 0; rep < 10; rep++) ops_topk(vb, ib, big, BB, NN, KK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 10;
+    ops_topk_naive(vb2, ib2, big, BB, NN, KK);
+    ck_assert(memcmp(ib, ib2, sizeof ib) == 0 && memcmp(vb, vb2, sizeof vb) == 0);
+    printf("%-28s %d rows of 50000 in %.3f ms (%.1f ns/class)\n", "topk k=10", BB, ms,
+           ms * 1e6 / (BB * (double)NN));
+    free(big);
+}
+END_TEST
+
+/* ---- golden tests of graphs with several inputs and outputs ------------------------------- */
+
+typedef struct mat {
+    int64_t rows, cols;
+    bool i64;
+    void *data;
+} mat;
+
+/* A PCT1 (float32) or PCI1 (int64) matrix file; false if it does not exist. */
+static bool read_mat(const char *path, mat *m)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    fclose(f);
+    size_t len;
+    uint8_t *b = read_file(path, &len);
+    ck_assert_msg(len >= 12 && (memcmp(b, "PCT1", 4) == 0 || memcmp(b, "PCI1", 4) == 0),
+                  "%s: not a PCT1/PCI1 file", path);
+    uint32_t r, c;
+    memcpy(&r, b + 4, 4);
+    memcpy(&c, b + 8, 4);
+    m->i64 = b[2] == 'I';
+    size_t es = m->i64 ? 8 : 4;
+    ck_assert_msg(len == 12 + (size_t)r * c * es, "%s: size does not match its header", path);
+    m->rows = r;
+    m->cols = c;
+    m->data = malloc((size_t)r * c * es + 8);
+    memcpy(m->data, b + 12, (size_t)r * c * es);
+    free(b);
+    return true;
+}
+
+static const char *const io_goldens[] = {"nd_ops", "embed_mlp", "topk_argmax", "shape_reshape"};
+
+START_TEST(test_golden_io)
+{
+    const char *name = io_goldens[_i];
+    mat in[8], out[8];
+    int nin = 0, nout = 0;
+    char ext[16];
+    for (;; nin++) {
+        snprintf(ext, sizeof ext, ".in%d", nin);
+        if (!read_mat(fixture_path(name, ext), &in[nin])) break;
+    }
+    for (;; nout++) {
+        snprintf(ext, sizeof ext, ".out%d", nout);
+        if (!read_mat(fixture_path(name, ext), &out[nout])) break;
+    }
+    ck_assert(nin > 0 && nout > 0);
+    int64_t rows = in[0].rows;
+    static const int64_t batches[] = {1, 7, 64, 300};
+    for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+        int64_t bs = batches[bi];
+        model *m = NULL;
+        ck_assert_msg(model_load_file(fixture_path(name, ".onnx"), bs, &m, err, sizeof err) ==
+                          PC_OK,
+                      "%s", err);
+        ck_assert_int_eq(model_input_count(m), nin);
+        ck_assert_int_eq(model_output_count(m), nout);
+        ck_assert(!model_is_static(m));
+        void *got[8];
+        for (int k = 0; k < nin; k++) {
+            ck_assert_int_eq(model_input_width(m, k), in[k].cols);
+            ck_assert_int_eq(model_input_elem(m, k), in[k].i64 ? MODEL_ELEM_INT64 : MODEL_ELEM_FLOAT);
+            ck_assert_int_eq(model_input_index(m, model_input_name(m, k)), k);
+        }
+        for (int k = 0; k < nout; k++) {
+            ck_assert_int_eq(model_output_width(m, k), out[k].cols);
+            ck_assert_int_eq(model_output_elem(m, k), out[k].i64 ? MODEL_ELEM_INT64 : MODEL_ELEM_FLOAT);
+            ck_assert((model_output(m, k) == NULL) == out[k].i64);
+            ck_assert((model_output_i64(m, k) == NULL) == !out[k].i64);
+            got[k] = malloc((size_t)(rows * out[k].cols) * 8);
+        }
+        ck_assert_int_eq(model_input_index(m, "no such input"), -1);
+        int64_t n = bs == 1 ? 40 : rows;
+        for (int64_t r0 = 0; r0 < n; r0 += bs) {
+            int64_t k = n - r0 < bs ? n - r0 : bs; /* the last batch is short: rows < batch_rows */
+            for (int j = 0; j < nin; j++) {
+                size_t es = in[j].i64 ? 8 : 4;
+                memcpy(model_input_buffer(m, j), (char *)in[j].data + (size_t)(r0 * in[j].cols) * es,
+                       (size_t)(k * in[j].cols) * es);
+            }
+            ck_assert_msg(model_forward(m, k, err, sizeof err) == PC_OK, "%s", err);
+            for (int j = 0; j < nout; j++) {
+                size_t es = out[j].i64 ? 8 : 4;
+                const void *src = out[j].i64 ? (const void *)model_output_i64(m, j)
+                                             : (const void *)model_output(m, j);
+                memcpy((char *)got[j] + (size_t)(r0 * out[j].cols) * es, src,
+                       (size_t)(k * out[j].cols) * es);
+            }
+        }
+        for (int j = 0; j < nout; j++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s out%d batch %lld", name, j, (long long)bs);
+            if (out[j].i64) {
+                ck_assert_msg(memcmp(got[j], out[j].data, (size_t)(n * out[j].cols) * 8) == 0,
+                              "%s: int64 outputs differ", what);
+                printf("%-28s identical\n", what);
+            } else {
+                expect_close(got[j], out[j].data, n * out[j].cols, 1e-5, what);
+            }
+            free(got[j]);
+        }
+        model_close(m);
+    }
+    for (int k = 0; k < nin; k++) free(in[k].data);
+    for (int k = 0; k < nout; k++) free(out[k].data);
+}
+END_TEST
+
+START_TEST(test_gather_out_of_range)
+{
+    model *m = NULL;
+    ck_assert_int_eq(model_load_file(fixture_path("embed_mlp", ".onnx"), 8, &m, err, sizeof err),
+                     PC_OK);
+    int ids = model_input_index(m, "ids"), dense = model_input_index(m, "dense");
+    ck_assert(ids >= 0 && dense >= 0);
+    char *t = describe(m);
+    printf("%s", t);
+    ck_assert(strstr(t, "ids: int64 [batch, 3]") && strstr(t, "(embedding)") &&
+              strstr(t, "reduce_mean") && strstr(t, "concat"));
+    free(t);
+    int64_t *id = model_input_buffer(m, ids);
+    memset(model_input_buffer(m, dense), 0, 8 * 5 * sizeof(float));
+    for (int i = 0; i < 8 * 3; i++) id[i] = i % 20;
+    ck_assert_int_eq(model_forward(m, 8, err, sizeof err), PC_OK);
+    id[3 * 3 + 1] = 20; /* row 3: one past the table */
+    ck_assert_int_eq(model_forward(m, 8, err, sizeof err), PC_ERR_DATA);
+    printf("out of range: %s\n", err);
+    ck_assert_msg(strstr(err, "node '") && strstr(err, "(op Gather)") && strstr(err, "index 20") &&
+                      strstr(err, "row 3") && strstr(err, "20 entries"),
+                  "%s", err);
+    id[3 * 3 + 1] = -21; /* below -20 */
+    ck_assert_int_eq(model_forward(m, 8, err, sizeof err), PC_ERR_DATA);
+    id[3 * 3 + 1] = -20; /* the first row, counted from the end */
+    ck_assert_int_eq(model_forward(m, 8, err, sizeof err), PC_OK);
+    /* The dense input feeds a Concat, not only dense layers: no sparse rows for it. */
+    ck_assert(!model_input_sparse_ok(m, dense));
+    int64_t rp[2] = {0, 0};
+    int32_t cols[1] = {0};
+    float vals[1] = {0};
+    ck_assert_int_eq(model_input_set_sparse(m, dense, rp, cols, vals, err, sizeof err),
+                     PC_ERR_USAGE);
+    model_close(m);
+}
+END_TEST
+
+START_TEST(test_loop_refused)
+{
+    model *m = NULL;
+    ck_assert_int_eq(model_load_file(fixture_path("embedding_bag", ".onnx"), 8, &m, err,
+                                     sizeof err),
+                     PC_ERR_CONFIG);
+    printf("embedding bag: %s\n", err);
+    ck_assert_msg(strstr(err, "(op Loop)") && strstr(err, "nn.EmbeddingBag") &&
+                      strstr(err, "nn.Embedding followed by .mean(dim=1)"),
+                  "%s", err);
+}
+END_TEST
+
+START_TEST(test_sparse_input)
+{
+    /* torch_mlp's input feeds only its first dense layer: rows may come as CSR.  The same rows
+     * (the entries below 1 in magnitude dropped) densely and sparsely give the same outputs. */
+    int64_t rows, cols, orows, ocols;
+    float *x = read_matrix(fixture_path("torch_mlp", ".in"), &rows, &cols);
+    free(read_matrix(fixture_path("torch_mlp", ".out"), &orows, &ocols));
+    enum { BS = 64 };
+    model *m = NULL;
+    ck_assert_int_eq(model_load_file(fixture_path("torch_mlp", ".onnx"), BS, &m, err, sizeof err),
+                     PC_OK);
+    ck_assert(model_input_sparse_ok(m, 0));
+    int64_t rp[BS + 1];
+    int32_t *ci = malloc((size_t)BS * cols * sizeof *ci);
+    float *cv = malloc((size_t)BS * cols * sizeof *cv);
+    float *dense_out = malloc((size_t)BS * ocols * 4);
+    double worst = 0;
+    int64_t nnz_all = 0;
+    for (int64_t r0 = 0; r0 < rows; r0 += BS) {
+        int64_t k = rows - r0 < BS ? rows - r0 : BS;
+        float *in = model_input_buffer(m, 0);
+        rp[0] = 0;
+        for (int64_t r = 0; r < k; r++) {
+            rp[r + 1] = rp[r];
+            for (int64_t j = 0; j < cols; j++) {
+                float v = x[(r0 + r) * cols + j];
+                if (fabsf(v) < 1.0f) v = 0.0f;
+                in[r * cols + j] = v;
+                if (v != 0.0f) {
+                    ci[rp[r + 1]] = (int32_t)j;
+                    cv[rp[r + 1]++] = v;
+                }
+            }
+        }
+        nnz_all += rp[k];
+        ck_assert_int_eq(model_forward(m, k, err, sizeof err), PC_OK);
+        memcpy(dense_out, model_output(m, 0), (size_t)(k * ocols) * 4);
+        memset(in, 0, (size_t)(k * cols) * 4); /* the sparse forward must not read it */
+        ck_assert_int_eq(model_input_set_sparse(m, 0, rp, ci, cv, err, sizeof err), PC_OK);
+        ck_assert_int_eq(model_forward(m, k, err, sizeof err), PC_OK);
+        double d = max_diff(model_output(m, 0), dense_out, k * ocols);
+        if (d > worst) worst = d;
+    }
+    printf("%-28s largest difference %.3g (%lld of %lld entries stored)\n", "sparse vs dense",
+           worst, (long long)nnz_all, (long long)(rows * cols));
+    ck_assert(worst <= 1e-5);
+    /* A column past the input's width: PC_ERR_DATA naming the row; then back to dense. */
+    rp[0] = 0;
+    rp[1] = 1;
+    rp[2] = 2;
+    ci[0] = 3;
+    ci[1] = (int32_t)cols;
+    ck_assert_int_eq(model_input_set_sparse(m, 0, rp, ci, cv, err, sizeof err), PC_OK);
+    ck_assert_int_eq(model_forward(m, 2, err, sizeof err), PC_ERR_DATA);
+    ck_assert_msg(strstr(err, "row 1") && strstr(err, "column 20"), "%s", err);
+    ck_assert_int_eq(model_forward(m, 2, err, sizeof err), PC_OK); /* dense again */
+    model_close(m);
+    free(x);
+    free(ci);
+    free(cv);
+    free(dense_out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -670,6 +1118,10 @@ int main(void)
     tcase_add_test(ops, test_elementwise_by_hand);
     tcase_add_test(ops, test_topk_by_hand);
     tcase_add_test(ops, test_fast_vs_naive);
+    tcase_add_test(ops, test_nd_kernels);
+    tcase_add_test(ops, test_sparse_kernel);
+    tcase_add_test(ops, test_softmax_properties);
+    tcase_add_test(ops, test_topk_properties);
     suite_add_tcase(s, ops);
     TCase *onnx = tcase_create("onnx");
     tcase_add_test(onnx, test_varint);
@@ -683,6 +1135,10 @@ int main(void)
     tcase_add_test(model, test_missing_and_unsupported);
     tcase_add_test(model, test_truncated_models);
     tcase_add_test(model, test_corrupted_models);
+    tcase_add_loop_test(model, test_golden_io, 0, (int)(sizeof io_goldens / sizeof *io_goldens));
+    tcase_add_test(model, test_gather_out_of_range);
+    tcase_add_test(model, test_loop_refused);
+    tcase_add_test(model, test_sparse_input);
     suite_add_tcase(s, model);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
