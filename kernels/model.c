@@ -51,6 +51,9 @@
 #define ALIGN 64
 #define MAX_BUFFER_ELEMS ((int64_t)1 << 40) /* per tensor, so that byte sizes never overflow */
 #define MAX_FOLD_BYTES ((int64_t)1 << 28)   /* per constant computed at load */
+/* All constants computed at load: 64 MiB plus 16 bytes per byte of the file, so that a small
+ * hostile file cannot broadcast its way to gigabytes. */
+#define FOLD_BUDGET(len) (((int64_t)64 << 20) + 16 * (int64_t)(len))
 #define OPSET_MIN 6
 #define OPSET_MAX 17
 #define SUPPORTED_OPS                                                                        \
@@ -500,6 +503,7 @@ typedef struct comp {
     int64_t nb, capb;
     const model_const_input *bind;  /* graph inputs fixed by the caller */
     int n_bind;
+    int64_t fold_bytes, fold_budget;
     void **tmp;              /* memory of folded constants, freed after load */
     int64_t ntmp, captmp;
     model *m;
@@ -972,9 +976,12 @@ static int fold(comp *c, nctx *x, step *st)
         operand *o = &st->out[k];
         if (shape_check(c, x, &o->sh) < 0) return -1;
         int64_t n = sh_count(&o->sh);
-        if (n > MAX_FOLD_BYTES / 8)
-            return cfail(c, "%s: a constant of %lld elements computed at load is too large",
-                         x->label, (long long)n);
+        c->fold_bytes += n * 8;
+        if (n > MAX_FOLD_BYTES / 8 || c->fold_bytes > c->fold_budget)
+            return cfail(c, "%s: the constants computed at load would take more than %lld "
+                            "bytes",
+                         x->label, (long long)(n > MAX_FOLD_BYTES / 8 ? MAX_FOLD_BYTES
+                                                                       : c->fold_budget));
         if ((o->ptr = tmp_alloc(c, (size_t)n * esize_of(o->elem))) == NULL) return -1;
     }
     bool any_bk = false;
@@ -2726,7 +2733,8 @@ pc_status model_load_bound(const void *bytes, size_t len, const char *name, int6
     if (st != PC_OK) return st;
     model *m = calloc(1, sizeof *m);
     comp c = {.file = name, .err = err, .errlen = errlen, .st = PC_OK, .om = om,
-              .B = batch_rows, .m = m, .bind = consts, .n_bind = n_consts > 0 ? n_consts : 0};
+              .B = batch_rows, .m = m, .bind = consts, .n_bind = n_consts > 0 ? n_consts : 0,
+              .fold_budget = FOLD_BUDGET(len)};
     if (m == NULL) {
         coom(&c);
     } else {

@@ -188,12 +188,12 @@ void ops_softmax(float *out, const float *in, int64_t B, int64_t N)
         const float *x = in + b * N;
         float *y = out + b * N;
         float m = row_max(x, N);
-        float s = 0.0f;
+        double s = 0.0; /* a float sum of 50,000 terms would drift past 1e-6 */
         for (int64_t j = 0; j < N; j++) {
             y[j] = expf(x[j] - m); /* reads x[j] before writing y[j]: out == in is fine */
             s += y[j];
         }
-        float inv = 1.0f / s;
+        float inv = (float)(1.0 / s);
         for (int64_t j = 0; j < N; j++) y[j] *= inv;
     }
 }
@@ -217,11 +217,11 @@ void ops_log_softmax(float *out, const float *in, int64_t B, int64_t N)
         const float *x = in + b * N;
         float *y = out + b * N;
         float m = row_max(x, N);
-        float s = 0.0f;
+        double s = 0.0;
         for (int64_t j = 0; j < N; j++) s += expf(x[j] - m);
         /* (x - m) - log(s), not x - (m + log(s)): the latter rounds m + log(s) at the scale
          * of m and loses the digits of log(s) when the logits are large. */
-        float ls = logf(s);
+        float ls = (float)log(s);
         for (int64_t j = 0; j < N; j++) y[j] = (x[j] - m) - ls;
     }
 }
@@ -428,9 +428,9 @@ static float lse1(const float *x, int64_t N, int64_t stride)
         if (isnan(m)) return m;
     }
     if (isinf(m)) return m; /* all -inf: -inf; any +inf: +inf */
-    float s = 0.0f;
+    double s = 0.0;
     for (int64_t j = 0; j < N; j++) s += expf(x[j * stride] - m);
-    return m + logf(s); /* s >= 1: the maximum contributes exp(0) */
+    return (float)((double)m + log(s)); /* s >= 1: the maximum contributes exp(0) */
 }
 
 void ops_log_sum_exp(float *out, const float *in, int64_t B, int64_t N)
@@ -459,10 +459,10 @@ void ops_log_sum_exp_naive(float *out, const float *in, int64_t B, int64_t N)
 }
 
 void ops_softmax_axis(float *out, const float *in, int64_t outer, int64_t N, int64_t inner,
-                      bool log)
+                      bool as_log)
 {
     if (inner == 1) {
-        (log ? ops_log_softmax : ops_softmax)(out, in, outer, N);
+        (as_log ? ops_log_softmax : ops_softmax)(out, in, outer, N);
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -471,13 +471,13 @@ void ops_softmax_axis(float *out, const float *in, int64_t outer, int64_t N, int
             float *y = out + o * N * inner + i;
             float m = x[0];
             for (int64_t j = 1; j < N; j++) m = x[j * inner] > m ? x[j * inner] : m;
-            float s = 0.0f;
+            double s = 0.0;
             for (int64_t j = 0; j < N; j++) s += expf(x[j * inner] - m);
-            if (log) {
-                float ls = logf(s);
+            if (as_log) {
+                float ls = (float)log(s);
                 for (int64_t j = 0; j < N; j++) y[j * inner] = (x[j * inner] - m) - ls;
             } else {
-                float inv = 1.0f / s;
+                float inv = (float)(1.0 / s);
                 for (int64_t j = 0; j < N; j++) y[j * inner] = expf(x[j * inner] - m) * inv;
             }
         }
@@ -745,7 +745,8 @@ void ops_reduce(float *out, const float *in, int rank, const int64_t *dims, cons
 void ops_reduce_naive(float *out, const float *in, int rank, const int64_t *dims,
                       const bool *reduce, bool mean)
 {
-    int64_t od[OPS_MAX_RANK], os[OPS_MAX_RANK], ctr[OPS_MAX_RANK] = {0}, on = 1, rn = 1;
+    int64_t od[OPS_MAX_RANK] = {0}, os[OPS_MAX_RANK] = {0}, ctr[OPS_MAX_RANK] = {0}, on = 1,
+            rn = 1;
     for (int i = 0; i < rank; i++) {
         od[i] = reduce[i] ? 1 : dims[i];
         on *= od[i];
