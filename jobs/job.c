@@ -14,9 +14,11 @@
 static const char *const KNOWN_KEYS[][2] = {
     {"model", "path"},       {"model", "labels"},
     {"input", "paths"},      {"input", "format"},      {"input", "id_column"},
-    {"input", "features"},   {"input", "bad_rows"},
+    {"input", "features"},   {"input", "bad_rows"},    {"input", "one_based"},
+    {"input", "bag_separator"}, {"input", "pad_id"},   {"input", "oov"},
     {"output", "table"},     {"output", "head"},       {"output", "top_k"},
     {"output", "threshold"}, {"output", "value_format"}, {"output", "duplicates"},
+    {"output", "thresholds"}, {"output", "max_labels"}, {"output", "all_scores"},
     {"run", "name"},         {"run", "batch_rows"},
 };
 
@@ -26,7 +28,9 @@ static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
         const char *sec, *key, *val;
         int64_t line;
         ini_entry(f, i, &sec, &key, &val, &line);
-        bool known = false;
+        /* per-input keys: map.NAME, hash.NAME, vocab.NAME */
+        bool known = strcmp(sec, "input") == 0 && (strncmp(key, "map.", 4) == 0 ||
+                     strncmp(key, "hash.", 5) == 0 || strncmp(key, "vocab.", 6) == 0);
         for (size_t k = 0; k < sizeof KNOWN_KEYS / sizeof KNOWN_KEYS[0]; k++)
             known |= strcmp(KNOWN_KEYS[k][0], sec) == 0 && strcmp(KNOWN_KEYS[k][1], key) == 0;
         if (!known)
@@ -183,6 +187,95 @@ static pc_status load_model_section(const ini *f, job_config *c, char *err, size
     return PC_OK;
 }
 
+static pc_status parse_bool(const ini *f, const char *sec, const char *key, bool dflt, bool *out,
+                            char *err, size_t errlen)
+{
+    const char *v = ini_get(f, sec, key, NULL);
+    char at[PATH_MAX + 32];
+    *out = dflt;
+    if (v == NULL) return PC_OK;
+    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0) *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0) *out = false;
+    else return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected true or false",
+                       where(f, sec, key, at, sizeof at), sec, key, v);
+    return PC_OK;
+}
+
+/* The map.NAME = columns lines, with their hash.NAME and vocab.NAME options. */
+static pc_status load_bindings(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < ini_count(f); i++) {
+        const char *sec, *key, *val;
+        int64_t line;
+        ini_entry(f, i, &sec, &key, &val, &line);
+        n += strcmp(sec, "input") == 0 && strncmp(key, "map.", 4) == 0;
+    }
+    c->bindings = calloc((size_t)n + 1, sizeof(map_binding));
+    c->binding_columns = calloc((size_t)n + 1, sizeof(char **));
+    if (c->bindings == NULL || c->binding_columns == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    char at[PATH_MAX + 32];
+    for (int64_t i = 0; i < ini_count(f); i++) {
+        const char *sec, *key, *val;
+        int64_t line;
+        ini_entry(f, i, &sec, &key, &val, &line);
+        if (strcmp(sec, "input") != 0) continue;
+        bool is_map = strncmp(key, "map.", 4) == 0;
+        const char *name = strchr(key, '.') + 1;
+        if (!is_map && strncmp(key, "hash.", 5) != 0 && strncmp(key, "vocab.", 6) != 0) continue;
+        if (*name == '\0')
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s: missing the input's name", where(f, "input", key, at, sizeof at), key);
+        char mapkey[256];
+        snprintf(mapkey, sizeof mapkey, "map.%s", name);
+        if (!is_map && ini_get(f, "input", mapkey, NULL) == NULL)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s without a map.%s line", where(f, "input", key, at, sizeof at), key, name);
+        if (!is_map) continue;
+        map_binding *b = &c->bindings[c->map.nbindings];
+        char hashkey[256], vocabkey[256];
+        snprintf(hashkey, sizeof hashkey, "hash.%s", name);
+        snprintf(vocabkey, sizeof vocabkey, "vocab.%s", name);
+        pc_status s = split_list(val, ",", &c->binding_columns[c->map.nbindings], &b->ncolumns, err, errlen);
+        if (s == PC_OK && b->ncolumns == 0)
+            s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s names no column", where(f, "input", key, at, sizeof at), key);
+        if (s == PC_OK) s = parse_int(f, "input", hashkey, 0, 1, INT64_MAX, &b->hash_buckets, err, errlen);
+        if (s == PC_OK) s = parse_int(f, "input", vocabkey, 0, 1, INT64_MAX, &b->vocab, err, errlen);
+        if (s != PC_OK) return s;
+        b->columns = (const char *const *)c->binding_columns[c->map.nbindings];
+        if ((b->input = strdup(name)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        c->map.nbindings++;
+    }
+    c->map.bindings = c->bindings;
+    return PC_OK;
+}
+
+/* A thresholds file: one number in [0, 1] per line, per class. */
+static pc_status thresholds_read(const char *path, float **out, int64_t *n, char *err, size_t errlen)
+{
+    char **lines = NULL;
+    int64_t count = 0;
+    pc_status s = labels_read(path, &lines, &count, err, errlen);
+    if (s == PC_ERR_NOINPUT) s = PC_ERR_CONFIG;
+    if (s != PC_OK) return s;
+    float *t = malloc(((size_t)count + 1) * sizeof(float));
+    if (t == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    for (int64_t i = 0; s == PC_OK && i < count; i++) {
+        char *end;
+        double v = strtod(lines[i], &end);
+        if (end == lines[i] || *end != '\0' || !(v >= 0 && v <= 1))
+            s = pc_err(err, errlen, PC_ERR_CONFIG, "%s:%lld: '%s' is not a threshold in [0, 1]", path,
+                       (long long)i + 1, lines[i]);
+        else t[i] = (float)v;
+    }
+    labels_free(lines, count);
+    if (s != PC_OK) {
+        free(t);
+        return s;
+    }
+    *out = t;
+    *n = count;
+    return PC_OK;
+}
+
 static pc_status load_input_section(const ini *f, job_config *c, char *err, size_t errlen)
 {
     const char *v;
@@ -198,16 +291,40 @@ static pc_status load_input_section(const ini *f, job_config *c, char *err, size
     c->ninputs = (int)n;
     free_list(patterns, n);
     if (c->input_patterns == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((v = ini_get(f, "input", "format", NULL)) != NULL && strcmp(v, "csv") != 0)
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.format = '%s': only 'csv' is supported",
-                      where(f, "input", "format", at, sizeof at), v);
+    if ((v = ini_get(f, "input", "format", NULL)) != NULL) {
+        if (strcmp(v, "libsvm") == 0) c->map.format = MAP_FORMAT_LIBSVM;
+        else if (strcmp(v, "csv") != 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.format = '%s': expected csv or libsvm",
+                          where(f, "input", "format", at, sizeof at), v);
+    }
+    if ((s = parse_bool(f, "input", "one_based", false, &c->map.one_based, err, errlen)) != PC_OK) return s;
+    if ((s = parse_int(f, "input", "pad_id", 0, 0, INT64_MAX, &c->map.pad_id, err, errlen)) != PC_OK) return s;
+    c->map.bag_separator = '|';
+    if ((v = ini_get(f, "input", "bag_separator", NULL)) != NULL) {
+        if (strlen(v) != 1 || *v == ',' || *v == '"')
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.bag_separator = '%s': expected one character, not ',' or '\"'",
+                          where(f, "input", "bag_separator", at, sizeof at), v);
+        c->map.bag_separator = *v;
+    }
+    c->map.oov_bucket = -1;
+    if ((v = ini_get(f, "input", "oov", NULL)) != NULL && strcmp(v, "reject") != 0 &&
+        (s = parse_int(f, "input", "oov", 0, 0, INT64_MAX, &c->map.oov_bucket, err, errlen)) != PC_OK)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.oov = '%s': expected reject or an id",
+                      where(f, "input", "oov", at, sizeof at), v);
     if ((v = ini_get(f, "input", "bad_rows", NULL)) != NULL && strcmp(v, "fail") != 0)
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.bad_rows = '%s': only 'fail' is supported",
                       where(f, "input", "bad_rows", at, sizeof at), v);
     v = ini_get(f, "input", "id_column", NULL);
     if ((c->id_column = strdup(v && *v ? v : "id")) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((v = ini_get(f, "input", "features", NULL)) != NULL && *v)
-        return split_list(v, ",", &c->features, &c->nfeatures, err, errlen);
+    if ((v = ini_get(f, "input", "features", NULL)) != NULL && *v &&
+        (s = split_list(v, ",", &c->features, &c->nfeatures, err, errlen)) != PC_OK)
+        return s;
+    if ((s = load_bindings(f, c, err, errlen)) != PC_OK) return s;
+    c->map.id_column = c->id_column;
+    c->map.features = (const char *const *)c->features;
+    c->map.nfeatures = c->nfeatures;
+    if (c->map.nbindings > 0 && c->features != NULL)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: use either input.features or map.NAME lines, not both", ini_path(f));
     return PC_OK;
 }
 
@@ -219,7 +336,8 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
     if (s != PC_OK) return s;
     if ((c->table_dir = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if ((v = ini_get(f, "output", "head", NULL)) != NULL && !head_kind_parse(v, &c->head.kind))
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.head = '%s': expected auto, softmax_topk, sigmoid or raw",
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.head = '%s': expected auto, softmax_topk, sigmoid, "
+                      "one_vs_all, multilabel, raw or embedding",
                       where(f, "output", "head", at, sizeof at), v);
     if ((v = ini_get(f, "output", "value_format", NULL)) != NULL && !value_format_parse(v, &c->head.format))
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.value_format = '%s': expected json or f32",
@@ -228,6 +346,13 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.duplicates = '%s': only 'fail' is supported",
                       where(f, "output", "duplicates", at, sizeof at), v);
     if ((s = parse_int(f, "output", "top_k", 1, 1, 1000000, &c->head.top_k, err, errlen)) != PC_OK) return s;
+    if ((s = parse_int(f, "output", "max_labels", 0, 0, INT64_MAX, &c->head.max_labels, err, errlen)) != PC_OK) return s;
+    if ((s = parse_bool(f, "output", "all_scores", false, &c->head.all_scores, err, errlen)) != PC_OK) return s;
+    if ((v = ini_get(f, "output", "thresholds", NULL)) != NULL && *v) {
+        if ((c->thresholds_path = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        if ((s = thresholds_read(c->thresholds_path, &c->thresholds, &c->head.nthresholds, err, errlen)) != PC_OK) return s;
+        c->head.thresholds = c->thresholds;
+    }
     c->head.threshold = 0.5;
     if ((v = ini_get(f, "output", "threshold", NULL)) != NULL) {
         char *end;
@@ -308,5 +433,13 @@ void job_config_free(job_config *c)
     free(c->id_column);
     free_list(c->features, c->nfeatures);
     free(c->table_dir);
+    for (int i = 0; c->bindings && i < c->map.nbindings; i++) {
+        free((char *)c->bindings[i].input);
+        free_list(c->binding_columns[i], c->bindings[i].ncolumns);
+    }
+    free(c->bindings);
+    free(c->binding_columns);
+    free(c->thresholds_path);
+    free(c->thresholds);
     free(c);
 }

@@ -16,6 +16,7 @@
 
 #include "kernels/status.h"
 #include "mapper/head.h"
+#include "mapper/map.h"
 
 typedef struct job_config {
     char *job_file;       /* as given */
@@ -29,8 +30,15 @@ typedef struct job_config {
     char *id_column;      /* [input] id_column, default "id" */
     char **features;      /* [input] features: comma-separated names, NULL = all but the id */
     int64_t nfeatures;
+    map_config map;       /* [input] format, one_based, map.NAME / hash.NAME / vocab.NAME,
+                             bag_separator, pad_id, oov; points into this config */
+    map_binding *bindings;/* owned; map.bindings points here */
+    char ***binding_columns; /* owned column-name lists of the bindings */
+    char *thresholds_path;/* [output] thresholds, or NULL */
     char *table_dir;      /* [output] table (required) */
-    head_config head;     /* [output] head, top_k, threshold, value_format (labels from model) */
+    head_config head;     /* [output] head, top_k, threshold(s), max_labels, all_scores,
+                             value_format (labels from [model]) */
+    float *thresholds;    /* owned; head.thresholds points here */
     int64_t batch_rows;   /* [run] batch_rows, default 1024 */
 } job_config;
 

@@ -96,9 +96,8 @@ static pc_status load_model(run_state *st, char *err, size_t errlen)
         s = model_load(bytes, (size_t)len, st->cfg->model_path, st->cfg->batch_rows, &st->m, err, errlen);
         if (s == PC_OK && model_output_count(st->m) < 1)
             s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: model has no output", st->cfg->model_path);
-        if (s == PC_OK)
-            s = head_create(&st->cfg->head, model_output_width(st->m, 0), model_output_final(st->m, 0),
-                            &st->h, err, errlen);
+        if (s == PC_OK) s = map_head_create(st->m, &st->cfg->head, &st->h, err, errlen);
+        if (s == PC_OK) s = map_check_config(st->m, &st->cfg->map, err, errlen);
         if (s != PC_OK && strncmp(err, st->cfg->model_path, strlen(st->cfg->model_path)) != 0) {
             char tmp[PC_ERRLEN];
             snprintf(tmp, sizeof tmp, "%s", err);
@@ -169,17 +168,14 @@ static pc_status emit_pair(void *ctx, const char *key, size_t klen, const char *
 
 static pc_status map_and_shuffle(run_state *st, char *err, size_t errlen)
 {
-    map_config mc = {.id_column = st->cfg->id_column,
-                     .features = (const char *const *)st->cfg->features,
-                     .nfeatures = st->cfg->nfeatures};
     pc_status s = (st->mapped = kv_create()) ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if (s == PC_OK)
         s = map_segments(st->m, st->h, st->plan, split_plan_part_first(st->plan, st->rank),
-                         split_plan_part_first(st->plan, st->rank + 1), &mc, emit_pair, st,
+                         split_plan_part_first(st->plan, st->rank + 1), &st->cfg->map, emit_pair, st,
                          &st->stats, err, errlen);
     if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
-    _Static_assert(sizeof(map_stats) == 3 * sizeof(int64_t), "map_stats is summed as 3 int64");
-    MPI_Allreduce(&st->stats, &st->total, 3, MPI_INT64_T, MPI_SUM, st->comm);
+    _Static_assert(sizeof(map_stats) == 4 * sizeof(int64_t), "map_stats is summed as 4 int64");
+    MPI_Allreduce(&st->stats, &st->total, 4, MPI_INT64_T, MPI_SUM, st->comm);
     s = shuffle_sample_sort(st->mapped, st->comm, &st->sorted, err, errlen); /* agreed inside */
     kv_free(st->mapped);
     st->mapped = NULL;
@@ -461,10 +457,15 @@ int cmd_run(int argc, char **argv)
         if (s != PC_OK) {
             fprintf(stderr, "precast: %s\n", err);
         } else {
-            printf("precast: %s: %lld rows in, %lld written, %lld rejected, %.2f s, %.0f rows/s, "
+            char oov[96] = "";
+            if (st.total.oov_ids > 0)
+                snprintf(oov, sizeof oov, ", %lld out-of-vocabulary id%s mapped to %lld",
+                         (long long)st.total.oov_ids, st.total.oov_ids == 1 ? "" : "s",
+                         (long long)st.cfg->map.oov_bucket);
+            printf("precast: %s: %lld rows in, %lld written, %lld rejected%s, %.2f s, %.0f rows/s, "
                    "%d shard%s, published %s\n",
                    st.cfg->name, (long long)st.total.rows_in, (long long)st.total.rows_emitted,
-                   (long long)st.total.rows_rejected, seconds,
+                   (long long)st.total.rows_rejected, oov, seconds,
                    seconds > 0 ? (double)st.total.rows_in / seconds : 0.0, st.nranks,
                    st.nranks == 1 ? "" : "s", st.version);
         }

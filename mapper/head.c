@@ -8,25 +8,32 @@
 #include "kernels/ops.h"
 
 struct head {
-    head_kind kind;      /* resolved: never HEAD_AUTO */
-    model_final final;
-    int64_t width;
+    head_kind kind;        /* resolved: never HEAD_AUTO */
+    model_final final;     /* of output 0 */
+    int64_t width;         /* of output 0 */
+    int64_t nclass;        /* classes that have names */
     int64_t top_k;
     double threshold;
+    float *thresholds;     /* nclass, multilabel */
+    int64_t max_labels;
+    bool all_scores;
     value_format format;
-    char **labels;       /* width names, owned */
+    char **labels;         /* nclass names, owned */
     size_t max_label_json; /* longest quoted label */
-    float *probs;        /* scratch row (width) */
-    int64_t *top;        /* scratch (top_k): class indices */
-    float *topv;         /* scratch (top_k): their probabilities */
+    float *probs;          /* scratch row (width) */
+    int64_t *top;          /* scratch (top_k or width): class indices */
+    float *topv;           /* scratch (top_k or width): their scores */
 };
 
-static const char *const HEAD_NAMES[] = {"auto", "softmax_topk", "sigmoid", "raw"};
+static const char *const HEAD_NAMES[] = {"auto", "softmax_topk", "sigmoid", "one_vs_all", "multilabel",
+                                         "raw", "embedding", "graph_topk", "graph_argmax"};
+/* head_kind_parse accepts the names up to here; the rest only come from auto. */
+#define USER_HEADS 7
 static const char *const FORMAT_NAMES[] = {"json", "f32"};
 
 bool head_kind_parse(const char *s, head_kind *out)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < USER_HEADS; i++)
         if (strcmp(s, HEAD_NAMES[i]) == 0) {
             *out = (head_kind)i;
             return true;
@@ -90,54 +97,91 @@ size_t json_quote(char *out, size_t cap, const char *str, size_t len)
     return n;
 }
 
-static head_kind resolve_auto(int64_t width, model_final final)
+static head_kind resolve_auto(const head_output *o, int n)
 {
-    if (final == MODEL_FINAL_SOFTMAX || final == MODEL_FINAL_LOGSOFTMAX) return HEAD_SOFTMAX_TOPK;
-    if (final == MODEL_FINAL_SIGMOID && width == 1) return HEAD_SIGMOID;
+    if (n >= 2 && o[0].elem == MODEL_ELEM_FLOAT && o[1].elem == MODEL_ELEM_INT64 && o[0].width == o[1].width)
+        return HEAD_GRAPH_TOPK;
+    if (o[0].elem == MODEL_ELEM_INT64) return HEAD_GRAPH_ARGMAX;
+    if (o[0].final == MODEL_FINAL_SOFTMAX || o[0].final == MODEL_FINAL_LOGSOFTMAX) return HEAD_SOFTMAX_TOPK;
+    if (o[0].final == MODEL_FINAL_SIGMOID && o[0].width == 1) return HEAD_SIGMOID;
     return HEAD_RAW;
 }
 
-pc_status head_create(const head_config *cfg, int64_t width, model_final final, head **out,
+/* Checks that the head fits the outputs; returns the number of named classes or -1. */
+static int64_t head_classes(head_kind kind, const head_output *o, int n, char *err, size_t errlen)
+{
+    const char *name = HEAD_NAMES[kind];
+    bool int_head = kind == HEAD_GRAPH_ARGMAX;
+    if (!int_head && o[0].elem != MODEL_ELEM_FLOAT) {
+        pc_err(err, errlen, PC_ERR_CONFIG, "head %s needs a float32 model output, the first is int64", name);
+        return -1;
+    }
+    if (kind == HEAD_GRAPH_TOPK && (n < 2 || o[1].elem != MODEL_ELEM_INT64 || o[1].width != o[0].width)) {
+        pc_err(err, errlen, PC_ERR_CONFIG, "head graph_topk needs outputs (values, int64 indices) of one width");
+        return -1;
+    }
+    if (kind == HEAD_SIGMOID && o[0].width != 1) {
+        pc_err(err, errlen, PC_ERR_CONFIG, "head sigmoid needs a model output of width 1, this one has %lld",
+               (long long)o[0].width);
+        return -1;
+    }
+    if ((kind == HEAD_SOFTMAX_TOPK || kind == HEAD_ONE_VS_ALL) && o[0].width < 2) {
+        pc_err(err, errlen, PC_ERR_CONFIG, "head %s needs at least 2 classes, the model output has 1", name);
+        return -1;
+    }
+    if (kind == HEAD_SIGMOID) return 2;
+    if (kind == HEAD_GRAPH_TOPK || kind == HEAD_GRAPH_ARGMAX) return 0; /* any class index */
+    return o[0].width;
+}
+
+pc_status head_create(const head_config *cfg, const head_output *outputs, int noutputs, head **out,
                       char *err, size_t errlen)
 {
     *out = NULL;
-    head_kind kind = cfg->kind == HEAD_AUTO ? resolve_auto(width, final) : cfg->kind;
-    if (width < 1) return pc_err(err, errlen, PC_ERR_CONFIG, "model output has no elements");
-    if (kind == HEAD_SIGMOID && width != 1)
-        return pc_err(err, errlen, PC_ERR_CONFIG,
-                      "head sigmoid needs a model output of width 1, this one has %lld",
-                      (long long)width);
-    if (kind == HEAD_SOFTMAX_TOPK && width < 2)
-        return pc_err(err, errlen, PC_ERR_CONFIG,
-                      "head softmax_topk needs at least 2 classes, the model output has 1");
+    if (noutputs < 1 || outputs[0].width < 1)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "model output has no elements");
+    head_kind kind = cfg->kind == HEAD_AUTO ? resolve_auto(outputs, noutputs) : cfg->kind;
+    int64_t nclass = head_classes(kind, outputs, noutputs, err, errlen);
+    if (nclass < 0) return PC_ERR_CONFIG;
     if (cfg->top_k < 1) return pc_err(err, errlen, PC_ERR_CONFIG, "top_k must be at least 1");
-    int64_t nclass = kind == HEAD_SIGMOID ? 2 : width;
+    if (cfg->labels != NULL && nclass == 0) nclass = cfg->nlabels; /* graph heads: names by index */
     if (cfg->labels != NULL && cfg->nlabels != nclass)
         return pc_err(err, errlen, PC_ERR_CONFIG, "labels file has %lld names, the model has %lld classes",
                       (long long)cfg->nlabels, (long long)nclass);
+    if (cfg->thresholds != NULL && (kind != HEAD_MULTILABEL || cfg->nthresholds != nclass))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "thresholds file has %lld values for %lld classes%s",
+                      (long long)cfg->nthresholds, (long long)nclass,
+                      kind != HEAD_MULTILABEL ? " (only the multilabel head uses it)" : "");
     head *h = calloc(1, sizeof *h);
     if (h == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     h->kind = kind;
-    h->final = final;
-    h->width = width;
-    h->top_k = cfg->top_k < width ? cfg->top_k : width;
+    h->final = outputs[0].final;
+    h->width = outputs[0].width;
+    h->nclass = nclass;
+    h->top_k = cfg->top_k < h->width ? cfg->top_k : h->width;
     h->threshold = cfg->threshold;
+    h->max_labels = cfg->max_labels;
+    h->all_scores = cfg->all_scores;
     h->format = cfg->format;
-    h->labels = calloc((size_t)nclass, sizeof(char *));
-    h->probs = malloc((size_t)width * sizeof(float));
-    h->top = malloc((size_t)h->top_k * sizeof(int64_t));
-    h->topv = malloc((size_t)h->top_k * sizeof(float));
-    bool ok = h->labels && h->probs && h->top && h->topv;
+    size_t nscratch = (size_t)h->width;
+    h->labels = calloc((size_t)nclass + 1, sizeof(char *));
+    h->probs = malloc(nscratch * sizeof(float));
+    h->top = malloc(nscratch * sizeof(int64_t));
+    h->topv = malloc(nscratch * sizeof(float));
+    h->thresholds = malloc(((size_t)nclass + 1) * sizeof(float));
+    bool ok = h->labels && h->probs && h->top && h->topv && h->thresholds;
     for (int64_t i = 0; ok && i < nclass; i++) {
         char num[24];
         snprintf(num, sizeof num, "%lld", (long long)i);
         h->labels[i] = strdup(cfg->labels ? cfg->labels[i] : num);
+        h->thresholds[i] = cfg->thresholds ? cfg->thresholds[i] : (float)cfg->threshold;
         ok = h->labels[i] != NULL;
         if (ok) {
             size_t q = json_quote(NULL, 0, h->labels[i], strlen(h->labels[i]));
             if (q > h->max_label_json) h->max_label_json = q;
         }
     }
+    if (nclass == 0) h->max_label_json = 24; /* class indices printed as numbers */
     if (!ok) {
         head_free(h);
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
@@ -149,13 +193,13 @@ pc_status head_create(const head_config *cfg, int64_t width, model_final final, 
 void head_free(head *h)
 {
     if (h == NULL) return;
-    int64_t nclass = h->kind == HEAD_SIGMOID ? 2 : h->width;
     if (h->labels)
-        for (int64_t i = 0; i < nclass; i++) free(h->labels[i]);
+        for (int64_t i = 0; i < h->nclass; i++) free(h->labels[i]);
     free(h->labels);
     free(h->probs);
     free(h->top);
     free(h->topv);
+    free(h->thresholds);
     free(h);
 }
 
@@ -166,27 +210,17 @@ head_kind head_effective_kind(const head *h) { return h->kind; }
 
 size_t head_value_max_bytes(const head *h)
 {
-    if (h->format == VALUE_FORMAT_F32) return (size_t)h->width * 4;
+    size_t label = h->max_label_json + 4, row = (size_t)h->width;
+    if (h->format == VALUE_FORMAT_F32) return row * 4 + 16;
     switch (h->kind) {
     case HEAD_SOFTMAX_TOPK:
-        return 64 + h->max_label_json * (size_t)(1 + h->top_k) + (size_t)h->top_k * (FLOAT_JSON + 8);
-    case HEAD_SIGMOID: return 64 + h->max_label_json + FLOAT_JSON;
-    default: return 32 + (size_t)h->width * FLOAT_JSON;
+    case HEAD_GRAPH_TOPK: return 64 + label * (size_t)(1 + h->top_k) + (size_t)h->top_k * (FLOAT_JSON + 8);
+    case HEAD_SIGMOID:
+    case HEAD_GRAPH_ARGMAX: return 64 + label + FLOAT_JSON;
+    case HEAD_ONE_VS_ALL: return 64 + label + FLOAT_JSON + row * FLOAT_JSON;
+    case HEAD_MULTILABEL: return 64 + row * (label + FLOAT_JSON);
+    default: return 32 + row * FLOAT_JSON;
     }
-}
-
-/* Fills h->probs with the head's probabilities (or raw scores), applying softmax or the
- * logistic function only when the graph did not. */
-static void head_probabilities(head *h, const float *scores)
-{
-    if (h->kind == HEAD_SOFTMAX_TOPK && h->final == MODEL_FINAL_NONE)
-        ops_softmax(h->probs, scores, 1, h->width);
-    else if (h->kind == HEAD_SOFTMAX_TOPK && h->final == MODEL_FINAL_LOGSOFTMAX)
-        for (int64_t i = 0; i < h->width; i++) h->probs[i] = expf(scores[i]);
-    else if (h->kind == HEAD_SIGMOID && h->final != MODEL_FINAL_SIGMOID)
-        ops_sigmoid(h->probs, scores, h->width);
-    else
-        memcpy(h->probs, scores, (size_t)h->width * sizeof(float));
 }
 
 /* Appends to out at *n, never past cap; the caller sized cap with head_value_max_bytes(). */
@@ -195,9 +229,16 @@ static void append(char *out, size_t cap, size_t *n, const char *s, size_t len)
     if (*n + len < cap) memcpy(out + *n, s, len);
     *n += len;
 }
+#define APPEND_LIT(out, cap, n, lit) append(out, cap, n, lit, sizeof(lit) - 1)
 
 static void append_label(const head *h, char *out, size_t cap, size_t *n, int64_t cls)
 {
+    if (h->nclass == 0) { /* a graph head without labels: the class index as a string */
+        char num[32];
+        int k = snprintf(num, sizeof num, "\"%lld\"", (long long)cls);
+        append(out, cap, n, num, (size_t)k);
+        return;
+    }
     size_t room = *n < cap ? cap - *n : 0;
     *n += json_quote(out + (*n < cap ? *n : 0), room, h->labels[cls], strlen(h->labels[cls]));
 }
@@ -209,45 +250,174 @@ static void append_float(char *out, size_t cap, size_t *n, float v)
     append(out, cap, n, num, (size_t)k);
 }
 
-pc_status head_encode(head *h, const float *scores, char *out, size_t cap, size_t *len,
+static void append_floats(char *out, size_t cap, size_t *n, const float *v, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++) {
+        if (i) APPEND_LIT(out, cap, n, ",");
+        append_float(out, cap, n, v[i]);
+    }
+}
+
+/* {"label":L,"p":P,"top":[[L,P],...]} from classes idx with probabilities p. */
+static void append_top(const head *h, char *out, size_t cap, size_t *n, const int64_t *idx,
+                       const float *p, int64_t k)
+{
+    APPEND_LIT(out, cap, n, "{\"label\":");
+    append_label(h, out, cap, n, idx[0]);
+    APPEND_LIT(out, cap, n, ",\"p\":");
+    append_float(out, cap, n, p[0]);
+    APPEND_LIT(out, cap, n, ",\"top\":[");
+    for (int64_t i = 0; i < k; i++) {
+        append(out, cap, n, i ? ",[" : "[", i ? 2 : 1);
+        append_label(h, out, cap, n, idx[i]);
+        APPEND_LIT(out, cap, n, ",");
+        append_float(out, cap, n, p[i]);
+        APPEND_LIT(out, cap, n, "]");
+    }
+    APPEND_LIT(out, cap, n, "]}");
+}
+
+/* Top k classes of a softmax output row, with probabilities, into h->top / h->topv. From
+ * logits only the k winners are exponentiated: p_i = exp(l_i - m) / sum_j exp(l_j - m) with m
+ * the largest logit (the first of the top k), the stable form of log-sum-exp. Shifting by m
+ * rather than subtracting a float log-sum-exp keeps precision when logits are large (1e4). */
+static void softmax_top(head *h, const float *scores)
+{
+    ops_topk(h->topv, h->top, scores, 1, h->width, h->top_k);
+    if (h->final == MODEL_FINAL_SOFTMAX) return;
+    if (h->final == MODEL_FINAL_LOGSOFTMAX) {
+        for (int64_t i = 0; i < h->top_k; i++) h->topv[i] = expf(h->topv[i]);
+        return;
+    }
+    float m = h->topv[0];
+    double sum = 0.0;
+    for (int64_t j = 0; j < h->width; j++) sum += expf(scores[j] - m);
+    for (int64_t i = 0; i < h->top_k; i++) h->topv[i] = (float)(exp((double)h->topv[i] - m) / sum);
+}
+
+/* The per-class sigmoid of a row into h->probs (as is if the graph ended in Sigmoid). */
+static const float *sigmoids(head *h, const float *scores)
+{
+    if (h->final == MODEL_FINAL_SIGMOID) return scores;
+    ops_sigmoid(h->probs, scores, h->width);
+    return h->probs;
+}
+
+static void encode_multilabel(head *h, const float *p, char *out, size_t cap, size_t *n)
+{
+    int64_t k = 0;
+    for (int64_t i = 0; i < h->width; i++)
+        if (p[i] >= h->thresholds[i]) h->top[k++] = i;
+    /* by decreasing p, ties by class index: an insertion sort, k is small */
+    for (int64_t i = 1; i < k; i++) {
+        int64_t c = h->top[i], j = i;
+        while (j > 0 && p[h->top[j - 1]] < p[c]) {
+            h->top[j] = h->top[j - 1];
+            j--;
+        }
+        h->top[j] = c;
+    }
+    if (h->max_labels > 0 && k > h->max_labels) k = h->max_labels;
+    APPEND_LIT(out, cap, n, "{\"labels\":[");
+    for (int64_t i = 0; i < k; i++) {
+        if (i) APPEND_LIT(out, cap, n, ",");
+        append_label(h, out, cap, n, h->top[i]);
+    }
+    APPEND_LIT(out, cap, n, "],\"p\":[");
+    for (int64_t i = 0; i < k; i++) {
+        if (i) APPEND_LIT(out, cap, n, ",");
+        append_float(out, cap, n, p[h->top[i]]);
+    }
+    APPEND_LIT(out, cap, n, "]}");
+}
+
+static pc_status check_finite(const float *v, int64_t n, char *err, size_t errlen)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return pc_err(err, errlen, PC_ERR_DATA, "model output %lld is %s", (long long)i,
+                          isnan(v[i]) ? "NaN" : "infinite");
+    return PC_OK;
+}
+
+static pc_status check_classes(const head *h, const int64_t *idx, int64_t n, char *err, size_t errlen)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || (h->nclass > 0 && idx[i] >= h->nclass))
+            return pc_err(err, errlen, PC_ERR_DATA, "model output class %lld is out of range", (long long)idx[i]);
+    return PC_OK;
+}
+
+/* The float vector a head stores with value_format f32. */
+static const float *f32_vector(head *h, const float *scores)
+{
+    switch (h->kind) {
+    case HEAD_SOFTMAX_TOPK:
+        if (h->final == MODEL_FINAL_SOFTMAX) return scores;
+        if (h->final == MODEL_FINAL_LOGSOFTMAX) {
+            for (int64_t i = 0; i < h->width; i++) h->probs[i] = expf(scores[i]);
+        } else {
+            ops_softmax(h->probs, scores, 1, h->width);
+        }
+        return h->probs;
+    case HEAD_SIGMOID:
+    case HEAD_ONE_VS_ALL:
+    case HEAD_MULTILABEL: return sigmoids(h, scores);
+    default: return scores;
+    }
+}
+
+pc_status head_encode(head *h, const void *const *rows, char *out, size_t cap, size_t *len,
                       char *err, size_t errlen)
 {
-    for (int64_t i = 0; i < h->width; i++)
-        if (!isfinite(scores[i]))
-            return pc_err(err, errlen, PC_ERR_DATA, "model output %lld is %s", (long long)i,
-                          isnan(scores[i]) ? "NaN" : "infinite");
-    head_probabilities(h, scores);
     size_t n = 0;
-    if (h->format == VALUE_FORMAT_F32) {
-        append(out, cap, &n, (const char *)h->probs, (size_t)h->width * sizeof(float));
+    pc_status s = PC_OK;
+    if (h->kind == HEAD_GRAPH_ARGMAX) {
+        const int64_t *cls = rows[0];
+        if ((s = check_classes(h, cls, 1, err, errlen)) != PC_OK) return s;
+        APPEND_LIT(out, cap, &n, "{\"label\":");
+        append_label(h, out, cap, &n, cls[0]);
+        APPEND_LIT(out, cap, &n, "}");
+    } else if ((s = check_finite(rows[0], h->width, err, errlen)) != PC_OK) {
+        return s;
+    } else if (h->format == VALUE_FORMAT_F32) {
+        append(out, cap, &n, (const char *)f32_vector(h, rows[0]), (size_t)h->width * sizeof(float));
+    } else if (h->kind == HEAD_GRAPH_TOPK) {
+        if ((s = check_classes(h, rows[1], h->width, err, errlen)) != PC_OK) return s;
+        int64_t k = h->top_k < h->width ? h->top_k : h->width;
+        append_top(h, out, cap, &n, rows[1], rows[0], k);
     } else if (h->kind == HEAD_SOFTMAX_TOPK) {
-        ops_topk(h->topv, h->top, h->probs, 1, h->width, h->top_k);
-        append(out, cap, &n, "{\"label\":", 9);
-        append_label(h, out, cap, &n, h->top[0]);
-        append(out, cap, &n, ",\"p\":", 5);
-        append_float(out, cap, &n, h->probs[h->top[0]]);
-        append(out, cap, &n, ",\"top\":[", 8);
-        for (int64_t i = 0; i < h->top_k; i++) {
-            append(out, cap, &n, i ? ",[" : "[", i ? 2 : 1);
-            append_label(h, out, cap, &n, h->top[i]);
-            append(out, cap, &n, ",", 1);
-            append_float(out, cap, &n, h->probs[h->top[i]]);
-            append(out, cap, &n, "]", 1);
-        }
-        append(out, cap, &n, "]}", 2);
+        softmax_top(h, rows[0]);
+        append_top(h, out, cap, &n, h->top, h->topv, h->top_k);
     } else if (h->kind == HEAD_SIGMOID) {
-        append(out, cap, &n, "{\"label\":", 9);
-        append_label(h, out, cap, &n, h->probs[0] >= h->threshold ? 1 : 0);
-        append(out, cap, &n, ",\"p\":", 5);
-        append_float(out, cap, &n, h->probs[0]);
-        append(out, cap, &n, "}", 1);
-    } else {
-        append(out, cap, &n, "{\"scores\":[", 11);
-        for (int64_t i = 0; i < h->width; i++) {
-            if (i) append(out, cap, &n, ",", 1);
-            append_float(out, cap, &n, h->probs[i]);
+        float p = sigmoids(h, rows[0])[0];
+        APPEND_LIT(out, cap, &n, "{\"label\":");
+        append_label(h, out, cap, &n, p >= h->threshold ? 1 : 0);
+        APPEND_LIT(out, cap, &n, ",\"p\":");
+        append_float(out, cap, &n, p);
+        APPEND_LIT(out, cap, &n, "}");
+    } else if (h->kind == HEAD_ONE_VS_ALL) {
+        const float *p = sigmoids(h, rows[0]);
+        int64_t best = 0;
+        for (int64_t i = 1; i < h->width; i++)
+            if (p[i] > p[best]) best = i;
+        APPEND_LIT(out, cap, &n, "{\"label\":");
+        append_label(h, out, cap, &n, best);
+        APPEND_LIT(out, cap, &n, ",\"p\":");
+        append_float(out, cap, &n, p[best]);
+        if (h->all_scores) {
+            APPEND_LIT(out, cap, &n, ",\"scores\":[");
+            append_floats(out, cap, &n, p, h->width);
+            APPEND_LIT(out, cap, &n, "]");
         }
-        append(out, cap, &n, "]}", 2);
+        APPEND_LIT(out, cap, &n, "}");
+    } else if (h->kind == HEAD_MULTILABEL) {
+        encode_multilabel(h, sigmoids(h, rows[0]), out, cap, &n);
+    } else {
+        if (h->kind == HEAD_EMBEDDING) APPEND_LIT(out, cap, &n, "{\"vector\":[");
+        else APPEND_LIT(out, cap, &n, "{\"scores\":[");
+        append_floats(out, cap, &n, rows[0], h->width);
+        APPEND_LIT(out, cap, &n, "]}");
     }
     if (n >= cap) return pc_err(err, errlen, PC_ERR_INTERNAL, "value of %zu bytes exceeds its buffer", n);
     *len = n;

@@ -1,26 +1,46 @@
 #include "mapper/map.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mapper/csv.h"
+#include "mapper/libsvm.h"
 #include "mapper/numparse.h"
 
-/* Column mapping of one input file. */
+/* A model input with the columns that fill it. */
+typedef struct bound_input {
+    int input;               /* model input index */
+    const char *name;
+    model_elem elem;
+    int64_t width;
+    const map_binding *b;    /* NULL: the single float input fed by `features` */
+    bool bag;                /* one multi-valued column fills the whole input */
+} bound_input;
+
+/* Column indices of one input file, per bound input. */
 typedef struct file_columns {
     int64_t ncols;
     int64_t id;
-    int64_t *features; /* model input element j comes from column features[j] */
+    int64_t **cols;          /* cols[i][j]: the column of element j of bound input i */
 } file_columns;
 
 /* Keys of the rows in the current batch, with their origins, packed in one growing arena. */
 typedef struct batch_keys {
     char *bytes;
     size_t len, cap;
-    size_t *offsets; /* rows + 1 */
+    size_t *offsets;         /* rows + 1 */
     int32_t *files;
     int64_t *lines;
 } batch_keys;
+
+/* The current batch of LIBSVM rows, as CSR. */
+typedef struct sparse_batch {
+    int64_t *row_ptr;        /* batch_rows + 1 */
+    int32_t *cols;
+    float *vals;
+    size_t nnz, cap;
+} sparse_batch;
 
 typedef struct map_state {
     model *m;
@@ -29,53 +49,161 @@ typedef struct map_state {
     map_emit_fn emit;
     void *ctx;
     map_stats *stats;
-    float *input;      /* the model's input buffer */
-    int64_t width;     /* features per row */
-    int64_t rows;      /* rows in the current batch */
+    const char *const *paths;
+    bound_input *inputs;
+    int ninputs;
+    int64_t rows;            /* rows in the current batch */
     batch_keys keys;
-    char *value;       /* one encoded value */
+    sparse_batch sparse;
+    bool use_sparse;         /* LIBSVM rows go to the model as CSR */
+    char *value;             /* one encoded value */
     size_t value_cap;
 } map_state;
 
-static void file_columns_clear(file_columns *fc)
+uint64_t map_hash_id(const char *s, size_t len)
 {
-    free(fc->features);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static int find_model_input(const model *m, const char *name)
+{
+    for (int i = 0; i < model_input_count(m); i++)
+        if (strcmp(model_input_name(m, i), name) == 0) return i;
+    return -1;
+}
+
+/* Checks one binding against its model input. */
+static pc_status check_binding(const model *m, int i, const map_binding *b, char *err, size_t errlen)
+{
+    const char *name = model_input_name(m, i);
+    int64_t width = model_input_width(m, i);
+    if (model_input_elem(m, i) == MODEL_ELEM_FLOAT) {
+        if (b->ncolumns != width)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "map.%s names %lld columns, but the model's input '%s' takes %lld",
+                          name, (long long)b->ncolumns, name, (long long)width);
+        if (b->hash_buckets > 0 || b->vocab > 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "model input '%s' is float32: hashing and vocab apply to int64 id inputs",
+                          name);
+    } else if (b->ncolumns != width && b->ncolumns != 1) {
+        return pc_err(err, errlen, PC_ERR_CONFIG,
+                      "map.%s names %lld columns, but the model's input '%s' takes %lld ids (one column per id, "
+                      "or one multi-valued column)", name, (long long)b->ncolumns, name, (long long)width);
+    }
+    return PC_OK;
+}
+
+pc_status map_check_config(const model *m, const map_config *cfg, char *err, size_t errlen)
+{
+    int n = model_input_count(m);
+    if (cfg->format == MAP_FORMAT_LIBSVM || cfg->nbindings == 0) {
+        if (n != 1 || model_input_elem(m, 0) != MODEL_ELEM_FLOAT)
+            return pc_err(err, errlen, PC_ERR_CONFIG,
+                          "the model has %d inputs%s: map each one with a `map.NAME = columns` line in [input]",
+                          n, n == 1 ? " (int64)" : "");
+        if (cfg->format == MAP_FORMAT_LIBSVM && cfg->nbindings > 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "map.NAME lines apply to CSV input, not libsvm");
+        return PC_OK;
+    }
+    for (int k = 0; k < cfg->nbindings; k++) {
+        if (find_model_input(m, cfg->bindings[k].input) < 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "map.%s: the model has no input '%s' (its first input is '%s')",
+                          cfg->bindings[k].input, cfg->bindings[k].input, model_input_name(m, 0));
+        for (int j = 0; j < k; j++)
+            if (strcmp(cfg->bindings[j].input, cfg->bindings[k].input) == 0)
+                return pc_err(err, errlen, PC_ERR_CONFIG, "map.%s is given twice", cfg->bindings[k].input);
+    }
+    for (int i = 0; i < n; i++) {
+        const map_binding *b = NULL;
+        for (int k = 0; k < cfg->nbindings; k++)
+            if (strcmp(cfg->bindings[k].input, model_input_name(m, i)) == 0) b = &cfg->bindings[k];
+        if (b == NULL)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "model input '%s' has no `map.%s = columns` line in [input]",
+                          model_input_name(m, i), model_input_name(m, i));
+        pc_status s = check_binding(m, i, b, err, errlen);
+        if (s != PC_OK) return s;
+    }
+    return PC_OK;
+}
+
+static pc_status bind_inputs(map_state *st, char *err, size_t errlen)
+{
+    const map_config *cfg = st->cfg;
+    pc_status s = map_check_config(st->m, cfg, err, errlen);
+    if (s != PC_OK) return s;
+    st->ninputs = model_input_count(st->m);
+    st->inputs = calloc((size_t)st->ninputs, sizeof(bound_input));
+    if (st->inputs == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    for (int i = 0; i < st->ninputs; i++) {
+        bound_input *bi = &st->inputs[i];
+        bi->input = i;
+        bi->name = model_input_name(st->m, i);
+        bi->elem = model_input_elem(st->m, i);
+        bi->width = model_input_width(st->m, i);
+        for (int k = 0; k < cfg->nbindings; k++)
+            if (strcmp(cfg->bindings[k].input, bi->name) == 0) bi->b = &cfg->bindings[k];
+        bi->bag = bi->b && bi->elem == MODEL_ELEM_INT64 && bi->b->ncolumns == 1 && bi->width > 1;
+    }
+    return PC_OK;
+}
+
+static void file_columns_clear(file_columns *fc, int ninputs)
+{
+    for (int i = 0; fc->cols && i < ninputs; i++) free(fc->cols[i]);
+    free(fc->cols);
     memset(fc, 0, sizeof *fc);
 }
 
-/* Maps the columns of `path` to the model input by name. */
-static pc_status map_columns(const char *path, const map_config *cfg, const char *input_name,
-                             int64_t width, file_columns *fc, char *err, size_t errlen)
+/* Resolves the column names of one bound input against a file's header. */
+static pc_status resolve_input_columns(const char *path, const csv_header *h, const map_config *cfg,
+                                       const bound_input *bi, int64_t id_col, int64_t **out,
+                                       char *err, size_t errlen)
+{
+    const char *const *names = bi->b ? bi->b->columns : cfg->features;
+    int64_t n = bi->b ? bi->b->ncolumns : cfg->features ? cfg->nfeatures : h->ncols - 1;
+    if (bi->b == NULL && n != bi->width)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %lld feature columns, but the model's input '%s' takes %lld",
+                      path, (long long)n, bi->name, (long long)bi->width);
+    int64_t *cols = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    if (cols == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    for (int64_t j = 0, next = 0; j < n; j++) {
+        if (names != NULL) {
+            cols[j] = csv_header_find(h, names[j]);
+            if (cols[j] < 0) {
+                free(cols);
+                return pc_err(err, errlen, PC_ERR_CONFIG, "%s: header has no column '%s' (for input '%s')", path,
+                              names[j], bi->name);
+            }
+        } else {
+            if (next == id_col) next++;
+            cols[j] = next++;
+        }
+    }
+    *out = cols;
+    return PC_OK;
+}
+
+/* Maps the columns of `path` to the model inputs by name. */
+static pc_status map_columns(const map_state *st, const char *path, file_columns *fc, char *err,
+                             size_t errlen)
 {
     csv_header h;
     pc_status s = csv_read_header(path, &h, err, errlen);
     if (s != PC_OK) return s;
     memset(fc, 0, sizeof *fc);
     fc->ncols = h.ncols;
-    fc->id = csv_header_find(&h, cfg->id_column);
-    int64_t nfeat = cfg->features ? cfg->nfeatures : h.ncols - (fc->id >= 0 ? 1 : 0);
-    if (fc->id < 0) {
-        s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: header has no id column '%s'", path, cfg->id_column);
-    } else if (nfeat != width) {
-        s = pc_err(err, errlen, PC_ERR_CONFIG,
-                   "%s: %lld feature columns, but the model's input '%s' takes %lld", path,
-                   (long long)nfeat, input_name, (long long)width);
-    } else if ((fc->features = malloc((size_t)(nfeat ? nfeat : 1) * sizeof(int64_t))) == NULL) {
+    fc->id = csv_header_find(&h, st->cfg->id_column);
+    if (fc->id < 0) s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: header has no id column '%s'", path, st->cfg->id_column);
+    else if ((fc->cols = calloc((size_t)st->ninputs, sizeof(int64_t *))) == NULL)
         s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    }
-    for (int64_t j = 0, col = 0; s == PC_OK && j < nfeat; j++) {
-        if (cfg->features) {
-            fc->features[j] = csv_header_find(&h, cfg->features[j]);
-            if (fc->features[j] < 0)
-                s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: header has no feature column '%s'",
-                           path, cfg->features[j]);
-        } else {
-            if (col == fc->id) col++;
-            fc->features[j] = col++;
-        }
-    }
+    for (int i = 0; s == PC_OK && i < st->ninputs; i++)
+        s = resolve_input_columns(path, &h, st->cfg, &st->inputs[i], fc->id, &fc->cols[i], err, errlen);
     csv_header_free(&h);
-    if (s != PC_OK) file_columns_clear(fc);
+    if (s != PC_OK) file_columns_clear(fc, st->ninputs);
     return s;
 }
 
@@ -99,20 +227,41 @@ static pc_status keys_push(batch_keys *k, int64_t row, const char *key, size_t k
     return PC_OK;
 }
 
+/* Hands the batch's CSR rows to the model, or scatters them into its dense input. */
+static pc_status load_sparse(map_state *st, char *err, size_t errlen)
+{
+    sparse_batch *sb = &st->sparse;
+    if (st->use_sparse)
+        return model_input_set_sparse(st->m, 0, sb->row_ptr, sb->cols, sb->vals, err, errlen);
+    float *dense = model_input_buffer(st->m, 0);
+    int64_t width = st->inputs[0].width;
+    memset(dense, 0, (size_t)(st->rows * width) * sizeof(float));
+    for (int64_t r = 0; r < st->rows; r++)
+        for (int64_t k = sb->row_ptr[r]; k < sb->row_ptr[r + 1]; k++) dense[r * width + sb->cols[k]] = sb->vals[k];
+    return PC_OK;
+}
+
 /* Runs the forward pass on the batch and emits every row's prediction. */
-static pc_status flush_batch(map_state *st, const char *const *paths, char *err, size_t errlen)
+static pc_status flush_batch(map_state *st, char *err, size_t errlen)
 {
     if (st->rows == 0) return PC_OK;
-    pc_status s = model_forward(st->m, st->rows, err, errlen);
+    pc_status s = st->cfg->format == MAP_FORMAT_LIBSVM ? load_sparse(st, err, errlen) : PC_OK;
+    if (s == PC_OK) s = model_forward(st->m, st->rows, err, errlen);
     if (s != PC_OK) return s;
-    const float *out = model_output(st->m, 0);
-    int64_t owidth = model_output_width(st->m, 0);
+    int nout = model_output_count(st->m) < 2 ? model_output_count(st->m) : 2;
+    const void *rowp[2] = {NULL, NULL};
     for (int64_t r = 0; r < st->rows && s == PC_OK; r++) {
+        for (int i = 0; i < nout; i++) {
+            int64_t w = model_output_width(st->m, i);
+            rowp[i] = model_output_elem(st->m, i) == MODEL_ELEM_INT64
+                          ? (const void *)(model_output_i64(st->m, i) + r * w)
+                          : (const void *)(model_output(st->m, i) + r * w);
+        }
         size_t vlen;
         char why[256];
-        s = head_encode(st->h, out + r * owidth, st->value, st->value_cap, &vlen, why, sizeof why);
+        s = head_encode(st->h, rowp, st->value, st->value_cap, &vlen, why, sizeof why);
         if (s == PC_ERR_DATA) {
-            s = pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %s", paths[st->keys.files[r]],
+            s = pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %s", st->paths[st->keys.files[r]],
                        (long long)st->keys.lines[r], why);
         } else if (s != PC_OK) {
             s = pc_err(err, errlen, s, "%s", why);
@@ -125,50 +274,202 @@ static pc_status flush_batch(map_state *st, const char *const *paths, char *err,
     }
     st->rows = 0;
     st->keys.len = 0;
+    st->sparse.nnz = 0;
     return s;
 }
 
-/* Parses one record into the batch. PC_ERR_DATA names file and line. */
-static pc_status add_record(map_state *st, const file_columns *fc, const char *path, int32_t file,
-                            const csv_record *rec, char *err, size_t errlen)
+/* Parses one id: an integer, or a hashed string; then the vocabulary check. */
+static pc_status parse_id(map_state *st, const bound_input *bi, const char *s, size_t len, int64_t *id,
+                          char *err, size_t errlen)
 {
+    const map_binding *b = bi->b;
+    if (b->hash_buckets > 0) {
+        *id = (int64_t)(map_hash_id(s, len) % (uint64_t)b->hash_buckets);
+        return PC_OK;
+    }
+    char buf[32];
+    if (len == 0 || len >= sizeof buf)
+        return pc_err(err, errlen, PC_ERR_DATA, "input '%s': not an integer id: '%.*s'", bi->name, (int)(len < 40 ? len : 40), s);
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    while (*end == ' ') end++;
+    if (errno || end == buf || *end != '\0')
+        return pc_err(err, errlen, PC_ERR_DATA, "input '%s': not an integer id: '%s'", bi->name, buf);
+    if (v < 0 || (b->vocab > 0 && v >= b->vocab)) {
+        if (st->cfg->oov_bucket < 0)
+            return pc_err(err, errlen, PC_ERR_DATA, "input '%s': id %lld is outside the vocabulary [0, %lld)",
+                          bi->name, v, (long long)b->vocab);
+        v = st->cfg->oov_bucket;
+        st->stats->oov_ids++;
+    }
+    *id = v;
+    return PC_OK;
+}
+
+/* Splits a multi-valued field into ids, padded with pad_id to the input's width. */
+static pc_status fill_bag(map_state *st, const bound_input *bi, const char *field, size_t len, int64_t *row,
+                          char *err, size_t errlen)
+{
+    int64_t n = 0;
+    const char *p = field, *end = field + len;
+    while (len > 0 && p <= end) {
+        const char *sep = memchr(p, st->cfg->bag_separator, (size_t)(end - p));
+        const char *stop = sep ? sep : end;
+        if (n == bi->width)
+            return pc_err(err, errlen, PC_ERR_DATA, "input '%s': more than %lld ids in '%.*s'", bi->name,
+                          (long long)bi->width, (int)(len < 60 ? len : 60), field);
+        pc_status s = parse_id(st, bi, p, (size_t)(stop - p), &row[n++], err, errlen);
+        if (s != PC_OK) return s;
+        if (sep == NULL) break;
+        p = sep + 1;
+    }
+    for (; n < bi->width; n++) row[n] = st->cfg->pad_id;
+    return PC_OK;
+}
+
+/* Fills row `r` of every model input from one CSV record. */
+static pc_status fill_inputs(map_state *st, const file_columns *fc, const csv_record *rec, char *err,
+                             size_t errlen)
+{
+    for (int i = 0; i < st->ninputs; i++) {
+        const bound_input *bi = &st->inputs[i];
+        const int64_t *cols = fc->cols[i];
+        pc_status s = PC_OK;
+        if (bi->elem == MODEL_ELEM_FLOAT) {
+            float *row = (float *)model_input_buffer(st->m, bi->input) + st->rows * bi->width;
+            for (int64_t j = 0; s == PC_OK && j < bi->width; j++) {
+                char why[160];
+                if (parse_float(rec->fields[cols[j]], rec->lens[cols[j]], &row[j], why, sizeof why) != PC_OK)
+                    s = pc_err(err, errlen, PC_ERR_DATA, "column %lld: %s", (long long)cols[j] + 1, why);
+            }
+        } else {
+            int64_t *row = (int64_t *)model_input_buffer(st->m, bi->input) + st->rows * bi->width;
+            if (bi->bag) {
+                s = fill_bag(st, bi, rec->fields[cols[0]], rec->lens[cols[0]], row, err, errlen);
+            } else {
+                for (int64_t j = 0; s == PC_OK && j < bi->width; j++)
+                    s = parse_id(st, bi, rec->fields[cols[j]], rec->lens[cols[j]], &row[j], err, errlen);
+            }
+        }
+        if (s != PC_OK) return s;
+    }
+    return PC_OK;
+}
+
+/* Adds one CSV record to the batch. PC_ERR_DATA names file and line. */
+static pc_status add_csv_record(map_state *st, const file_columns *fc, int32_t file, const csv_record *rec,
+                                char *err, size_t errlen)
+{
+    const char *path = st->paths[file];
     if (rec->nfields != fc->ncols)
         return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %lld fields, the header has %lld", path,
                       (long long)rec->line, (long long)rec->nfields, (long long)fc->ncols);
     if (rec->lens[fc->id] == 0)
         return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: empty id", path, (long long)rec->line);
-    float *row = st->input + st->rows * st->width;
-    for (int64_t j = 0; j < st->width; j++) {
-        int64_t c = fc->features[j];
-        char why[160];
-        if (parse_float(rec->fields[c], rec->lens[c], &row[j], why, sizeof why) != PC_OK)
-            return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: column %lld: %s", path,
-                          (long long)rec->line, (long long)c + 1, why);
-    }
-    pc_status s = keys_push(&st->keys, st->rows, rec->fields[fc->id], rec->lens[fc->id], file,
-                            rec->line, err, errlen);
+    char why[PC_ERRLEN / 2];
+    if (fill_inputs(st, fc, rec, why, sizeof why) != PC_OK)
+        return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %s", path, (long long)rec->line, why);
+    pc_status s = keys_push(&st->keys, st->rows, rec->fields[fc->id], rec->lens[fc->id], file, rec->line, err, errlen);
     if (s == PC_OK) st->rows++;
     return s;
 }
 
-static pc_status map_segment(map_state *st, const split_segment *seg,
-                             const file_columns *fc, const char *const *paths, char *err,
-                             size_t errlen)
+/* Adds one LIBSVM record to the CSR batch. */
+static pc_status add_sparse_record(map_state *st, int32_t file, const libsvm_record *rec, char *err, size_t errlen)
 {
-    const char *path = paths[seg->file];
+    sparse_batch *sb = &st->sparse;
+    if (rec->id_len == 0)
+        return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: empty id", st->paths[file], (long long)rec->line);
+    if (sb->nnz + (size_t)rec->nnz > sb->cap) {
+        size_t cap = sb->cap ? sb->cap : 4096;
+        while (cap < sb->nnz + (size_t)rec->nnz) cap *= 2;
+        int32_t *c = realloc(sb->cols, cap * sizeof(int32_t));
+        if (c) sb->cols = c;
+        float *v = realloc(sb->vals, cap * sizeof(float));
+        if (v) sb->vals = v;
+        if (c == NULL || v == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for sparse rows");
+        sb->cap = cap;
+    }
+    memcpy(sb->cols + sb->nnz, rec->idx, (size_t)rec->nnz * sizeof(int32_t));
+    memcpy(sb->vals + sb->nnz, rec->vals, (size_t)rec->nnz * sizeof(float));
+    sb->nnz += (size_t)rec->nnz;
+    sb->row_ptr[st->rows + 1] = (int64_t)sb->nnz;
+    pc_status s = keys_push(&st->keys, st->rows, rec->id, rec->id_len, file, rec->line, err, errlen);
+    if (s == PC_OK) st->rows++;
+    return s;
+}
+
+static pc_status map_csv_segment(map_state *st, const split_segment *seg, const file_columns *fc, char *err,
+                                 size_t errlen)
+{
     csv_reader *r = NULL;
-    pc_status s = csv_reader_open(path, seg, &r, err, errlen);
+    pc_status s = csv_reader_open(st->paths[seg->file], seg, &r, err, errlen);
     while (s == PC_OK) {
         csv_record rec;
         bool eof = false;
         s = csv_reader_next(r, &rec, &eof, err, errlen);
         if (s != PC_OK || eof) break;
         st->stats->rows_in++;
-        s = add_record(st, fc, path, seg->file, &rec, err, errlen);
-        if (s == PC_OK && st->rows == model_batch_rows(st->m)) s = flush_batch(st, paths, err, errlen);
+        s = add_csv_record(st, fc, seg->file, &rec, err, errlen);
+        if (s == PC_OK && st->rows == model_batch_rows(st->m)) s = flush_batch(st, err, errlen);
     }
     csv_reader_close(r);
     return s;
+}
+
+static pc_status map_libsvm_segment(map_state *st, const split_segment *seg, char *err, size_t errlen)
+{
+    libsvm_options opts = {.one_based = st->cfg->one_based, .width = st->inputs[0].width};
+    libsvm_reader *r = NULL;
+    pc_status s = libsvm_reader_open(st->paths[seg->file], seg, &opts, &r, err, errlen);
+    while (s == PC_OK) {
+        libsvm_record rec;
+        bool eof = false;
+        s = libsvm_reader_next(r, &rec, &eof, err, errlen);
+        if (s != PC_OK || eof) break;
+        st->stats->rows_in++;
+        s = add_sparse_record(st, seg->file, &rec, err, errlen);
+        if (s == PC_OK && st->rows == model_batch_rows(st->m)) s = flush_batch(st, err, errlen);
+    }
+    libsvm_reader_close(r);
+    return s;
+}
+
+static pc_status map_state_init(map_state *st, split_plan *plan, char *err, size_t errlen)
+{
+    int64_t batch = model_batch_rows(st->m);
+    int nfiles = split_plan_file_count(plan);
+    st->keys.offsets = malloc((size_t)(batch + 1) * sizeof(size_t));
+    st->keys.files = malloc((size_t)batch * sizeof(int32_t));
+    st->keys.lines = malloc((size_t)batch * sizeof(int64_t));
+    st->sparse.row_ptr = calloc((size_t)batch + 1, sizeof(int64_t));
+    st->value_cap = head_value_max_bytes(st->h) + 1;
+    st->value = malloc(st->value_cap);
+    const char **paths = calloc((size_t)nfiles + 1, sizeof(char *));
+    st->paths = paths;
+    if (!(st->keys.offsets && st->keys.files && st->keys.lines && st->sparse.row_ptr && st->value && paths))
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    for (int i = 0; i < nfiles; i++) paths[i] = split_plan_file_path(plan, i);
+    pc_status s = bind_inputs(st, err, errlen);
+    if (s == PC_OK && st->cfg->format == MAP_FORMAT_LIBSVM) st->use_sparse = model_input_sparse_ok(st->m, 0);
+    return s;
+}
+
+static void map_state_clear(map_state *st)
+{
+    free(st->inputs);
+    free(st->keys.bytes);
+    free(st->keys.offsets);
+    free(st->keys.files);
+    free(st->keys.lines);
+    free(st->sparse.row_ptr);
+    free(st->sparse.cols);
+    free(st->sparse.vals);
+    free(st->value);
+    free((void *)st->paths);
 }
 
 pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,
@@ -176,39 +477,35 @@ pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64
                        char *err, size_t errlen)
 {
     memset(stats, 0, sizeof *stats);
-    if (model_input_elem(m, 0) != MODEL_ELEM_FLOAT)
-        return pc_err(err, errlen, PC_ERR_CONFIG, "model input '%s' is not float32",
-                      model_input_name(m, 0));
-    int64_t batch = model_batch_rows(m);
+    map_state st = {.m = m, .h = h, .cfg = cfg, .emit = emit, .ctx = ctx, .stats = stats};
     int nfiles = split_plan_file_count(plan);
-    map_state st = {.m = m, .h = h, .cfg = cfg, .emit = emit, .ctx = ctx, .stats = stats,
-                    .input = model_input_buffer(m, 0), .width = model_input_width(m, 0)};
-    st.keys.offsets = malloc((size_t)(batch + 1) * sizeof(size_t));
-    st.keys.files = malloc((size_t)batch * sizeof(int32_t));
-    st.keys.lines = malloc((size_t)batch * sizeof(int64_t));
-    st.value_cap = head_value_max_bytes(h) + 1;
-    st.value = malloc(st.value_cap);
-    file_columns *cols = calloc((size_t)nfiles, sizeof(file_columns));
-    const char **paths = calloc((size_t)nfiles, sizeof(char *));
-    pc_status s = (st.keys.offsets && st.keys.files && st.keys.lines && st.value && cols && paths)
-                      ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    for (int i = 0; s == PC_OK && i < nfiles; i++) paths[i] = split_plan_file_path(plan, i);
+    file_columns *cols = calloc((size_t)nfiles + 1, sizeof(file_columns));
+    pc_status s = cols ? map_state_init(&st, plan, err, errlen) : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     const split_segment *segs = split_plan_segments(plan);
     for (int64_t i = first; s == PC_OK && i < end; i++) {
         const split_segment *seg = &segs[i];
+        if (cfg->format == MAP_FORMAT_LIBSVM) {
+            s = map_libsvm_segment(&st, seg, err, errlen);
+            continue;
+        }
         file_columns *fc = &cols[seg->file];
-        if (fc->features == NULL)
-            s = map_columns(paths[seg->file], cfg, model_input_name(m, 0), st.width, fc, err, errlen);
-        if (s == PC_OK) s = map_segment(&st, seg, fc, paths, err, errlen);
+        if (fc->cols == NULL) s = map_columns(&st, st.paths[seg->file], fc, err, errlen);
+        if (s == PC_OK) s = map_csv_segment(&st, seg, fc, err, errlen);
     }
-    if (s == PC_OK) s = flush_batch(&st, paths, err, errlen);
-    for (int i = 0; cols && i < nfiles; i++) file_columns_clear(&cols[i]);
+    if (s == PC_OK) s = flush_batch(&st, err, errlen);
+    for (int i = 0; cols && i < nfiles; i++) file_columns_clear(&cols[i], st.ninputs);
     free(cols);
-    free(paths);
-    free(st.keys.bytes);
-    free(st.keys.offsets);
-    free(st.keys.files);
-    free(st.keys.lines);
-    free(st.value);
+    map_state_clear(&st);
     return s;
+}
+
+pc_status map_head_create(const model *m, const head_config *cfg, head **out, char *err, size_t errlen)
+{
+    head_output outs[2];
+    int n = model_output_count(m) < 2 ? model_output_count(m) : 2;
+    if (n < 1) return pc_err(err, errlen, PC_ERR_CONFIG, "the model has no output");
+    for (int i = 0; i < n; i++)
+        outs[i] = (head_output){.width = model_output_width(m, i), .elem = model_output_elem(m, i),
+                                .final = model_output_final(m, i)};
+    return head_create(cfg, outs, n, out, err, errlen);
 }

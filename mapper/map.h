@@ -2,13 +2,29 @@
  * map.h — the map loop: rows of a rank's input segments → batches → forward pass → head →
  * (key, value) pairs handed to an emit callback.
  *
- * For each input file the loop reads the header once and maps columns by name: the id
- * column becomes the key (its bytes as they are), the feature columns (by default every other
- * column, in header order) fill the model's input row. A file whose header lacks a column, or
- * whose feature count differs from the model's input width, is an error naming the file and
- * both numbers. A row with the wrong number of fields, a feature that is not a finite number,
- * an empty id, or a model output that is NaN or infinite is a bad row: with bad_rows = fail
- * the job stops with PC_ERR_DATA naming file and line.
+ * CSV input. For each file the loop reads the header once and maps columns by name: the id
+ * column becomes the key (its bytes as they are); each model input is filled from its
+ * binding's columns, in order:
+ *   - a float32 input: one number per column;
+ *   - an int64 input (ids for an embedding): one id per column, an integer, or a string
+ *     hashed into hash_buckets with FNV-1a 64 (offset basis 0xcbf29ce484222325, prime
+ *     0x100000001b3, over the field's bytes) modulo hash_buckets;
+ *   - an int64 input of width W bound to ONE column: a multi-valued column (a bag), ids
+ *     separated by bag_separator ("12|845|3"), padded with pad_id up to W; more than W ids is
+ *     a bad row.
+ * An id < 0 or >= vocab (when vocab is set) is out of vocabulary: replaced by oov_bucket
+ * (counted in oov_ids) or, when oov_bucket < 0, a bad row.
+ * Without bindings, the model's only input (float32) takes `features` (default: every column
+ * but the id, in header order).
+ *
+ * LIBSVM input (`id idx:val ...`): the model's only input is float32 of the file's width;
+ * rows go to the model as a sparse (CSR) batch when the model can take one
+ * (model_input_sparse_ok), else they are scattered into the dense input buffer.
+ *
+ * A file whose header lacks a column, or whose columns do not add up to an input's width, is
+ * an error naming the file, the input and both numbers. A row with the wrong number of fields,
+ * a feature that is not a finite number, a bad id, an empty key, or a model output that is NaN
+ * or infinite is a bad row: the job stops with PC_ERR_DATA naming file and line.
  *
  * Ownership: the map loop borrows the model, plan and head; it allocates its batch state and
  * frees it before returning. The emit callback's key and value pointers are valid only during
@@ -29,21 +45,49 @@ typedef pc_status (*map_emit_fn)(void *ctx, const char *key, size_t klen, const 
                                  size_t vlen, int32_t file, int64_t line, char *err,
                                  size_t errlen);
 
+typedef enum map_format { MAP_FORMAT_CSV = 0, MAP_FORMAT_LIBSVM } map_format;
+
+/* CSV columns feeding one model input. */
+typedef struct map_binding {
+    const char *input;             /* model input name */
+    const char *const *columns;    /* CSV column names, in the input's element order */
+    int64_t ncolumns;
+    int64_t hash_buckets;          /* int64 inputs: 0 = integer ids, else hashed strings */
+    int64_t vocab;                 /* int64 inputs: ids must be < vocab; 0 = unchecked */
+} map_binding;
+
 typedef struct map_config {
-    const char *id_column;           /* name of the key column; required */
-    const char *const *features;     /* feature column names, or NULL: every other column */
+    map_format format;
+    const char *id_column;         /* CSV: name of the key column; required */
+    const map_binding *bindings;   /* CSV: one per model input, or NULL (single float input) */
+    int nbindings;
+    const char *const *features;   /* CSV without bindings: column names, or NULL: all but id */
     int64_t nfeatures;
+    char bag_separator;            /* default '|' */
+    int64_t pad_id;                /* default 0 */
+    int64_t oov_bucket;            /* id for out-of-vocabulary ids; < 0 rejects the row */
+    bool one_based;                /* LIBSVM: indices start at 1 */
 } map_config;
 
 typedef struct map_stats {
     int64_t rows_in;       /* data records read */
     int64_t rows_emitted;  /* pairs handed to emit */
     int64_t rows_rejected; /* bad rows skipped (0 while bad_rows = fail) */
+    int64_t oov_ids;       /* ids replaced by oov_bucket */
 } map_stats;
 
-/* Maps segments [first, end) of the plan (REQUIRES split_resolve() done). Uses the model's
- * first input and first output. On failure returns the first error; *stats counts what was
- * done until then. */
+/* FNV-1a 64 of s, the documented hash of string ids. */
+uint64_t map_hash_id(const char *s, size_t len);
+
+/* Checks the bindings against the model before any row is read: every model input bound
+ * once, element types, widths of float bindings. PC_ERR_CONFIG naming the input. */
+pc_status map_check_config(const model *m, const map_config *cfg, char *err, size_t errlen);
+
+/* Builds the head for the model's outputs (the first, and the second for a TopK graph). */
+pc_status map_head_create(const model *m, const head_config *cfg, head **out, char *err, size_t errlen);
+
+/* Maps segments [first, end) of the plan (REQUIRES split_resolve() done). On failure returns
+ * the first error; *stats counts what was done until then. */
 pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,
                        const map_config *cfg, map_emit_fn emit, void *ctx, map_stats *stats,
                        char *err, size_t errlen);
