@@ -129,6 +129,8 @@ help:
 # check-fuzz and check-onnx live in their own makefiles, beside their harnesses.
 -include tests/fuzz.mk
 -include tests/onnx.mk
+# make check also runs the ONNX backend conformance cases (tests/onnx.mk).
+check check-asan: $(BIN)/onnx_conformance
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -69,6 +69,23 @@ for t in "$BUILD"/bin/test_*; do
     fi
 done
 
+# The ONNX backend test cases (libonnx-testdata), when the runner is built: its last line is
+# "onnx conformance: N passed, N failed, N skipped"; skips (unsupported ops) are not failures.
+if [ -x "$BUILD/bin/onnx_conformance" ] && [ "${VALGRIND:-0}" != 1 ]; then
+    echo "== onnx_conformance"
+    OPENBLAS_NUM_THREADS=1 "$BUILD/bin/onnx_conformance" "${ONNX_TESTDATA:-/usr/share/libonnx-testdata/data}" >"$log" 2>&1
+    rc=$?
+    grep -v '^skip' "$log" | tail -20
+    line=$(grep -E '^onnx conformance: ' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        echo "not ok - onnx_conformance: no summary line (exit status $rc)"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + $(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')))
+        failed=$((failed + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+    fi
+fi
+
 if [ "$unit_only" = 0 ]; then
     # Under valgrind, the integration suites are the valgrind_*.sh smoke runs: a whole mpirun
     # suite under valgrind would take far longer than it teaches.
