@@ -19,7 +19,7 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
            -I. $(MPI_CFLAGS) $(BLAS_CFLAGS) -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-LDLIBS  := -lleveldb $(BLAS_LIBS) $(MPI_LIBS) -lm -lpthread
+LDLIBS  := -lleveldb -lz $(BLAS_LIBS) $(MPI_LIBS) -lm -lpthread
 
 ifeq ($(SANITIZE),1)
   BUILD := build-asan

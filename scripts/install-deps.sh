@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
   build-essential pkg-config make
   libopenmpi-dev openmpi-bin
-  libleveldb-dev
+  libleveldb-dev zlib1g-dev
   libopenblas-dev
   check
   python3 python3-numpy python3-onnx python3-torch python3-sklearn

@@ -151,10 +151,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static FILE *devnull;
     if (devnull == NULL) devnull = fopen("/dev/null", "w");
     if (devnull != NULL) model_describe(m, devnull);
-    /* A graph with fixed shapes runs its own batch size, not the one asked for. */
+    /* A graph with fixed shapes runs its own batch size, not the one asked for, and its
+     * inputs may have first dims of their own (model_input_shape in the newer model.h): only
+     * a graph with a batch dim has its inputs filled as rows*width values. */
     int64_t rows = model_batch_rows(m);
     require(rows > 0);
-    for (int i = 0; i < model_input_count(m); i++) {
+    for (int i = 0; i < model_input_count(m) && symbolic; i++) {
         size_t esize = model_input_elem(m, i) == MODEL_ELEM_INT64 ? sizeof(int64_t)
                                                                   : sizeof(float);
         size_t n = (size_t)rows * (size_t)model_input_width(m, i);
