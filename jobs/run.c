@@ -19,6 +19,7 @@
 
 #include "jobs/commands.h"
 #include "jobs/job.h"
+#include "jobs/work.h"
 #include "kernels/model.h"
 #include "mapper/head.h"
 #include "mapper/map.h"
@@ -47,6 +48,7 @@ typedef struct run_state {
     shard_info shard;
     char version[256];
     double started;
+    int64_t segments_done; /* input segments this rank mapped */
 } run_state;
 
 static void usage(FILE *out)
@@ -166,14 +168,42 @@ static pc_status emit_pair(void *ctx, const char *key, size_t klen, const char *
     return kv_append(st->mapped, key, klen, val, vlen, (kv_origin){file, line}, err, errlen);
 }
 
+/* Test hook (PRECAST_TEST_SLOW_RANK=R:MS): rank R sleeps MS milliseconds per segment, so a
+ * test can show that a straggler holds the job back by about one segment, not by its share. */
+static void test_slowdown(const run_state *st)
+{
+    const char *v = getenv("PRECAST_TEST_SLOW_RANK");
+    int rank = -1, ms = 0;
+    if (v != NULL && sscanf(v, "%d:%d", &rank, &ms) == 2 && rank == st->rank && ms > 0)
+        nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L}, NULL);
+}
+
+/* Maps segments as they are handed out by the work queue, until none is left. Collective. */
+static pc_status map_phase(run_state *st, char *err, size_t errlen)
+{
+    work_queue *q = NULL;
+    mapper *mp = NULL;
+    pc_status s = (st->mapped = kv_create()) ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if (s == PC_OK) s = map_open(st->m, st->h, st->plan, &st->cfg->map, emit_pair, st, &st->stats, &mp, err, errlen);
+    pc_status qs = work_queue_open(st->comm, split_plan_segment_count(st->plan), &q, err, errlen);
+    if (s == PC_OK) s = qs;
+    int64_t nsegs = split_plan_segment_count(st->plan);
+    for (int64_t i; s == PC_OK && (i = work_queue_next(q)) < nsegs;) {
+        test_slowdown(st);
+        s = map_segment(mp, i, err, errlen);
+        st->segments_done++;
+    }
+    if (s == PC_OK) s = map_close(mp, err, errlen);
+    else map_abort(mp);
+    if (s != PC_OK && q != NULL) work_queue_cancel(q); /* the others stop taking work */
+    work_queue_close(q);
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
 static pc_status map_and_shuffle(run_state *st, char *err, size_t errlen)
 {
-    pc_status s = (st->mapped = kv_create()) ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if (s == PC_OK)
-        s = map_segments(st->m, st->h, st->plan, split_plan_part_first(st->plan, st->rank),
-                         split_plan_part_first(st->plan, st->rank + 1), &st->cfg->map, emit_pair, st,
-                         &st->stats, err, errlen);
-    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    pc_status s = map_phase(st, err, errlen);
+    if (s != PC_OK) return s;
     _Static_assert(sizeof(map_stats) == 4 * sizeof(int64_t), "map_stats is summed as 4 int64");
     MPI_Allreduce(&st->stats, &st->total, 4, MPI_INT64_T, MPI_SUM, st->comm);
     s = shuffle_sample_sort(st->mapped, st->comm, &st->sorted, err, errlen); /* agreed inside */

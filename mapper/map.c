@@ -472,31 +472,71 @@ static void map_state_clear(map_state *st)
     free((void *)st->paths);
 }
 
+struct mapper {
+    map_state st;
+    split_plan *plan;
+    file_columns *cols;    /* per input file, resolved on first use */
+    int nfiles;
+};
+
+pc_status map_open(model *m, head *h, split_plan *plan, const map_config *cfg, map_emit_fn emit,
+                   void *ctx, map_stats *stats, mapper **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    memset(stats, 0, sizeof *stats);
+    mapper *mp = calloc(1, sizeof *mp);
+    if (mp == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    mp->st = (map_state){.m = m, .h = h, .cfg = cfg, .emit = emit, .ctx = ctx, .stats = stats};
+    mp->plan = plan;
+    mp->nfiles = split_plan_file_count(plan);
+    mp->cols = calloc((size_t)mp->nfiles + 1, sizeof(file_columns));
+    pc_status s = mp->cols ? map_state_init(&mp->st, plan, err, errlen)
+                           : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if (s != PC_OK) {
+        map_abort(mp);
+        return s;
+    }
+    *out = mp;
+    return PC_OK;
+}
+
+pc_status map_segment(mapper *mp, int64_t index, char *err, size_t errlen)
+{
+    const split_segment *seg = &split_plan_segments(mp->plan)[index];
+    if (mp->st.cfg->format == MAP_FORMAT_LIBSVM) return map_libsvm_segment(&mp->st, seg, err, errlen);
+    file_columns *fc = &mp->cols[seg->file];
+    pc_status s = fc->cols == NULL ? map_columns(&mp->st, mp->st.paths[seg->file], fc, err, errlen) : PC_OK;
+    return s == PC_OK ? map_csv_segment(&mp->st, seg, fc, err, errlen) : s;
+}
+
+void map_abort(mapper *mp)
+{
+    if (mp == NULL) return;
+    for (int i = 0; mp->cols && i < mp->nfiles; i++) file_columns_clear(&mp->cols[i], mp->st.ninputs);
+    free(mp->cols);
+    map_state_clear(&mp->st);
+    free(mp);
+}
+
+pc_status map_close(mapper *mp, char *err, size_t errlen)
+{
+    pc_status s = flush_batch(&mp->st, err, errlen);
+    map_abort(mp);
+    return s;
+}
+
 pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,
                        const map_config *cfg, map_emit_fn emit, void *ctx, map_stats *stats,
                        char *err, size_t errlen)
 {
-    memset(stats, 0, sizeof *stats);
-    map_state st = {.m = m, .h = h, .cfg = cfg, .emit = emit, .ctx = ctx, .stats = stats};
-    int nfiles = split_plan_file_count(plan);
-    file_columns *cols = calloc((size_t)nfiles + 1, sizeof(file_columns));
-    pc_status s = cols ? map_state_init(&st, plan, err, errlen) : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    const split_segment *segs = split_plan_segments(plan);
-    for (int64_t i = first; s == PC_OK && i < end; i++) {
-        const split_segment *seg = &segs[i];
-        if (cfg->format == MAP_FORMAT_LIBSVM) {
-            s = map_libsvm_segment(&st, seg, err, errlen);
-            continue;
-        }
-        file_columns *fc = &cols[seg->file];
-        if (fc->cols == NULL) s = map_columns(&st, st.paths[seg->file], fc, err, errlen);
-        if (s == PC_OK) s = map_csv_segment(&st, seg, fc, err, errlen);
+    mapper *mp = NULL;
+    pc_status s = map_open(m, h, plan, cfg, emit, ctx, stats, &mp, err, errlen);
+    for (int64_t i = first; s == PC_OK && i < end; i++) s = map_segment(mp, i, err, errlen);
+    if (s != PC_OK) {
+        map_abort(mp);
+        return s;
     }
-    if (s == PC_OK) s = flush_batch(&st, err, errlen);
-    for (int i = 0; cols && i < nfiles; i++) file_columns_clear(&cols[i], st.ninputs);
-    free(cols);
-    map_state_clear(&st);
-    return s;
+    return map_close(mp, err, errlen);
 }
 
 pc_status map_head_create(const model *m, const head_config *cfg, head **out, char *err, size_t errlen)

@@ -86,6 +86,18 @@ pc_status map_check_config(const model *m, const map_config *cfg, char *err, siz
 /* Builds the head for the model's outputs (the first, and the second for a TopK graph). */
 pc_status map_head_create(const model *m, const head_config *cfg, head **out, char *err, size_t errlen);
 
+/* The map loop as a handle, so that a driver can feed it segments as they are handed out.
+ * map_open borrows m, h, plan, cfg and stats until map_close/map_abort; rows are batched
+ * across segments. map_segment maps one segment (an index into split_plan_segments(plan);
+ * REQUIRES split_resolve() done). map_close runs the last partial batch and frees the
+ * handle; map_abort frees it without running anything (after a failure). */
+typedef struct mapper mapper;
+pc_status map_open(model *m, head *h, split_plan *plan, const map_config *cfg, map_emit_fn emit,
+                   void *ctx, map_stats *stats, mapper **out, char *err, size_t errlen);
+pc_status map_segment(mapper *mp, int64_t index, char *err, size_t errlen);
+pc_status map_close(mapper *mp, char *err, size_t errlen);
+void map_abort(mapper *mp); /* accepts NULL */
+
 /* Maps segments [first, end) of the plan (REQUIRES split_resolve() done). On failure returns
  * the first error; *stats counts what was done until then. */
 pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,

@@ -1,0 +1,62 @@
+#include "jobs/work.h"
+
+#include <stdlib.h>
+
+struct work_queue {
+    MPI_Win win;
+    int64_t *counter;  /* rank 0's window memory; NULL elsewhere */
+    int64_t count;
+};
+
+/* Adds delta to the shared counter; returns its value before. */
+static int64_t fetch_add(work_queue *q, int64_t delta)
+{
+    int64_t old = 0;
+    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, q->win);
+    MPI_Fetch_and_op(&delta, &old, MPI_INT64_T, 0, 0, MPI_SUM, q->win);
+    MPI_Win_unlock(0, q->win);
+    return old;
+}
+
+pc_status work_queue_open(MPI_Comm comm, int64_t count, work_queue **out, char *err, size_t errlen)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    *out = NULL;
+    work_queue *q = calloc(1, sizeof *q);
+    int ok = q != NULL, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+    if (!all) {
+        free(q);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for the work queue");
+    }
+    q->count = count;
+    MPI_Aint size = rank == 0 ? (MPI_Aint)sizeof(int64_t) : 0;
+    MPI_Win_allocate(size, sizeof(int64_t), MPI_INFO_NULL, comm, &q->counter, &q->win);
+    if (rank == 0) {
+        MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, q->win);
+        *q->counter = 0;
+        MPI_Win_unlock(0, q->win);
+    }
+    MPI_Barrier(comm); /* the counter is 0 before anyone takes work */
+    *out = q;
+    return PC_OK;
+}
+
+int64_t work_queue_next(work_queue *q)
+{
+    return fetch_add(q, 1);
+}
+
+void work_queue_cancel(work_queue *q)
+{
+    /* Push the counter past the end for good: later fetches all see >= count. */
+    fetch_add(q, q->count + 1);
+}
+
+void work_queue_close(work_queue *q)
+{
+    if (q == NULL) return;
+    MPI_Win_free(&q->win);
+    free(q);
+}

@@ -1,0 +1,32 @@
+/*
+ * work.h — hands out units of work (input segments) to ranks as they become free.
+ *
+ * A shared counter on rank 0, read and advanced with MPI one-sided fetch-and-add (passive
+ * target), so no rank serves as a busy coordinator and a slow rank simply takes fewer
+ * segments: the job waits on it for about one segment at most.
+ *
+ * MPI: work_queue_open and work_queue_close are collective; work_queue_next and
+ * work_queue_cancel are not (any rank, any time in between).
+ */
+#ifndef PRECAST_WORK_H
+#define PRECAST_WORK_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "kernels/status.h"
+
+typedef struct work_queue work_queue;
+
+/* Collective. A queue of units [0, count). On failure *out is NULL on every rank. */
+pc_status work_queue_open(MPI_Comm comm, int64_t count, work_queue **out, char *err, size_t errlen);
+/* The next unit for this rank, or a value >= count when none is left (or the queue was
+ * cancelled). */
+int64_t work_queue_next(work_queue *q);
+/* Makes every later work_queue_next on every rank return "none left": a failing rank calls it
+ * so that the others stop taking work it would be thrown away. */
+void work_queue_cancel(work_queue *q);
+/* Collective. Accepts NULL on every rank. */
+void work_queue_close(work_queue *q);
+
+#endif
