@@ -1,14 +1,12 @@
 #include "mapper/csv.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
+
+#include "mapper/source.h"
 
 struct csv_reader {
-    int fd;
+    source *src;
     char *path;
     int64_t end;         /* records starting at or after this file offset are not ours */
 
@@ -18,7 +16,7 @@ struct csv_reader {
     size_t cap, len, pos, max_cap, max_record;
     int64_t file_off;
     int64_t line;        /* physical line of buf[pos] */
-    bool file_eof;       /* read() returned 0 */
+    bool file_eof;       /* the source returned 0 bytes */
     bool done;           /* no more records for this segment */
     pc_status broken;    /* a non-data error happened: the reader is unusable */
 
@@ -59,15 +57,21 @@ static pc_status fill(csv_reader *r, size_t *got, char *err, size_t errlen)
         r->buf = nb;
         r->cap = ncap;
     }
-    for (;;) {
-        ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return pc_err(err, errlen, PC_ERR_IO, "%s: %s", r->path, strerror(errno));
-        if (n == 0) r->file_eof = true;
-        r->len += (size_t)n;
-        *got = (size_t)n;
-        return PC_OK;
+    size_t n;
+    char why[PC_ERRLEN];
+    pc_status st = source_read(r->src, r->buf + r->len, r->cap - r->len, &n, why, sizeof why);
+    if (st != PC_OK) {
+        /* Name the line reached: the one after the last '\n' buffered. */
+        int64_t line = r->line;
+        for (const char *p = r->buf + r->pos, *e = r->buf + r->len;
+             p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+            line++;
+        return pc_err(err, errlen, st, "%s:%lld: %s", r->path, (long long)line, why);
     }
+    if (n == 0) r->file_eof = true;
+    r->len += n;
+    *got = n;
+    return PC_OK;
 }
 
 /* Scans from buf[pos + *rel] for the first '\n' reached with an even count of '"' (the
@@ -338,7 +342,6 @@ pc_status csv_reader_open_opts(const char *path, const split_segment *seg,
     *out = NULL;
     csv_reader *r = calloc(1, sizeof *r);
     if (r == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
-    r->fd = -1;
     r->cap = opts != NULL && opts->buffer_size > 0 ? opts->buffer_size : CSV_DEFAULT_BUFFER;
     r->max_record = opts != NULL && opts->max_record > 0 ? opts->max_record
                                                           : CSV_DEFAULT_MAX_RECORD;
@@ -351,13 +354,15 @@ pc_status csv_reader_open_opts(const char *path, const split_segment *seg,
         csv_reader_close(r);
         return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     }
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) {
-        pc_status st = pc_err(err, errlen, PC_ERR_NOINPUT, "%s: %s", path, strerror(errno));
+    /* Mid-file, the source starts one byte early: that byte tells whether a record starts
+     * exactly at seg->start. */
+    pc_status st = source_open(path, seg->start > 0 ? seg->start - 1 : 0, &r->src, err, errlen);
+    if (st != PC_OK) {
         csv_reader_close(r);
         return st;
     }
-    (void)posix_fadvise(r->fd, seg->start, 0, POSIX_FADV_SEQUENTIAL);
+    /* A compressed file is one segment, read to its end (offsets are uncompressed ones). */
+    if (source_compressed(r->src)) r->end = INT64_MAX;
     if (seg->start == 0) {
         r->line = 1;
         r->skip_first = true;
@@ -366,10 +371,8 @@ pc_status csv_reader_open_opts(const char *path, const split_segment *seg,
     }
     /* Mid-file: find the first '\n' at or after start-1 with even quote parity from the
      * start of the file; the record after it is our first one. */
-    pc_status st = PC_OK;
     r->file_off = seg->start - 1;
-    if (lseek(r->fd, r->file_off, SEEK_SET) < 0)
-        st = pc_err(err, errlen, PC_ERR_IO, "%s: %s", path, strerror(errno));
+    r->line = seg->line_at_start; /* for a read error's message; set exactly below */
     size_t got = 0;
     if (st == PC_OK) st = fill(r, &got, err, errlen);
     if (st == PC_OK && got == 0) r->done = true; /* the file shrank; nothing to read */
@@ -403,7 +406,7 @@ pc_status csv_reader_open(const char *path, const split_segment *seg, csv_reader
 void csv_reader_close(csv_reader *r)
 {
     if (r == NULL) return;
-    if (r->fd >= 0) close(r->fd);
+    source_close(r->src);
     free(r->path);
     free(r->buf);
     free(r->fbuf);

@@ -1,17 +1,14 @@
 #include "mapper/libsvm.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include "mapper/numparse.h"
+#include "mapper/source.h"
 
 struct libsvm_reader {
-    int fd;
+    source *src;
     char *path;
     int64_t end;         /* lines starting at or after this file offset are not ours */
     bool one_based;
@@ -23,7 +20,7 @@ struct libsvm_reader {
     size_t cap, len, pos, max_cap, max_record;
     int64_t file_off;
     int64_t line;        /* physical line of buf[pos] */
-    bool file_eof;       /* read() returned 0 */
+    bool file_eof;       /* the source returned 0 bytes */
     bool done;           /* no more records for this segment */
     pc_status broken;    /* a non-data error happened: the reader is unusable */
 
@@ -60,15 +57,21 @@ static pc_status fill(libsvm_reader *r, size_t *got, char *err, size_t errlen)
         r->buf = nb;
         r->cap = ncap;
     }
-    for (;;) {
-        ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return pc_err(err, errlen, PC_ERR_IO, "%s: %s", r->path, strerror(errno));
-        if (n == 0) r->file_eof = true;
-        r->len += (size_t)n;
-        *got = (size_t)n;
-        return PC_OK;
+    size_t n;
+    char why[PC_ERRLEN];
+    pc_status st = source_read(r->src, r->buf + r->len, r->cap - r->len, &n, why, sizeof why);
+    if (st != PC_OK) {
+        /* Name the line reached: the one after the last '\n' buffered. */
+        int64_t line = r->line;
+        for (const char *p = r->buf + r->pos, *e = r->buf + r->len;
+             p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+            line++;
+        return pc_err(err, errlen, st, "%s:%lld: %s", r->path, (long long)line, why);
     }
+    if (n == 0) r->file_eof = true;
+    r->len += n;
+    *got = n;
+    return PC_OK;
 }
 
 /* Scans from buf[pos + *rel] for the next '\n', refilling as needed. On return *rel is the
@@ -295,7 +298,6 @@ pc_status libsvm_reader_open(const char *path, const split_segment *seg,
                       (long long)opts->width);
     libsvm_reader *r = calloc(1, sizeof *r);
     if (r == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
-    r->fd = -1;
     r->one_based = opts->one_based;
     r->width = opts->width;
     r->cap = opts->buffer_size > 0 ? opts->buffer_size : LIBSVM_DEFAULT_BUFFER;
@@ -309,13 +311,15 @@ pc_status libsvm_reader_open(const char *path, const split_segment *seg,
         libsvm_reader_close(r);
         return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     }
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (r->fd < 0) {
-        pc_status st = pc_err(err, errlen, PC_ERR_NOINPUT, "%s: %s", path, strerror(errno));
+    /* Mid-file, the source starts one byte early: that byte tells whether a line starts
+     * exactly at seg->start. */
+    pc_status st = source_open(path, seg->start > 0 ? seg->start - 1 : 0, &r->src, err, errlen);
+    if (st != PC_OK) {
         libsvm_reader_close(r);
         return st;
     }
-    (void)posix_fadvise(r->fd, seg->start, 0, POSIX_FADV_SEQUENTIAL);
+    /* A compressed file is one segment, read to its end (offsets are uncompressed ones). */
+    if (source_compressed(r->src)) r->end = INT64_MAX;
     if (seg->start == 0) {
         r->line = 1;
         *out = r;
@@ -323,10 +327,8 @@ pc_status libsvm_reader_open(const char *path, const split_segment *seg,
     }
     /* Mid-file: our first line is the one after the first '\n' at or after start-1 (a line
      * starting exactly at start has its '\n' at start-1). */
-    pc_status st = PC_OK;
     r->file_off = seg->start - 1;
-    if (lseek(r->fd, r->file_off, SEEK_SET) < 0)
-        st = pc_err(err, errlen, PC_ERR_IO, "%s: %s", path, strerror(errno));
+    r->line = seg->line_at_start; /* for a read error's message; set exactly below */
     size_t got = 0;
     if (st == PC_OK) st = fill(r, &got, err, errlen);
     if (st == PC_OK && got == 0) r->done = true; /* the file shrank; nothing to read */
@@ -353,7 +355,7 @@ pc_status libsvm_reader_open(const char *path, const split_segment *seg,
 void libsvm_reader_close(libsvm_reader *r)
 {
     if (r == NULL) return;
-    if (r->fd >= 0) close(r->fd);
+    source_close(r->src);
     free(r->path);
     free(r->buf);
     free(r->id);

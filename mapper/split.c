@@ -9,9 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mapper/source.h"
+
 typedef struct split_file {
     char *path;
     int64_t size;
+    bool compressed; /* one segment, never cut, not counted */
     dev_t dev;
     ino_t ino;
     size_t order; /* position in path order, used while removing same-inode duplicates */
@@ -22,8 +25,9 @@ struct split_plan {
     int nfiles;
     int64_t total;
     int nparts;
+    int64_t split_bytes; /* 0 = no limit */
     split_segment *segs;
-    int64_t nsegs;
+    int64_t nsegs, segs_cap;
     int64_t *part_first; /* nparts + 1 entries */
 };
 
@@ -43,6 +47,8 @@ void split_plan_free(split_plan *p)
 int split_plan_file_count(const split_plan *p) { return p->nfiles; }
 const char *split_plan_file_path(const split_plan *p, int i) { return p->files[i].path; }
 int64_t split_plan_file_size(const split_plan *p, int i) { return p->files[i].size; }
+bool split_plan_file_compressed(const split_plan *p, int i) { return p->files[i].compressed; }
+int64_t split_plan_split_bytes(const split_plan *p) { return p->split_bytes; }
 int64_t split_plan_total_size(const split_plan *p) { return p->total; }
 int split_plan_part_count(const split_plan *p) { return p->nparts; }
 int64_t split_plan_segment_count(const split_plan *p) { return p->nsegs; }
@@ -125,6 +131,7 @@ static pc_status expand_pattern(split_plan *p, size_t *cap, const char *base_dir
             break;
         }
         f->size = (int64_t)sb.st_size;
+        f->compressed = source_codec_of(f->path) != SOURCE_CODEC_PLAIN;
         f->dev = sb.st_dev;
         f->ino = sb.st_ino;
         p->nfiles++;
@@ -166,46 +173,81 @@ static int64_t cut_at(const split_plan *p, const int64_t *cuts, int k)
     return (p->total / n) * k + ((p->total % n) * k) / n;
 }
 
+/* Appends segment [start, end) of file f. */
+static pc_status add_segment(split_plan *p, int f, int64_t start, int64_t end, char *err,
+                             size_t errlen)
+{
+    if (p->nsegs == p->segs_cap) {
+        int64_t ncap = p->segs_cap ? 2 * p->segs_cap : 64;
+        split_segment *ns = (size_t)ncap <= SIZE_MAX / sizeof *ns
+                                ? realloc(p->segs, (size_t)ncap * sizeof *ns)
+                                : NULL;
+        if (ns == NULL)
+            return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory (%lld split segments)",
+                          (long long)ncap);
+        p->segs = ns;
+        p->segs_cap = ncap;
+    }
+    split_segment *sg = &p->segs[p->nsegs++];
+    memset(sg, 0, sizeof *sg);
+    sg->file = f;
+    sg->start = start;
+    sg->end = end;
+    return PC_OK;
+}
+
 static pc_status build_segments(split_plan *p, const int64_t *cuts, char *err, size_t errlen)
 {
     p->part_first = malloc(((size_t)p->nparts + 1) * sizeof *p->part_first);
-    p->segs = malloc(((size_t)p->nfiles + (size_t)p->nparts) * sizeof *p->segs);
-    if (p->part_first == NULL || p->segs == NULL)
+    if (p->part_first == NULL)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory (split plan)");
     int f = 0;
     int64_t foff = 0; /* global offset of file f */
+    const int64_t S = p->split_bytes;
     p->nsegs = 0;
-    for (int k = 0; k < p->nparts; k++) {
+    pc_status st = PC_OK;
+    for (int k = 0; k < p->nparts && st == PC_OK; k++) {
         p->part_first[k] = p->nsegs;
         int64_t g0 = cut_at(p, cuts, k), g1 = cut_at(p, cuts, k + 1);
         if (g0 >= g1) continue;
         while (f < p->nfiles && foff + p->files[f].size <= g0) foff += p->files[f++].size;
         int64_t o = foff;
-        for (int ff = f; ff < p->nfiles && o < g1; o += p->files[ff++].size) {
-            int64_t s = g0 > o ? g0 : o;
-            int64_t e = g1 < o + p->files[ff].size ? g1 : o + p->files[ff].size;
-            if (s >= e) continue;
-            split_segment *sg = &p->segs[p->nsegs++];
-            memset(sg, 0, sizeof *sg);
-            sg->file = ff;
-            sg->start = s - o;
-            sg->end = e - o;
+        for (int ff = f; ff < p->nfiles && o < g1 && st == PC_OK; o += p->files[ff++].size) {
+            const split_file *fl = &p->files[ff];
+            if (fl->compressed) {
+                /* whole, in the part where it begins */
+                if (o >= g0 && fl->size > 0) st = add_segment(p, ff, 0, fl->size, err, errlen);
+                continue;
+            }
+            int64_t s = (g0 > o ? g0 : o) - o;
+            int64_t e = (g1 < o + fl->size ? g1 : o + fl->size) - o;
+            while (s < e && st == PC_OK) {
+                int64_t b = S > 0 && s / S + 1 <= e / S ? (s / S + 1) * S : e;
+                st = add_segment(p, ff, s, b, err, errlen);
+                s = b;
+            }
         }
     }
     p->part_first[p->nparts] = p->nsegs;
-    return PC_OK;
+    return st;
 }
 
-pc_status split_plan_create_at(const char *const *patterns, int npatterns,
-                               const char *base_dir, int nparts, const int64_t *cuts,
-                               split_plan **out, char *err, size_t errlen)
+pc_status split_plan_create_opts(const char *const *patterns, int npatterns,
+                                 const char *base_dir, const split_options *opts,
+                                 split_plan **out, char *err, size_t errlen)
 {
     *out = NULL;
+    const int nparts = opts->nparts;
+    const int64_t *cuts = opts->cuts;
     if (nparts < 1) return pc_err(err, errlen, PC_ERR_USAGE, "split: %d parts", nparts);
+    if (opts->split_bytes < 0)
+        return pc_err(err, errlen, PC_ERR_USAGE, "split: split size %lld bytes",
+                      (long long)opts->split_bytes);
     if (npatterns < 1) return pc_err(err, errlen, PC_ERR_NOINPUT, "no input files given");
     split_plan *p = calloc(1, sizeof *p);
     if (p == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory (split plan)");
     p->nparts = nparts;
+    p->split_bytes = opts->split_bytes;
     size_t cap = 0;
     pc_status st = PC_OK;
     for (int i = 0; i < npatterns && st == PC_OK; i++)
@@ -227,6 +269,14 @@ pc_status split_plan_create_at(const char *const *patterns, int npatterns,
     }
     *out = p;
     return PC_OK;
+}
+
+pc_status split_plan_create_at(const char *const *patterns, int npatterns,
+                               const char *base_dir, int nparts, const int64_t *cuts,
+                               split_plan **out, char *err, size_t errlen)
+{
+    split_options o = {.nparts = nparts, .split_bytes = 0, .cuts = cuts};
+    return split_plan_create_opts(patterns, npatterns, base_dir, &o, out, err, errlen);
 }
 
 pc_status split_plan_create(const char *const *patterns, int npatterns, const char *base_dir,
@@ -279,6 +329,12 @@ static void count_bytes(const unsigned char *buf, size_t n, int64_t *quotes, int
 
 pc_status split_count(const split_plan *p, split_segment *seg, char *err, size_t errlen)
 {
+    if (p->files[seg->file].compressed) {
+        /* its one segment starts at byte 0: no record can start mid-quote or mid-line */
+        seg->quotes = 0;
+        seg->newlines = 0;
+        return PC_OK;
+    }
     const char *path = p->files[seg->file].path;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: %s", path, strerror(errno));
