@@ -19,6 +19,7 @@ static const char *const KNOWN_KEYS[][2] = {
     {"output", "table"},     {"output", "head"},       {"output", "top_k"},
     {"output", "threshold"}, {"output", "value_format"}, {"output", "duplicates"},
     {"output", "thresholds"}, {"output", "max_labels"}, {"output", "all_scores"},
+    {"output", "shards"},
     {"run", "name"},         {"run", "batch_rows"},
 };
 
@@ -345,6 +346,12 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
     if ((v = ini_get(f, "output", "duplicates", NULL)) != NULL && strcmp(v, "fail") != 0)
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.duplicates = '%s': only 'fail' is supported",
                       where(f, "output", "duplicates", at, sizeof at), v);
+    if ((v = ini_get(f, "output", "shards", NULL)) != NULL) {
+        if (strcmp(v, "1") == 0) c->single_shard = true;
+        else if (strcmp(v, "ranks") != 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.shards = '%s': expected ranks or 1",
+                          where(f, "output", "shards", at, sizeof at), v);
+    }
     if ((s = parse_int(f, "output", "top_k", 1, 1, 1000000, &c->head.top_k, err, errlen)) != PC_OK) return s;
     if ((s = parse_int(f, "output", "max_labels", 0, 0, INT64_MAX, &c->head.max_labels, err, errlen)) != PC_OK) return s;
     if ((s = parse_bool(f, "output", "all_scores", false, &c->head.all_scores, err, errlen)) != PC_OK) return s;

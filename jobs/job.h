@@ -39,6 +39,7 @@ typedef struct job_config {
     head_config head;     /* [output] head, top_k, threshold(s), max_labels, all_scores,
                              value_format (labels from [model]) */
     float *thresholds;    /* owned; head.thresholds points here */
+    bool single_shard;    /* [output] shards = ranks (default) | 1 */
     int64_t batch_rows;   /* [run] batch_rows, default 1024 */
 } job_config;
 

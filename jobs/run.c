@@ -212,45 +212,175 @@ static pc_status map_and_shuffle(run_state *st, char *err, size_t errlen)
     return s;
 }
 
-/* Two rows with one id: the job fails naming the id and both places. Collective. */
-static pc_status check_duplicates(run_state *st, char *err, size_t errlen)
+/* One (key, value) pair of the sorted stream, with where it came from. Pointers are valid
+ * until the next pair is taken. */
+typedef struct pair {
+    const char *key, *val;
+    size_t klen, vlen;
+    kv_origin origin;
+} pair;
+
+/* This rank's key range, in order. */
+static bool next_sorted(run_state *st, int64_t *pos, pair *p)
 {
-    int64_t i;
-    pc_status s = PC_OK;
-    if (kv_find_duplicate(st->sorted, &i)) {
-        size_t klen;
-        const char *key = kv_key(st->sorted, i, &klen);
-        char quoted[256];
-        json_quote(quoted, sizeof quoted, key, klen < 200 ? klen : 200);
-        kv_origin a = kv_origin_of(st->sorted, i), b = kv_origin_of(st->sorted, i + 1);
-        s = pc_err(err, errlen, PC_ERR_DATA, "duplicate id %s: %s:%lld and %s:%lld", quoted,
-                   split_plan_file_path(st->plan, a.file), (long long)a.line,
-                   split_plan_file_path(st->plan, b.file), (long long)b.line);
-    }
-    return mpi_agree(s, st->comm, err, errlen);
+    if (*pos >= kv_count(st->sorted)) return false;
+    p->key = kv_key(st->sorted, *pos, &p->klen);
+    p->val = kv_value(st->sorted, *pos, &p->vlen);
+    p->origin = kv_origin_of(st->sorted, *pos);
+    (*pos)++;
+    return true;
 }
 
-/* Rank 0 makes a fresh staging dir; every rank writes its shard into it. Collective. */
+/* Remembers the previous key of a stream so that two rows with one id fail the job, naming
+ * the id and both places (equal keys always reach the same rank, next to each other). */
+typedef struct dup_check {
+    char *key;
+    size_t klen, cap;
+    kv_origin origin;
+    bool any;
+} dup_check;
+
+static pc_status dup_check_pair(run_state *st, dup_check *d, const pair *p, char *err, size_t errlen)
+{
+    if (d->any && kv_key_compare(d->key, d->klen, p->key, p->klen) == 0) {
+        char quoted[256];
+        json_quote(quoted, sizeof quoted, p->key, p->klen < 200 ? p->klen : 200);
+        return pc_err(err, errlen, PC_ERR_DATA, "duplicate id %s: %s:%lld and %s:%lld", quoted,
+                      split_plan_file_path(st->plan, d->origin.file), (long long)d->origin.line,
+                      split_plan_file_path(st->plan, p->origin.file), (long long)p->origin.line);
+    }
+    if (p->klen > d->cap) {
+        char *k = realloc(d->key, p->klen);
+        if (k == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        d->key = k;
+        d->cap = p->klen;
+    }
+    if (p->klen) memcpy(d->key, p->key, p->klen);
+    d->klen = p->klen;
+    d->origin = p->origin;
+    d->any = true;
+    return PC_OK;
+}
+
+/* Writes this rank's sorted pairs into an open shard writer, checking for duplicates. */
+static pc_status write_own_pairs(run_state *st, shard_writer *w, char *err, size_t errlen)
+{
+    dup_check d = {0};
+    pc_status s = PC_OK;
+    pair p;
+    for (int64_t pos = 0; s == PC_OK && next_sorted(st, &pos, &p);) {
+        s = dup_check_pair(st, &d, &p, err, errlen);
+        if (s == PC_OK) s = shard_writer_put(w, p.key, p.klen, p.val, p.vlen, err, errlen);
+    }
+    free(d.key);
+    return s;
+}
+
+/* output.shards = 1: ranks 1..P-1 stream their ranges to rank 0 in chunks, in rank (= key)
+ * order, each chunk [int32 status][packed pairs]; status 0 = more, 1 = done, 2 = failed.
+ * Rank 0 always drains every rank, also after a failure, so that no sender blocks forever. */
+#define STREAM_CHUNK (4 << 20)
+enum { STREAM_MORE = 0, STREAM_DONE = 1, STREAM_FAILED = 2 };
+
+static pc_status send_pairs_to_root(run_state *st, char *err, size_t errlen)
+{
+    char *buf = malloc(STREAM_CHUNK);
+    dup_check d = {0};
+    pc_status s = buf ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    size_t used = 4;
+    pair p;
+    for (int64_t pos = 0; s == PC_OK && next_sorted(st, &pos, &p);) {
+        s = dup_check_pair(st, &d, &p, err, errlen);
+        size_t need = 4 + 4 + 4 + 8 + p.klen + p.vlen;
+        if (s == PC_OK && 4 + need > STREAM_CHUNK)
+            s = pc_err(err, errlen, PC_ERR_DATA, "a pair of %zu bytes exceeds the stream chunk", need);
+        if (s == PC_OK && used + need > STREAM_CHUNK) {
+            int32_t more = STREAM_MORE;
+            memcpy(buf, &more, 4);
+            MPI_Send(buf, (int)used, MPI_BYTE, 0, 0, st->comm);
+            used = 4;
+        }
+        if (s == PC_OK) {
+            uint32_t kl = (uint32_t)p.klen, vl = (uint32_t)p.vlen;
+            memcpy(buf + used, &kl, 4);
+            memcpy(buf + used + 4, &vl, 4);
+            memcpy(buf + used + 8, &p.origin.file, 4);
+            memcpy(buf + used + 12, &p.origin.line, 8);
+            memcpy(buf + used + 20, p.key, p.klen);
+            memcpy(buf + used + 20 + p.klen, p.val, p.vlen);
+            used += need;
+        }
+    }
+    int32_t last = s == PC_OK ? STREAM_DONE : STREAM_FAILED;
+    char tiny[4];
+    char *out = buf ? buf : tiny;
+    if (s != PC_OK) used = 4;
+    memcpy(out, &last, 4);
+    MPI_Send(out, (int)used, MPI_BYTE, 0, 0, st->comm);
+    free(buf);
+    free(d.key);
+    return s;
+}
+
+/* Rank 0: receives every other rank's stream in order into buf (STREAM_CHUNK bytes) and
+ * writes it, unless something already failed. */
+static pc_status receive_pairs_at_root(run_state *st, shard_writer *w, char *buf, pc_status s, char *err,
+                                       size_t errlen)
+{
+    for (int r = 1; r < st->nranks; r++) {
+        for (int32_t status = STREAM_MORE; status == STREAM_MORE;) {
+            MPI_Status ms;
+            int n = 0;
+            MPI_Recv(buf, STREAM_CHUNK, MPI_BYTE, r, 0, st->comm, &ms);
+            MPI_Get_count(&ms, MPI_BYTE, &n);
+            memcpy(&status, buf, 4);
+            if (s == PC_OK && status == STREAM_FAILED)
+                s = pc_err(err, errlen, PC_ERR_INTERNAL, "rank %d failed while streaming its pairs", r);
+            if (s != PC_OK) continue; /* drain, so that no sender blocks */
+            kv_buffer *kv = kv_create();
+            s = kv ? kv_unpack_append(kv, buf + 4, (size_t)n - 4, err, errlen)
+                   : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+            for (int64_t i = 0; s == PC_OK && i < kv_count(kv); i++) {
+                size_t kl, vl;
+                const char *k = kv_key(kv, i, &kl), *v = kv_value(kv, i, &vl);
+                s = shard_writer_put(w, k, kl, v, vl, err, errlen);
+            }
+            kv_free(kv);
+        }
+    }
+    return s;
+}
+
+/* Rank 0 makes a fresh staging dir; every rank writes its shard into it, or with
+ * output.shards = 1 every rank streams to rank 0, which writes the one shard. Collective. */
 static pc_status write_shards(run_state *st, char *err, size_t errlen)
 {
     pc_status s = PC_OK;
+    bool one = st->cfg->single_shard;
+    char *chunk = NULL; /* rank 0's receive buffer for output.shards = 1 */
     if (st->rank == 0)
         s = table_staging_create(st->cfg->table_dir, st->cfg->name, st->staging, sizeof st->staging, err, errlen);
-    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    if (s == PC_OK && one && st->rank == 0 && (chunk = malloc(STREAM_CHUNK)) == NULL)
+        s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) {
+        free(chunk);
+        return s;
+    }
     MPI_Bcast(st->staging, sizeof st->staging, MPI_CHAR, 0, st->comm);
 
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/shard-%05d", st->staging, st->rank);
-    shard_writer *w = NULL;
-    s = shard_writer_open(path, &w, err, errlen);
-    for (int64_t i = 0; s == PC_OK && i < kv_count(st->sorted); i++) {
-        size_t klen, vlen;
-        const char *key = kv_key(st->sorted, i, &klen);
-        const char *val = kv_value(st->sorted, i, &vlen);
-        s = shard_writer_put(w, key, klen, val, vlen, err, errlen);
+    if (one && st->rank != 0) {
+        s = send_pairs_to_root(st, err, errlen);
+    } else {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/shard-%05d", st->staging, st->rank);
+        shard_writer *w = NULL;
+        s = shard_writer_open(path, &w, err, errlen);
+        if (s == PC_OK) s = write_own_pairs(st, w, err, errlen);
+        if (one) s = receive_pairs_at_root(st, w, chunk, s, err, errlen);
+        if (s == PC_OK) s = shard_writer_close(w, &st->shard, err, errlen);
+        else shard_writer_abort(w);
     }
-    if (s == PC_OK) s = shard_writer_close(w, &st->shard, err, errlen);
-    else shard_writer_abort(w);
+    free(chunk);
     kv_free(st->sorted);
     st->sorted = NULL;
     return mpi_agree(s, st->comm, err, errlen);
@@ -261,10 +391,13 @@ static pc_status write_shards(run_state *st, char *err, size_t errlen)
 static pc_status verify_written(run_state *st, uint64_t *checksum, char *err, size_t errlen)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/%s", st->staging, st->shard.dir);
     int64_t rows = 0;
     uint64_t sum = 0;
-    pc_status s = shard_scan(path, &rows, &sum, err, errlen);
+    pc_status s = PC_OK;
+    if (st->shard.dir != NULL) { /* with output.shards = 1 only rank 0 wrote one */
+        snprintf(path, sizeof path, "%s/%s", st->staging, st->shard.dir);
+        s = shard_scan(path, &rows, &sum, err, errlen);
+    }
     if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
     int64_t all_rows = 0;
     uint64_t all_sum = 0, all_map_sum = 0;
@@ -386,7 +519,7 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
             .value_format = (char *)value_format_name(st->cfg->head.format),
             .head = (char *)head_kind_name(head_effective_kind(st->h)),
             .labels_path = st->cfg->labels_path, .ranks = st->nranks,
-            .nshards = st->nranks, .shards = shards};
+            .nshards = st->cfg->single_shard ? 1 : st->nranks, .shards = shards};
         char path[PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/MANIFEST.json", st->staging);
         if (paths == NULL || sizes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
@@ -406,7 +539,6 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     pc_status s = load_model(st, err, errlen);
     if (s == PC_OK) s = plan_splits(st, err, errlen);
     if (s == PC_OK) s = map_and_shuffle(st, err, errlen);
-    if (s == PC_OK) s = check_duplicates(st, err, errlen);
     if (s == PC_OK) s = write_shards(st, err, errlen);
     if (s == PC_OK) s = verify_written(st, &checksum, err, errlen);
     if (s == PC_OK) s = publish(st, checksum, err, errlen);
@@ -492,12 +624,13 @@ int cmd_run(int argc, char **argv)
                 snprintf(oov, sizeof oov, ", %lld out-of-vocabulary id%s mapped to %lld",
                          (long long)st.total.oov_ids, st.total.oov_ids == 1 ? "" : "s",
                          (long long)st.cfg->map.oov_bucket);
+            int shards = st.cfg->single_shard ? 1 : st.nranks;
             printf("precast: %s: %lld rows in, %lld written, %lld rejected%s, %.2f s, %.0f rows/s, "
                    "%d shard%s, published %s\n",
                    st.cfg->name, (long long)st.total.rows_in, (long long)st.total.rows_emitted,
                    (long long)st.total.rows_rejected, oov, seconds,
-                   seconds > 0 ? (double)st.total.rows_in / seconds : 0.0, st.nranks,
-                   st.nranks == 1 ? "" : "s", st.version);
+                   seconds > 0 ? (double)st.total.rows_in / seconds : 0.0, shards,
+                   shards == 1 ? "" : "s", st.version);
         }
     }
     run_state_clear(&st);
