@@ -2469,6 +2469,17 @@ static int layout_block(comp *c)
             off += sz;
             if (pass == 0) m->param_bytes = off;
         }
+    /* Parameters are bounded by the bytes of the file; activations are not: a tiny hostile
+     * file can claim an input of 2^30 columns. Refuse a plan whose activations exceed
+     * MODEL_MAX_ACTIVATION_BYTES before allocating anything. */
+    if (off - m->param_bytes > MODEL_MAX_ACTIVATION_BYTES) {
+        c->st = pc_err(c->err, c->errlen, PC_ERR_CONFIG,
+                       "%s: the plan for batch_rows %lld needs %zu MiB of activations, over the "
+                       "%d MiB limit: lower run.batch_rows, or check the model's input shapes",
+                       c->file, (long long)c->B, (off - m->param_bytes) >> 20,
+                       (int)(MODEL_MAX_ACTIVATION_BYTES >> 20));
+        return -1;
+    }
     if (off == 0) off = ALIGN;
     m->block = aligned_alloc(ALIGN, off);
     if (m->block == NULL) {

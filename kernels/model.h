@@ -79,6 +79,11 @@ pc_status model_load_bound(const void *bytes, size_t len, const char *name, int6
                            const model_const_input *consts, int n_consts, model **out,
                            char *err, size_t errlen);
 
+/* The most memory a compiled plan may use for activations (all buffers but the parameters):
+ * a model whose shapes need more for the job's batch_rows is refused at load (PC_ERR_CONFIG),
+ * so that a small hostile file cannot make precast allocate gigabytes. */
+#define MODEL_MAX_ACTIVATION_BYTES ((size_t)1 << 30)
+
 /* Reads a whole model file into *bytes (malloc'd; the caller frees it) and *len. A missing or
  * unreadable file gives PC_ERR_NOINPUT naming the path; on failure *bytes is NULL. */
 pc_status model_file_read(const char *path, char **bytes, size_t *len, char *err, size_t errlen);

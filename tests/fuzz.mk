@@ -57,7 +57,7 @@ check-fuzz: $(FUZZ_DIR)/fuzz_onnx $(FIXTURES)
 	cd $(FUZZ_DIR) && OPENBLAS_NUM_THREADS=1 \
 	    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    ./fuzz_onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -malloc_limit_mb=256 \
+	    ./fuzz_onnx -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2560 -malloc_limit_mb=1100 \
 	        -timeout=10 -max_len=65536 -print_final_stats=1 -artifact_prefix=artifacts/ \
 	        $(if $(filter-out 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS) $(FUZZ_FORK_STRICT)) \
 	        corpus seeds

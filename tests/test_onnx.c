@@ -813,7 +813,8 @@ END_TEST
 
 /* model { opset 13; graph { Relu(a_in) -> a_out "A"; Relu(b_in) -> b_out "B"; input x (N,4);
  * output `out` (N,4) } } */
-static pbw two_nodes(const char *a_in, const char *b_in, const char *out)
+/* Relu A then Relu B over an input x (N, width): the graph the activation cap is tested on. */
+static pbw two_nodes_wide(const char *a_in, const char *b_in, const char *out, int64_t width)
 {
     pbw a = {0}, b = {0}, graph = {0}, os = {0}, model = {0};
     ctx c = {.bad = -1};
@@ -827,13 +828,18 @@ static pbw two_nodes(const char *a_in, const char *b_in, const char *out)
     w_str(&b, 4, "Relu");
     w_msg(&graph, 1, &a);
     w_msg(&graph, 1, &b);
-    c_value_info(&c, &graph, 11, "x", 4);
-    c_value_info(&c, &graph, 12, out, 4);
+    c_value_info(&c, &graph, 11, "x", width);
+    c_value_info(&c, &graph, 12, out, width);
     w_int(&os, 2, 13);
     w_int(&model, 1, 8);
     w_msg(&model, 7, &graph);
     w_msg(&model, 8, &os);
     return model;
+}
+
+static pbw two_nodes(const char *a_in, const char *b_in, const char *out)
+{
+    return two_nodes_wide(a_in, b_in, out, 4);
 }
 
 static void load_refused(pbw *w, const char *want)
@@ -848,6 +854,20 @@ static void load_refused(pbw *w, const char *want)
     printf("refused: %s\n", err);
     pbw_free(w);
 }
+
+/* A 90-byte file claiming an input of 2^30 columns: the plan's activations (8 GiB for two
+ * rows) are refused before anything is allocated, not attempted. */
+START_TEST(test_activation_cap)
+{
+    pbw wide = two_nodes_wide("x", "a", "b", (int64_t)1 << 30);
+    load_refused(&wide, "MiB of activations, over the 1024 MiB limit");
+    pbw fits = two_nodes_wide("x", "a", "b", 1 << 16);
+    model *m = NULL;
+    ck_assert_msg(model_load(fits.b, fits.n, "graph.onnx", 2, &m, err, sizeof err) == PC_OK, "%s", err);
+    model_close(m);
+    pbw_free(&fits);
+}
+END_TEST
 
 START_TEST(test_graph_structure)
 {
@@ -893,6 +913,7 @@ int main(void)
     tcase_add_test(g, test_subgraphs);
     tcase_add_test(g, test_external_data);
     tcase_add_test(g, test_graph_structure);
+    tcase_add_test(g, test_activation_cap);
     suite_add_tcase(s, g);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
