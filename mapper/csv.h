@@ -15,6 +15,9 @@
  *
  * Line numbers are physical (1-based, counting every '\n', those inside quoted fields too).
  *
+ * Bytes come through source.h: a plain file is read from the segment's start, a ".gz" file
+ * is inflated whole (it is always one segment).
+ *
  * Memory: one buffer (1 MiB by default) that grows only to hold a single record up to the
  * maximum record size (16 MiB by default); a longer record is an error, skipped without
  * buffering. A reader is not thread-safe; distinct readers are.
@@ -55,8 +58,12 @@ typedef struct csv_reader_options {
  * seg->line_at_start filled by split_resolve (for seg->start == 0 they are not used).
  * The reader returns the records whose first byte lies in [seg->start, seg->end); the last
  * one may run past seg->end. For start == 0 the header record is skipped. seg is copied.
- * Errors: cannot open -> PC_ERR_NOINPUT; read error -> PC_ERR_IO; out of memory ->
- * PC_ERR_INTERNAL. On failure *out is NULL. Close with csv_reader_close. */
+ * A compressed file (a name ending in ".gz", source.h) is read whole: REQUIRES
+ * seg->start == 0; seg->end (its compressed size) is not used, and record offsets are
+ * offsets into the uncompressed bytes.
+ * Errors: cannot open -> PC_ERR_NOINPUT; read error -> PC_ERR_IO; seg->start > 0 on a
+ * compressed file, or out of memory -> PC_ERR_INTERNAL. On failure *out is NULL.
+ * Close with csv_reader_close. */
 pc_status csv_reader_open(const char *path, const split_segment *seg, csv_reader **out,
                           char *err, size_t errlen);
 
@@ -72,8 +79,9 @@ pc_status csv_reader_open_opts(const char *path, const split_segment *seg,
  * "PATH:LINE: reason" and is consumed, so the caller may call again for the next record;
  * then rec->line, rec->offset are set, rec->nfields = 0, and rec->raw/raw_len hold the raw
  * bytes (NULL/0 for a record too long to buffer).
- * I/O error -> PC_ERR_IO, out of memory -> PC_ERR_INTERNAL: the reader is then unusable
- * (later calls repeat the error's code). */
+ * I/O error, or compressed data that is corrupt or ends too soon -> PC_ERR_IO with
+ * "PATH:LINE: reason" (LINE: the line the data reached), out of memory -> PC_ERR_INTERNAL:
+ * the reader is then unusable (later calls repeat the error's code). */
 pc_status csv_reader_next(csv_reader *r, csv_record *rec, bool *eof, char *err, size_t errlen);
 
 /* Closes the file and frees everything, including the last record's fields. NULL is fine. */
@@ -84,7 +92,8 @@ typedef struct csv_header {
     char **names; /* ncols NUL-terminated names, owned by the header */
 } csv_header;
 
-/* Reads the header (first record) of a file into *out (free with csv_header_free).
+/* Reads the header (first record) of a file into *out (free with csv_header_free); a
+ * compressed file is inflated as far as its first record.
  * An empty file gives ncols = 0 and PC_OK; a header-only file is fine.
  * Errors: cannot open -> PC_ERR_NOINPUT; empty first line while the file is not empty, or a
  * malformed header -> PC_ERR_DATA "PATH:LINE: reason"; read error -> PC_ERR_IO; out of

@@ -19,6 +19,9 @@
  * with any number of parts, every line — good or malformed — is read exactly once. Line
  * numbers are physical (1-based, counting every '\n'), from seg->line_at_start.
  *
+ * Bytes come through source.h: a plain file is read from the segment's start, a ".gz" file
+ * is inflated whole (it is always one segment).
+ *
  * Memory: one read buffer (1 MiB by default) that grows only to hold a single line up to
  * the maximum record size (16 MiB by default); a longer line is an error, skipped without
  * buffering. The index and value arrays grow with the longest row read (bounded by the
@@ -67,9 +70,13 @@ typedef struct libsvm_record {
  * split_resolve (not used when seg->start == 0); opts != NULL. The reader returns the lines
  * whose first byte lies in [seg->start, seg->end); the last one may run past seg->end.
  * seg and opts are copied.
+ * A compressed file (a name ending in ".gz", source.h) is read whole: REQUIRES
+ * seg->start == 0; seg->end (its compressed size) is not used, and row offsets are offsets
+ * into the uncompressed bytes.
  * Errors: width outside [1, 2^31] -> PC_ERR_CONFIG; cannot open -> PC_ERR_NOINPUT; read
- * error -> PC_ERR_IO; out of memory -> PC_ERR_INTERNAL. On failure *out is NULL and nothing
- * is left open. Close with libsvm_reader_close. */
+ * error -> PC_ERR_IO; seg->start > 0 on a compressed file, or out of memory ->
+ * PC_ERR_INTERNAL. On failure *out is NULL and nothing is left open. Close with
+ * libsvm_reader_close. */
 pc_status libsvm_reader_open(const char *path, const split_segment *seg,
                              const libsvm_options *opts, libsvm_reader **out, char *err,
                              size_t errlen);
@@ -83,8 +90,9 @@ pc_status libsvm_reader_open(const char *path, const split_segment *seg,
  * that is not an integer, negative, 0 when one_based, or >= width; a value parse_float
  * rejects; an index not above the one before it (duplicate or descending); a line longer
  * than the maximum record size. Messages quote the pair as written (1-based if the file is).
- * I/O error -> PC_ERR_IO, out of memory -> PC_ERR_INTERNAL: the reader is then unusable
- * (later calls repeat the error's code). */
+ * I/O error, or compressed data that is corrupt or ends too soon -> PC_ERR_IO with
+ * "PATH:LINE: reason" (LINE: the line the data reached), out of memory -> PC_ERR_INTERNAL:
+ * the reader is then unusable (later calls repeat the error's code). */
 pc_status libsvm_reader_next(libsvm_reader *r, libsvm_record *rec, bool *eof, char *err,
                              size_t errlen);
 

@@ -120,7 +120,8 @@ static pc_status read_plain(source *s, void *buf, size_t n, size_t *got, char *w
     }
 }
 
-/* Inflates until at least one byte is out, or the file ends after a whole member. */
+/* Inflates until at least one byte is out, or the file ends after a whole member, or an
+ * error. */
 static pc_status read_gzip(source *s, void *buf, size_t n, size_t *got, char *why,
                            size_t whylen)
 {
@@ -173,8 +174,10 @@ static pc_status read_gzip(source *s, void *buf, size_t n, size_t *got, char *wh
             break;
         }
     }
-    *got = st == PC_OK ? (size_t)(want - z->avail_out) : 0;
-    return st;
+    *got = (size_t)(want - z->avail_out);
+    /* Bytes inflated before an error are handed out first, so that the reader's message
+     * names the line the data reached; the error (sticky) comes with the next call. */
+    return *got > 0 ? PC_OK : st;
 }
 
 pc_status source_read(source *s, void *buf, size_t n, size_t *got, char *why, size_t whylen)

@@ -53,7 +53,10 @@ pc_status source_open(const char *path, int64_t start, source **out, char *err, 
  * Errors (the file named by the caller, who knows where it was — file and line):
  * read error -> PC_ERR_IO with `why` = strerror; bad gzip data -> PC_ERR_IO with `why`
  * saying what is wrong and after how many uncompressed bytes. *got is then 0 and the source
- * is unusable: later calls fail again. */
+ * is unusable: later calls fail again. Bytes inflated before the damage was found are
+ * returned first (PC_OK), the error with the next call; corrupt deflate data may inflate to
+ * garbage before zlib notices (at the latest at the member's CRC), so a caller must treat
+ * an error as fatal for everything read from the file. */
 pc_status source_read(source *s, void *buf, size_t n, size_t *got, char *why, size_t whylen);
 
 /* True if the source inflates a compressed file (its one segment is the whole file). */

@@ -18,9 +18,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "mapper/csv.h"
 #include "mapper/numparse.h"
+#include "mapper/source.h"
 #include "mapper/split.h"
 
 /* ---------------------------------------------------------------- temp files */
@@ -239,16 +241,78 @@ static const char E_CSV[] =
     "\n\n"                      /* 8-9: blank */
     "6,\"unterminated\n7,z\n";  /* 10-11: unterminated quoted field */
 
-static void write_tricky(const char *dir)
+static const char *const TRICKY[][2] = {
+    {"a.csv", A_CSV},
+    {"b.csv", ""},
+    {"c.csv", "h1,h2\n"},
+    {"d.csv", "\"h,1\",h2"},
+    {"e.csv", E_CSV},
+    {"f.csv", "h\n1\n2\n3\n\n\n"},
+    {"g.csv", "\"x\r\ny\",z\r\n1,2\r\n\"3\n\",4"},
+    {"h.csv", "k,v\n10,a\n11,b\n12,\"c,\"\"d\"\"\"\n13,\n"},
+};
+#define NTRICKY ((int)(sizeof TRICKY / sizeof TRICKY[0]))
+
+/* Writes data as a gzip file of `members` gzip members: the data cut into that many pieces
+ * (anywhere, mid-record too), each compressed on its own and concatenated, as
+ * `cat a.gz b.gz` or pigz make them. */
+static void write_gz(const char *dir, const char *name, const char *data, size_t len,
+                     int members)
 {
-    write_str(dir, "a.csv", A_CSV);
-    write_str(dir, "b.csv", "");
-    write_str(dir, "c.csv", "h1,h2\n");
-    write_str(dir, "d.csv", "\"h,1\",h2");
-    write_str(dir, "e.csv", E_CSV);
-    write_str(dir, "f.csv", "h\n1\n2\n3\n\n\n");
-    write_str(dir, "g.csv", "\"x\r\ny\",z\r\n1,2\r\n\"3\n\",4");
-    write_str(dir, "h.csv", "k,v\n10,a\n11,b\n12,\"c,\"\"d\"\"\"\n13,\n");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
+    for (int m = 0; m < members; m++) {
+        size_t a = len * (size_t)m / (size_t)members, b = len * (size_t)(m + 1) / (size_t)members;
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        ck_assert_int_eq(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        uLong bound = deflateBound(&z, (uLong)(b - a));
+        unsigned char *out = malloc(bound);
+        ck_assert_ptr_nonnull(out);
+        z.next_in = (Bytef *)(data + a);
+        z.avail_in = (uInt)(b - a);
+        z.next_out = out;
+        z.avail_out = (uInt)bound;
+        ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+        ck_assert_uint_eq(fwrite(out, 1, z.total_out, f), z.total_out);
+        deflateEnd(&z);
+        free(out);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The tricky set; files whose bit is set in gz_mask are written as NAME.gz instead (with
+ * 1 to 3 gzip members). Sorted by name, the files keep their order either way. */
+static void write_tricky_as(const char *dir, unsigned gz_mask)
+{
+    for (int i = 0; i < NTRICKY; i++) {
+        if (gz_mask & (1u << i)) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.gz", TRICKY[i][0]);
+            write_gz(dir, name, TRICKY[i][1], strlen(TRICKY[i][1]), 1 + i % 3);
+        } else {
+            write_str(dir, TRICKY[i][0], TRICKY[i][1]);
+        }
+    }
+}
+
+static void write_tricky(const char *dir) { write_tricky_as(dir, 0); }
+
+/* Removes every ".gz" from s (paths in error messages), so that a reading of compressed
+ * files compares equal to the reading of their plain twins. */
+static void strip_gz(char *s)
+{
+    char *o = s;
+    for (const char *i = s; *i;) {
+        if (strncmp(i, ".gz", 3) == 0) {
+            i += 3;
+            continue;
+        }
+        *o++ = *i++;
+    }
+    *o = '\0';
 }
 
 /* ---------------------------------------------------------------- CSV reader */
@@ -878,6 +942,563 @@ START_TEST(test_split_count_random)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- bounded splits */
+
+static split_plan *plan_opts(const char *dir, const char *pattern, int nparts,
+                             int64_t split_bytes, const int64_t *cuts)
+{
+    const char *pats[] = {pattern};
+    split_options o = {.nparts = nparts, .split_bytes = split_bytes, .cuts = cuts};
+    split_plan *p;
+    char err[PC_ERRLEN];
+    ck_assert_msg(split_plan_create_opts(pats, 1, dir, &o, &p, err, sizeof err) == PC_OK, "%s",
+                  err);
+    count_and_resolve(p);
+    return p;
+}
+
+/* The plan's shape: each file's segments are consecutive and tile it from byte 0; a plain
+ * file's segments hold at most split_bytes and cross no part boundary; a compressed file is
+ * one whole segment; the parts are a contiguous partition of the segment list. */
+static void check_layout(split_plan *p)
+{
+    const split_segment *seg = split_plan_segments(p);
+    int64_t n = split_plan_segment_count(p), S = split_plan_split_bytes(p);
+    int nparts = split_plan_part_count(p);
+    ck_assert_int_eq(split_plan_part_first(p, 0), 0);
+    ck_assert_int_eq(split_plan_part_first(p, nparts), n);
+    for (int k = 0; k < nparts; k++)
+        ck_assert_int_le(split_plan_part_first(p, k), split_plan_part_first(p, k + 1));
+    int64_t i = 0;
+    for (int f = 0; f < split_plan_file_count(p); f++) {
+        int64_t size = split_plan_file_size(p, f), at = 0;
+        for (; i < n && seg[i].file == f; i++) {
+            ck_assert_int_eq(seg[i].start, at);
+            ck_assert_int_lt(seg[i].start, seg[i].end);
+            if (split_plan_file_compressed(p, f)) {
+                ck_assert_int_eq(seg[i].end, size);
+                ck_assert(i + 1 == n || seg[i + 1].file != f);
+            } else if (S > 0) {
+                ck_assert_int_le(seg[i].end - seg[i].start, S);
+            }
+            at = seg[i].end;
+        }
+        ck_assert_int_eq(at, size);
+    }
+    ck_assert_int_eq(i, n);
+}
+
+START_TEST(test_split_bytes_layout)
+{
+    char dir[4096], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    write_str(dir, "1.csv", "0123456789");
+    write_str(dir, "2.csv", "");
+    write_str(dir, "3.csv", "abcde");
+    /* 15 bytes, parts [0,7) [7,15), split_bytes 4: file 1 is cut at 4 and 8 (its own
+     * offsets) and at 7 (the part boundary) */
+    int64_t cut = 7;
+    split_plan *p = plan_opts(dir, "*.csv", 2, 4, &cut);
+    check_layout(p);
+    ck_assert_int_eq(split_plan_split_bytes(p), 4);
+    const split_segment *s = split_plan_segments(p);
+    int64_t want[][3] = {{0, 0, 4}, {0, 4, 7}, {0, 7, 8}, {0, 8, 10}, {2, 0, 4}, {2, 4, 5}};
+    ck_assert_int_eq(split_plan_segment_count(p), 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(s[i].file == want[i][0] && s[i].start == want[i][1] && s[i].end == want[i][2],
+                      "segment %d: file %d [%lld, %lld)", i, s[i].file, (long long)s[i].start,
+                      (long long)s[i].end);
+    ck_assert_int_eq(split_plan_part_first(p, 1), 2);
+    split_plan_free(p);
+
+    /* the even split of 15 bytes into 2 parts is at 7 too */
+    p = plan_opts(dir, "*.csv", 2, 4, NULL);
+    ck_assert_int_eq(split_plan_segment_count(p), 6);
+    ck_assert_int_eq(split_plan_part_first(p, 1), 2);
+    split_plan_free(p);
+
+    /* many more segments than parts: 1 part, 1-byte splits */
+    p = plan_opts(dir, "*.csv", 1, 1, NULL);
+    check_layout(p);
+    ck_assert_int_eq(split_plan_segment_count(p), 15);
+    split_plan_free(p);
+
+    /* a compressed file between them: one segment of its compressed size, in the part
+     * where it begins, never cut however small the split size */
+    const char *body = "k\n1\n2\n3\n4\n5\n6\n7\n8\n9\n";
+    write_gz(dir, "2.csv.gz", body, strlen(body), 1);
+    int64_t cuts[] = {5, 12}; /* the .gz begins at global byte 10, in part 1 */
+    p = plan_opts(dir, "*.csv*", 3, 2, cuts);
+    check_layout(p);
+    ck_assert_int_eq(split_plan_file_count(p), 4);
+    ck_assert(split_plan_file_compressed(p, 2) && !split_plan_file_compressed(p, 0));
+    int64_t gz = split_plan_file_size(p, 2);
+    ck_assert_int_gt(gz, 10);
+    s = split_plan_segments(p);
+    int64_t ngz = 0;
+    for (int64_t i = 0; i < split_plan_segment_count(p); i++) {
+        if (s[i].file != 2) continue;
+        ngz++;
+        ck_assert(s[i].start == 0 && s[i].end == gz);
+        ck_assert_int_eq(s[i].quotes, 0);
+        ck_assert_int_eq(s[i].newlines, 0);
+        ck_assert_int_eq(s[i].in_quotes_at_start, 0);
+        ck_assert_int_eq(s[i].line_at_start, 1);
+        /* it is in part 1, where the file begins, though it runs past part 1's end */
+        ck_assert(i >= split_plan_part_first(p, 1) && i < split_plan_part_first(p, 2));
+    }
+    ck_assert_int_eq(ngz, 1);
+    ck_assert_int_eq(split_plan_total_size(p), 15 + gz);
+    split_plan_free(p);
+
+    /* bad options; failure leaves *out NULL */
+    const char *pats[] = {"*.csv"};
+    split_options bad = {.nparts = 2, .split_bytes = -1};
+    p = (split_plan *)1;
+    ck_assert_int_eq(split_plan_create_opts(pats, 1, dir, &bad, &p, err, sizeof err),
+                     PC_ERR_USAGE);
+    ck_assert_ptr_null(p);
+    bad = (split_options){.nparts = 0, .split_bytes = 4};
+    ck_assert_int_eq(split_plan_create_opts(pats, 1, dir, &bad, &p, err, sizeof err),
+                     PC_ERR_USAGE);
+    int64_t beyond = 16;
+    bad = (split_options){.nparts = 2, .split_bytes = 4, .cuts = &beyond};
+    ck_assert_int_eq(split_plan_create_opts(pats, 1, dir, &bad, &p, err, sizeof err),
+                     PC_ERR_USAGE);
+    rm_rf(dir);
+}
+END_TEST
+
+/* Every split size from 1 byte to past the total, with several numbers of counting parts:
+ * the same records, errors and lines as one whole reading. */
+START_TEST(test_split_bytes_every_size)
+{
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_tricky(dir);
+    const int opts[] = {0, 2, 3};
+    const int nparts[] = {1, 2, 3, 7};
+    for (size_t oi = 0; oi < sizeof opts / sizeof opts[0]; oi++) {
+        int o = opts[oi];
+        int64_t nrec, nerr, n2, e2;
+        char *ref = reference(dir, o, &nrec, &nerr);
+        split_plan *one = plan_at(dir, "*.csv", 1, NULL);
+        int64_t total = split_plan_total_size(one);
+        split_plan_free(one);
+        for (int64_t S = 1; S <= total + 1; S++) {
+            for (size_t k = 0; k < sizeof nparts / sizeof nparts[0]; k++) {
+                split_plan *p = plan_opts(dir, "*.csv", nparts[k], S, NULL);
+                check_layout(p);
+                if (S == 1) ck_assert_int_eq(split_plan_segment_count(p), total);
+                if (S <= 2) check_resolved(p);
+                char *got = read_plan(p, &OPTS[o], &n2, &e2);
+                ck_assert_msg(strcmp(got, ref) == 0,
+                              "opts %d split %lld nparts %d:\n--- got\n%s--- want\n%s", o,
+                              (long long)S, nparts[k], got, ref);
+                ck_assert_int_eq(n2, nrec);
+                ck_assert_int_eq(e2, nerr);
+                free(got);
+                split_plan_free(p);
+            }
+        }
+        free(ref);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
+/* Random split sizes with random part boundaries (deterministic). */
+START_TEST(test_split_bytes_random)
+{
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_tricky(dir);
+    int64_t nrec, nerr, n2, e2;
+    char *ref = reference(dir, 0, &nrec, &nerr);
+    split_plan *one = plan_at(dir, "*.csv", 1, NULL);
+    int64_t total = split_plan_total_size(one);
+    split_plan_free(one);
+    uint64_t s = 0x9e3779b97f4a7c15u;
+    for (int it = 0; it < 300; it++) {
+        int64_t cuts[3];
+        for (int k = 0; k < 3; k++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            cuts[k] = (int64_t)(s % (uint64_t)(total + 1));
+        }
+        for (int a = 0; a < 3; a++)
+            for (int b = a + 1; b < 3; b++)
+                if (cuts[b] < cuts[a]) {
+                    int64_t t = cuts[a];
+                    cuts[a] = cuts[b];
+                    cuts[b] = t;
+                }
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        int64_t S = 1 + (int64_t)(s % 40);
+        split_plan *p = plan_opts(dir, "*.csv", 4, S, cuts);
+        check_layout(p);
+        char *got = read_plan(p, &OPTS[it % 4 ? 0 : 2], &n2, &e2);
+        ck_assert_msg(strcmp(got, ref) == 0, "split %lld cuts %lld %lld %lld", (long long)S,
+                      (long long)cuts[0], (long long)cuts[1], (long long)cuts[2]);
+        free(got);
+        split_plan_free(p);
+    }
+    free(ref);
+    rm_rf(dir);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- compressed input */
+
+/* The byte source itself: names, exact bytes over several members through reads of every
+ * size, incompressible data larger than the input buffer, a start offset. */
+START_TEST(test_source_bytes)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN], why[PC_ERRLEN];
+    ck_assert_int_eq(source_codec_of("a/b.csv.gz"), SOURCE_CODEC_GZIP);
+    ck_assert_int_eq(source_codec_of("B.GZ"), SOURCE_CODEC_GZIP);
+    ck_assert_int_eq(source_codec_of("x.gz.csv"), SOURCE_CODEC_PLAIN);
+    ck_assert_int_eq(source_codec_of("gz"), SOURCE_CODEC_PLAIN);
+    ck_assert_int_eq(source_codec_of(".gz"), SOURCE_CODEC_GZIP);
+
+    make_tmpdir(dir, sizeof dir);
+    size_t n = 700000; /* > the 256 KiB input buffer even compressed: random bytes */
+    char *data = malloc(n), *back = malloc(n + 1);
+    ck_assert(data != NULL && back != NULL);
+    uint64_t s = 7;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        data[i] = i < 200000 ? (char)(s >> 40) : (char)('a' + (s >> 40) % 4);
+    }
+    write_gz(dir, "r.gz", data, n, 3);
+    write_bytes(dir, "r.bin", data, n);
+    const size_t reads[] = {1, 7, 4096, n + 1};
+    for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
+        for (int gz = 0; gz < 2; gz++) {
+            if (reads[k] == 1 && gz == 0) continue; /* a read() per byte: slow */
+            snprintf(path, sizeof path, "%s/%s", dir, gz ? "r.gz" : "r.bin");
+            source *src = NULL;
+            ck_assert_msg(source_open(path, 0, &src, err, sizeof err) == PC_OK, "%s", err);
+            ck_assert(source_compressed(src) == (gz == 1));
+            size_t have = 0, got;
+            for (;;) {
+                size_t want = reads[k] < n + 1 - have ? reads[k] : n + 1 - have;
+                ck_assert_msg(source_read(src, back + have, want, &got, why, sizeof why) == PC_OK,
+                              "%s", why);
+                if (got == 0) break;
+                have += got;
+                ck_assert_uint_le(have, n);
+            }
+            ck_assert_uint_eq(have, n);
+            ck_assert(memcmp(back, data, n) == 0);
+            /* at the end: 0 again */
+            ck_assert_int_eq(source_read(src, back, 10, &got, why, sizeof why), PC_OK);
+            ck_assert_uint_eq(got, 0);
+            source_close(src);
+        }
+    }
+    /* a plain file from an offset; past its end it is empty */
+    snprintf(path, sizeof path, "%s/r.bin", dir);
+    source *src;
+    size_t got;
+    ck_assert_int_eq(source_open(path, 12345, &src, err, sizeof err), PC_OK);
+    ck_assert_int_eq(source_read(src, back, 100, &got, why, sizeof why), PC_OK);
+    ck_assert_uint_eq(got, 100);
+    ck_assert(memcmp(back, data + 12345, 100) == 0);
+    source_close(src);
+    ck_assert_int_eq(source_open(path, (int64_t)n + 10, &src, err, sizeof err), PC_OK);
+    ck_assert_int_eq(source_read(src, back, 100, &got, why, sizeof why), PC_OK);
+    ck_assert_uint_eq(got, 0);
+    source_close(src);
+    /* a compressed file cannot be entered in the middle; missing files */
+    snprintf(path, sizeof path, "%s/r.gz", dir);
+    src = (source *)1;
+    ck_assert_int_eq(source_open(path, 1, &src, err, sizeof err), PC_ERR_INTERNAL);
+    ck_assert_ptr_null(src);
+    ck_assert_msg(strstr(err, "r.gz") != NULL, "%s", err);
+    snprintf(path, sizeof path, "%s/missing.gz", dir);
+    ck_assert_int_eq(source_open(path, 0, &src, err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_msg(strstr(err, "missing.gz") != NULL, "%s", err);
+    source_close(NULL);
+    free(data);
+    free(back);
+    rm_rf(dir);
+}
+END_TEST
+
+/* The tricky set compressed reads exactly like the plain set (offsets and lines are those
+ * of the uncompressed bytes), for every reader buffer, split size and number of parts. */
+START_TEST(test_gz_csv_like_plain)
+{
+    char plain[4096], dir[4096];
+    make_tmpdir(plain, sizeof plain);
+    make_tmpdir(dir, sizeof dir);
+    write_tricky(plain);
+    write_tricky_as(dir, ~0u);
+    for (int o = 0; o < NOPTS; o++) {
+        int64_t nrec, nerr, n2, e2;
+        char *ref = reference(plain, o, &nrec, &nerr);
+        strip_gz(ref); /* the dirs differ: compare from the file name on */
+        const int64_t sizes[] = {0, 1, 2, 5, 64};
+        const int nparts[] = {1, 2, 3, 5, 40};
+        for (size_t a = 0; a < 5; a++)
+            for (size_t b = 0; b < 5; b++) {
+                split_plan *p = plan_opts(dir, "*.csv.gz", nparts[b], sizes[a], NULL);
+                check_layout(p);
+                ck_assert_int_eq(split_plan_segment_count(p), NTRICKY); /* whole files */
+                char *got = read_plan(p, &OPTS[o], &n2, &e2);
+                strip_gz(got);
+                /* error messages name the path: drop the directories */
+                char *g = got, *r = ref;
+                for (char *q; (q = strstr(g, dir)) != NULL;)
+                    memmove(q, q + strlen(dir), strlen(q + strlen(dir)) + 1);
+                for (char *q; (q = strstr(r, plain)) != NULL;)
+                    memmove(q, q + strlen(plain), strlen(q + strlen(plain)) + 1);
+                ck_assert_msg(strcmp(got, ref) == 0,
+                              "opts %d split %lld nparts %d:\n--- got\n%s--- want\n%s", o,
+                              (long long)sizes[a], nparts[b], got, ref);
+                ck_assert_int_eq(n2, nrec);
+                ck_assert_int_eq(e2, nerr);
+                free(got);
+                split_plan_free(p);
+            }
+        free(ref);
+    }
+    /* headers through the inflater: BOM dropped, CRLF inside a quoted name */
+    char path[4200], err[PC_ERRLEN];
+    csv_header h;
+    snprintf(path, sizeof path, "%s/g.csv.gz", dir);
+    ck_assert_msg(csv_read_header(path, &h, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(h.ncols, 2);
+    ck_assert_str_eq(h.names[0], "x\r\ny");
+    csv_header_free(&h);
+    const char *bom = "\xEF\xBB\xBFid,v\n1,2\n";
+    write_gz(dir, "bom.csv.gz", bom, strlen(bom), 2);
+    snprintf(path, sizeof path, "%s/bom.csv.gz", dir);
+    ck_assert_msg(csv_read_header(path, &h, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(csv_header_find(&h, "id"), 0);
+    csv_header_free(&h);
+    rm_rf(plain);
+    rm_rf(dir);
+}
+END_TEST
+
+/* Plain and compressed files in one plan: every split size with 1, 2 and 4 counting
+ * parts, and a part boundary at every byte. */
+START_TEST(test_gz_mixed_plan)
+{
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_tricky_as(dir, 0x55); /* a, c, e, g compressed */
+    int64_t nrec, nerr, n2, e2;
+    split_plan *one = plan_opts(dir, "*", 1, 0, NULL);
+    int64_t total = split_plan_total_size(one);
+    char *ref = read_plan(one, &OPTS[0], &nrec, &nerr);
+    split_plan_free(one);
+    ck_assert_int_eq(nrec, 18); /* as test_split_reference_sane */
+    ck_assert_int_eq(nerr, 3);
+    for (int64_t S = 1; S <= total + 1; S++) {
+        const int nparts[] = {1, 2, 4};
+        for (size_t k = 0; k < 3; k++) {
+            split_plan *p = plan_opts(dir, "*", nparts[k], S, NULL);
+            check_layout(p);
+            char *got = read_plan(p, &OPTS[S % 3 == 0 ? 2 : 0], &n2, &e2);
+            ck_assert_msg(strcmp(got, ref) == 0, "split %lld nparts %d:\n--- got\n%s--- want\n%s",
+                          (long long)S, nparts[k], got, ref);
+            free(got);
+            split_plan_free(p);
+        }
+    }
+    for (int64_t cut = 0; cut <= total; cut++) {
+        split_plan *p = plan_opts(dir, "*", 2, 3, &cut);
+        check_layout(p);
+        char *got = read_plan(p, &OPTS[0], &n2, &e2);
+        ck_assert_msg(strcmp(got, ref) == 0, "cut %lld", (long long)cut);
+        free(got);
+        split_plan_free(p);
+    }
+    free(ref);
+    rm_rf(dir);
+}
+END_TEST
+
+/* Reads path (one whole segment) until the end or an error that is not PC_ERR_DATA and
+ * returns the status; err holds the message and *last the line of the last record. Lines
+ * must increase; with exact, every record must be good and record i on line i + 2 (after
+ * the header). Corrupt deflate data may inflate to garbage rows before zlib notices (at
+ * the latest at the member's CRC): such a file fails the job, but not before its end. */
+static pc_status read_until_error(const char *path, const csv_reader_options *opts, bool exact,
+                                  int64_t *last, char *err, size_t errlen)
+{
+    split_segment seg = {.file = 0, .start = 0, .end = 1, .line_at_start = 1};
+    csv_reader *r;
+    pc_status st = csv_reader_open_opts(path, &seg, opts, &r, err, errlen);
+    if (st != PC_OK) return st;
+    *last = 0;
+    for (int64_t i = 0;; i++) {
+        csv_record rec;
+        bool eof;
+        st = csv_reader_next(r, &rec, &eof, err, errlen);
+        if (st == PC_ERR_DATA && !exact) {
+            ck_assert_int_gt(rec.line, *last);
+            *last = rec.line;
+            continue;
+        }
+        if (st != PC_OK || eof) break;
+        if (exact) {
+            ck_assert_int_eq(rec.line, i + 2);
+            ck_assert_int_eq(rec.nfields, 2);
+        }
+        ck_assert_int_gt(rec.line, *last);
+        *last = rec.line;
+    }
+    if (st != PC_OK) {
+        /* the reader is unusable: the error repeats */
+        char again[PC_ERRLEN];
+        csv_record rec;
+        bool eof;
+        ck_assert_int_eq(csv_reader_next(r, &rec, &eof, again, sizeof again), st);
+    }
+    csv_reader_close(r);
+    return st;
+}
+
+/* Truncated and corrupt .gz files fail with PC_ERR_IO naming the file and the line reached,
+ * whatever the damage and the buffer sizes; never a crash, never rows silently dropped. */
+START_TEST(test_gz_damaged)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    sbuf body = {0};
+    sb_printf(&body, "id,v\n");
+    uint64_t s = 99;
+    for (int i = 0; i < 30000; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        sb_printf(&body, "u%d,%llu\n", i, (unsigned long long)(s % 1000000));
+    }
+    write_gz(dir, "good.csv.gz", body.s, body.len, 1);
+    snprintf(path, sizeof path, "%s/good.csv.gz", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char *gz = malloc(1 << 20);
+    ck_assert_ptr_nonnull(gz);
+    size_t gzlen = fread(gz, 1, 1 << 20, f);
+    fclose(f);
+    ck_assert_uint_gt(gzlen, 20000);
+    int64_t last;
+    ck_assert_msg(read_until_error(path, NULL, true, &last, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(last, 30001);
+
+    typedef struct damage {
+        const char *name, *want;
+        size_t keep;     /* bytes of the good file kept */
+        long flip;       /* byte to invert, or -1 */
+        const char *tail; /* bytes appended */
+        size_t tail_len;
+    } damage;
+    const damage cases[] = {
+        {"half.csv.gz", "truncated", gzlen / 2, -1, "", 0},
+        {"notrailer.csv.gz", "truncated", gzlen - 8, -1, "", 0},
+        {"onebyte.csv.gz", "truncated", gzlen - 1, -1, "", 0},
+        {"header.csv.gz", "truncated", 10, -1, "", 0},
+        {"magic.csv.gz", "truncated", 1, -1, "", 0},
+        {"mid.csv.gz", "corrupt", gzlen, (long)gzlen / 2, "", 0},
+        {"crc.csv.gz", "corrupt", gzlen, (long)gzlen - 6, "", 0},
+        {"size.csv.gz", "corrupt", gzlen, (long)gzlen - 2, "", 0},
+        {"first.csv.gz", "corrupt", gzlen, 0, "", 0},
+        {"garbage.csv.gz", "corrupt", gzlen, -1, "trailing garbage", 16},
+        {"zeros.csv.gz", "corrupt", gzlen, -1, "\0\0\0\0", 4}, /* gzip(1) would pass it */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const damage *d = &cases[c];
+        unsigned char *b = malloc(d->keep + 32);
+        ck_assert_ptr_nonnull(b);
+        memcpy(b, gz, d->keep);
+        if (d->flip >= 0) b[d->flip] ^= 0xff;
+        size_t n = d->keep;
+        memcpy(b + n, d->tail, d->tail_len);
+        n += d->tail_len;
+        write_bytes(dir, d->name, (const char *)b, n);
+        free(b);
+        snprintf(path, sizeof path, "%s/%s", dir, d->name);
+        for (int o = 0; o < 3; o++) {
+            const csv_reader_options opts[] = {{0, 0}, {7, 0}, {1000, 0}};
+            pc_status st = read_until_error(path, &opts[o], d->want[0] == 't', &last, err, sizeof err);
+            ck_assert_msg(st == PC_ERR_IO, "%s opts %d: status %d: %s", d->name, o, st, err);
+            ck_assert_msg(strstr(err, d->want) != NULL, "%s: %s", d->name, err);
+            /* "PATH:LINE: ...", LINE at or after the last good record */
+            ck_assert_msg(strncmp(err, path, strlen(path)) == 0 && err[strlen(path)] == ':',
+                          "%s", err);
+            long long line = strtoll(err + strlen(path) + 1, NULL, 10);
+            ck_assert_msg(line >= 1 && line >= last, "%s: line %lld, last record %lld", err,
+                          line, (long long)last);
+            if (d->keep == gzlen / 2) ck_assert_int_gt(last, 1000); /* rows before it read */
+            if (getenv("SHOW_GZ_ERRORS") && o == 0) fprintf(stderr, "%s\n", err);
+        }
+        /* the plan reads nothing (it stats); the header read fails too unless the damage
+         * is past the header's bytes */
+        csv_header h;
+        pc_status st = csv_read_header(path, &h, err, sizeof err);
+        ck_assert_msg(st == PC_OK || st == PC_ERR_IO, "%s", err);
+        if (st == PC_OK) {
+            ck_assert_int_eq(h.ncols, 2);
+            csv_header_free(&h);
+        } else {
+            ck_assert_msg(strstr(err, d->name) != NULL, "%s", err);
+        }
+    }
+    /* not gzip at all */
+    write_str(dir, "plain.csv.gz", "id,v\n1,2\n");
+    snprintf(path, sizeof path, "%s/plain.csv.gz", dir);
+    ck_assert_int_eq(read_until_error(path, NULL, true, &last, err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "plain.csv.gz:1: corrupt gzip data") != NULL, "%s", err);
+    free(gz);
+    free(body.s);
+    rm_rf(dir);
+}
+END_TEST
+
+/* Empty compressed files: a gzip stream of no bytes is a segment with no records; a
+ * zero-byte .gz gets no segment (as any empty file) and reads as empty; header only. */
+START_TEST(test_gz_empty)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    write_gz(dir, "a.csv.gz", "", 0, 1);
+    write_bytes(dir, "b.csv.gz", "", 0);
+    write_gz(dir, "c.csv.gz", "h1,h2\n", 6, 2);
+    write_gz(dir, "d.csv.gz", "", 0, 3); /* three empty members */
+    split_plan *p = plan_opts(dir, "*.gz", 2, 1, NULL);
+    check_layout(p);
+    ck_assert_int_eq(split_plan_file_count(p), 4);
+    ck_assert_int_eq(split_plan_segment_count(p), 3);
+    int64_t nrec, nerr;
+    char *got = read_plan(p, NULL, &nrec, &nerr);
+    ck_assert_str_eq(got, "");
+    ck_assert_int_eq(nrec + nerr, 0);
+    free(got);
+    split_plan_free(p);
+    const char *names[] = {"a.csv.gz", "b.csv.gz", "d.csv.gz"};
+    for (int i = 0; i < 3; i++) {
+        csv_header h;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        ck_assert_msg(csv_read_header(path, &h, err, sizeof err) == PC_OK, "%s", err);
+        ck_assert_int_eq(h.ncols, 0);
+        split_segment seg = {.file = 0, .start = 0, .end = 1, .line_at_start = 1};
+        csv_reader *r;
+        ck_assert_int_eq(csv_reader_open(path, &seg, &r, err, sizeof err), PC_OK);
+        expect_eof(r);
+        csv_reader_close(r);
+    }
+    csv_header h;
+    snprintf(path, sizeof path, "%s/c.csv.gz", dir);
+    ck_assert_msg(csv_read_header(path, &h, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(h.ncols, 2);
+    ck_assert_str_eq(h.names[1], "h2");
+    csv_header_free(&h);
+    rm_rf(dir);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- glob */
 
 START_TEST(test_glob)
@@ -1084,6 +1705,18 @@ static Suite *mapper_suite(void)
     tcase_add_test(tc, test_split_count_file_changed);
     tcase_add_test(tc, test_split_count_random);
     tcase_add_test(tc, test_glob);
+    tcase_add_test(tc, test_split_bytes_layout);
+    tcase_add_test(tc, test_split_bytes_every_size);
+    tcase_add_test(tc, test_split_bytes_random);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("compressed");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_source_bytes);
+    tcase_add_test(tc, test_gz_csv_like_plain);
+    tcase_add_test(tc, test_gz_mixed_plan);
+    tcase_add_test(tc, test_gz_damaged);
+    tcase_add_test(tc, test_gz_empty);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("numparse");
