@@ -20,7 +20,9 @@ struct kv_buffer {
 };
 
 /* Packed pair header: klen, vlen, file, line. */
-#define PACKED_HEADER (4 + 4 + 4 + 8)
+#define PACKED_HEADER KV_PACKED_HEADER
+_Static_assert(PACKED_HEADER == 4 + 4 + 4 + 8, "packed header is klen, vlen, file, line");
+_Static_assert(sizeof(kv_entry) == KV_ENTRY_BYTES, "KV_ENTRY_BYTES is the entry's size");
 
 kv_buffer *kv_create(void)
 {
@@ -78,6 +80,38 @@ pc_status kv_append(kv_buffer *kv, const void *key, size_t klen, const void *val
     if (klen) memcpy(kv->arena + kv->arena_len, key, klen);
     if (vlen) memcpy(kv->arena + kv->arena_len + klen, val, vlen);
     kv->arena_len += klen + vlen;
+    return PC_OK;
+}
+
+size_t kv_memory(const kv_buffer *kv) { return kv->arena_cap + kv->cap * sizeof(kv_entry); }
+size_t kv_arena_capacity(const kv_buffer *kv) { return kv->arena_cap; }
+size_t kv_entry_capacity(const kv_buffer *kv) { return kv->cap; }
+
+void kv_clear(kv_buffer *kv)
+{
+    kv->count = 0;
+    kv->arena_len = 0;
+}
+
+pc_status kv_reserve(kv_buffer *kv, size_t bytes, size_t count, char *err, size_t errlen)
+{
+    if (bytes < kv->arena_len) bytes = kv->arena_len;
+    if (count < kv->count) count = kv->count;
+    if (count > SIZE_MAX / sizeof(kv_entry))
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory reserving %zu pairs", count);
+    /* realloc(p, 0) may free p and return NULL: keep one byte so NULL always means failure. */
+    char *arena = bytes == kv->arena_cap ? kv->arena : realloc(kv->arena, bytes ? bytes : 1);
+    if (arena == NULL)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory reserving %zu bytes of pairs", bytes);
+    kv->arena = arena;
+    kv->arena_cap = bytes;
+    if (count != kv->cap) {
+        kv_entry *e = realloc(kv->entries, (count ? count : 1) * sizeof(kv_entry));
+        if (e == NULL) /* the arena keeps its new capacity: still >= what is held */
+            return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory reserving %zu pairs", count);
+        kv->entries = e;
+        kv->cap = count;
+    }
     return PC_OK;
 }
 

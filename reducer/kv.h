@@ -59,9 +59,29 @@ int kv_key_compare(const void *a, size_t alen, const void *b, size_t blen);
  * sets *index to it if there is one. */
 bool kv_find_duplicate(const kv_buffer *kv, int64_t *index);
 
+/* Bytes of one pair's entry (besides its key and value bytes); kv_sort() needs a scratch of
+ * count/2 + 1 more entries. Used by callers that account for a buffer's memory. */
+#define KV_ENTRY_BYTES 32
+
+/* Bytes allocated for the arena and the entries (capacity, not what the pairs use). */
+size_t kv_memory(const kv_buffer *kv);
+
+/* Sets the capacities to exactly `bytes` key + value bytes and `count` entries (never below
+ * what is held), so that appends within them allocate nothing; may shrink. On failure (out
+ * of memory) returns PC_ERR_INTERNAL and the buffer is unchanged. */
+pc_status kv_reserve(kv_buffer *kv, size_t bytes, size_t count, char *err, size_t errlen);
+
+/* Capacities as set by kv_reserve() or grown by kv_append(). */
+size_t kv_arena_capacity(const kv_buffer *kv);
+size_t kv_entry_capacity(const kv_buffer *kv);
+
+/* Forgets every pair and keeps the memory, for reuse. */
+void kv_clear(kv_buffer *kv);
+
 /* Serialised form, used to ship pairs between ranks: for each pair
  * [u32 klen][u32 vlen][i32 file][i64 line][key][value], little-endian as the host is (ranks of
  * one job run the same binary on the same architecture). */
+#define KV_PACKED_HEADER 20
 size_t kv_packed_size(const kv_buffer *kv, int64_t first, int64_t end);
 /* Writes pairs [first, end) into out, which has kv_packed_size() bytes. */
 void kv_pack(const kv_buffer *kv, int64_t first, int64_t end, char *out);
