@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <mpi.h>
@@ -49,6 +50,10 @@ typedef struct run_state {
     char version[256];
     double started;
     int64_t segments_done; /* input segments this rank mapped */
+    struct {
+        double setup, map, shuffle, write, publish; /* seconds of this rank in each stage */
+    } sec;
+    bool verbose;          /* --verbose: a per-rank table on stderr at the end */
 } run_state;
 
 static void usage(FILE *out)
@@ -62,6 +67,8 @@ static void usage(FILE *out)
             "LevelDB shard per rank; the table's new version is published atomically.\n"
             "\n"
             "  --set section.key=value   override a job-file key (repeatable)\n"
+            "  -v, --verbose             at the end, a table per rank on stderr: segments,\n"
+            "                            rows, seconds per stage, peak memory\n"
             "  -h, --help                this help\n"
             "\n"
             "Exit status: 0 published, 64 usage, 65 bad input rows, 66 input missing,\n"
@@ -200,13 +207,12 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
     return mpi_agree(s, st->comm, err, errlen);
 }
 
-static pc_status map_and_shuffle(run_state *st, char *err, size_t errlen)
+/* Sums the map counters and sorts every pair into its rank's key range. Collective. */
+static pc_status shuffle_phase(run_state *st, char *err, size_t errlen)
 {
-    pc_status s = map_phase(st, err, errlen);
-    if (s != PC_OK) return s;
-    _Static_assert(sizeof(map_stats) == 4 * sizeof(int64_t), "map_stats is summed as 4 int64");
-    MPI_Allreduce(&st->stats, &st->total, 4, MPI_INT64_T, MPI_SUM, st->comm);
-    s = shuffle_sample_sort(st->mapped, st->comm, &st->sorted, err, errlen); /* agreed inside */
+    _Static_assert(sizeof(map_stats) == 5 * sizeof(int64_t), "map_stats is summed as 5 int64");
+    MPI_Allreduce(&st->stats, &st->total, 5, MPI_INT64_T, MPI_SUM, st->comm);
+    pc_status s = shuffle_sample_sort(st->mapped, st->comm, &st->sorted, err, errlen); /* agreed inside */
     kv_free(st->mapped);
     st->mapped = NULL;
     return s;
@@ -533,17 +539,56 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
     return mpi_agree(s, st->comm, err, errlen);
 }
 
+/* Seconds since the previous mark, added to *stage. */
+static void stage_mark(double *last, double *stage)
+{
+    double now = MPI_Wtime();
+    *stage += now - *last;
+    *last = now;
+}
+
 static pc_status run_job(run_state *st, char *err, size_t errlen)
 {
     uint64_t checksum = 0;
+    double t = MPI_Wtime();
     pc_status s = load_model(st, err, errlen);
     if (s == PC_OK) s = plan_splits(st, err, errlen);
-    if (s == PC_OK) s = map_and_shuffle(st, err, errlen);
+    stage_mark(&t, &st->sec.setup);
+    if (s == PC_OK) s = map_phase(st, err, errlen);
+    stage_mark(&t, &st->sec.map);
+    if (s == PC_OK) s = shuffle_phase(st, err, errlen);
+    stage_mark(&t, &st->sec.shuffle);
     if (s == PC_OK) s = write_shards(st, err, errlen);
     if (s == PC_OK) s = verify_written(st, &checksum, err, errlen);
+    stage_mark(&t, &st->sec.write);
     if (s == PC_OK) s = publish(st, checksum, err, errlen);
+    stage_mark(&t, &st->sec.publish);
     if (s != PC_OK && st->rank == 0 && st->staging[0] != '\0') table_staging_remove(st->staging);
     return s;
+}
+
+/* --verbose: rank 0 prints one line per rank — what it did and how long each stage took —
+ * so that an operator sees stragglers and memory. Collective. */
+static void report_ranks(run_state *st)
+{
+    enum { NF = 11 };
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double mine[NF] = {(double)st->segments_done, (double)st->stats.rows_in, (double)st->stats.rows_emitted,
+                       st->sec.setup, st->sec.map - (double)st->stats.forward_ns / 1e9,
+                       (double)st->stats.forward_ns / 1e9, st->sec.shuffle, st->sec.write, st->sec.publish,
+                       (double)ru.ru_maxrss / 1024.0, 0.0};
+    double *all = st->rank == 0 ? calloc((size_t)st->nranks * NF, sizeof(double)) : NULL;
+    MPI_Gather(mine, NF, MPI_DOUBLE, all, NF, MPI_DOUBLE, 0, st->comm);
+    if (st->rank != 0 || all == NULL) return;
+    fprintf(stderr, "rank  segments      rows_in      written   setup_s  read+parse_s  forward_s  "
+                    "shuffle_s  write_s  publish_s  peak_rss_mb\n");
+    for (int r = 0; r < st->nranks; r++) {
+        const double *v = all + (size_t)r * NF;
+        fprintf(stderr, "%4d  %8.0f  %11.0f  %11.0f  %8.2f  %12.2f  %9.2f  %9.2f  %7.2f  %9.2f  %11.1f\n", r,
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
+    }
+    free(all);
 }
 
 static void run_state_clear(run_state *st)
@@ -558,17 +603,20 @@ static void run_state_clear(run_state *st)
 }
 
 /* Parses the command line; returns 0 to go on, else an exit status (after printing). */
-static int parse_args(int argc, char **argv, const char **job, char ***sets, int *nsets, int rank)
+static int parse_args(int argc, char **argv, const char **job, char ***sets, int *nsets, bool *verbose,
+                      int rank)
 {
     static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"verbose", no_argument, NULL, 'v'},
                                          {NULL, 0, NULL, 0}};
     *sets = calloc((size_t)argc, sizeof(char *));
     *nsets = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
         if (c == 's') (*sets)[(*nsets)++] = optarg;
+        else if (c == 'v') *verbose = true;
         else if (c == 'h') {
             if (rank == 0) usage(stdout);
             return -1;
@@ -605,7 +653,7 @@ int cmd_run(int argc, char **argv)
     const char *job = NULL;
     char **sets = NULL;
     int nsets = 0;
-    int rc = parse_args(argc, argv, &job, &sets, &nsets, st.rank);
+    int rc = parse_args(argc, argv, &job, &sets, &nsets, &st.verbose, st.rank);
     if (rc != 0) {
         free(sets);
         MPI_Finalize();
@@ -614,6 +662,7 @@ int cmd_run(int argc, char **argv)
     pc_status s = job_config_load(job, sets, nsets, &st.cfg, err, sizeof err);
     s = mpi_agree(s, st.comm, err, sizeof err);
     if (s == PC_OK) s = run_job(&st, err, sizeof err);
+    if (st.verbose) report_ranks(&st);
     double seconds = MPI_Wtime() - st.started;
     if (st.rank == 0) {
         if (s != PC_OK) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mapper/csv.h"
 #include "mapper/libsvm.h"
@@ -246,7 +247,11 @@ static pc_status flush_batch(map_state *st, char *err, size_t errlen)
 {
     if (st->rows == 0) return PC_OK;
     pc_status s = st->cfg->format == MAP_FORMAT_LIBSVM ? load_sparse(st, err, errlen) : PC_OK;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (s == PC_OK) s = model_forward(st->m, st->rows, err, errlen);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    st->stats->forward_ns += (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
     if (s != PC_OK) return s;
     int nout = model_output_count(st->m) < 2 ? model_output_count(st->m) : 2;
     const void *rowp[2] = {NULL, NULL};

@@ -74,6 +74,7 @@ typedef struct map_stats {
     int64_t rows_emitted;  /* pairs handed to emit */
     int64_t rows_rejected; /* bad rows skipped (0 while bad_rows = fail) */
     int64_t oov_ids;       /* ids replaced by oov_bucket */
+    int64_t forward_ns;    /* time spent in model_forward (the rest of the map is read+parse) */
 } map_stats;
 
 /* FNV-1a 64 of s, the documented hash of string ids. */
