@@ -5,7 +5,9 @@
  * error with its line number and the row after it still read, and the split property: for
  * any way of cutting the inputs into parts, reading every part's segments and concatenating
  * the rows gives exactly what one part reads — same rows, same errors, same line numbers,
- * each once. */
+ * each once — also with segments of any size from 1 byte up, and with .gz files (written
+ * here with zlib, in several gzip members), alone or mixed with plain ones. Truncated and
+ * corrupt .gz files fail with PC_ERR_IO naming the file and line. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "mapper/libsvm.h"
 #include "mapper/split.h"
@@ -612,16 +615,51 @@ static char *read_plan(split_plan *p, const libsvm_options *o, int64_t *nrec, in
 /* Small files with everything a cut can land on: CRLFs, comments, blank lines at the start
  * and end, odd quote counts (parity must not matter), errors, no final newline, an empty
  * file, a comment-only file, a one-byte file. */
-static void write_set(const char *dir)
+static const char *const SET[][2] = {
+    {"a.svm", R0},
+    {"b.svm", ""},
+    {"c.svm", "\n\n\"q 1:1\r\n\"\"r\" 2:2 4:4\r\n\r\ns\"\n"},
+    {"d.svm", "# only\n# comments\n"},
+    {"e.svm", "e1 1:1 1:2\ne2 x\n\ne3 3:3 # c\ne4 -1:1\ne5 2:abc\ne6"},
+    {"f.svm", "z"},
+    {"g.svm", "g1 0:1 1:2 2:3 3:4 4:5 5:6 6:7 7:8 8:9 9:10\ng2 1:1\n"},
+};
+#define NSET ((int)(sizeof SET / sizeof SET[0]))
+
+static void write_gz(const char *dir, const char *name, const char *data, size_t len,
+                     int members)
 {
-    write_str(dir, "a.svm", R0);
-    write_str(dir, "b.svm", "");
-    write_str(dir, "c.svm", "\n\n\"q 1:1\r\n\"\"r\" 2:2 4:4\r\n\r\ns\"\n");
-    write_str(dir, "d.svm", "# only\n# comments\n");
-    write_str(dir, "e.svm", "e1 1:1 1:2\ne2 x\n\ne3 3:3 # c\ne4 -1:1\ne5 2:abc\ne6");
-    write_str(dir, "f.svm", "z");
-    write_str(dir, "g.svm", "g1 0:1 1:2 2:3 3:4 4:5 5:6 6:7 7:8 8:9 9:10\ng2 1:1\n");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
+    ck_assert_int_eq(fclose(f), 0);
+    /* gzopen's "ab" appends a new gzip member each time */
+    for (int m = 0; m < members; m++) {
+        size_t a = len * (size_t)m / (size_t)members, b = len * (size_t)(m + 1) / (size_t)members;
+        gzFile g = gzopen(path, "ab9");
+        ck_assert_ptr_nonnull(g);
+        if (b > a) ck_assert_int_eq(gzwrite(g, data + a, (unsigned)(b - a)), (int)(b - a));
+        ck_assert_int_eq(gzclose(g), Z_OK);
+    }
 }
+
+/* The set; files whose bit is set in gz_mask are written as NAME.gz instead, with 1 to 3
+ * gzip members cut anywhere (mid-line too). */
+static void write_set_as(const char *dir, unsigned gz_mask)
+{
+    for (int i = 0; i < NSET; i++) {
+        if (gz_mask & (1u << i)) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.gz", SET[i][0]);
+            write_gz(dir, name, SET[i][1], strlen(SET[i][1]), 1 + i % 3);
+        } else {
+            write_str(dir, SET[i][0], SET[i][1]);
+        }
+    }
+}
+
+static void write_set(const char *dir) { write_set_as(dir, 0); }
 
 static const libsvm_options SPLIT_OPTS[] = {
     {.width = 100},
@@ -754,6 +792,214 @@ START_TEST(test_libsvm_split_random_cuts)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- bounded splits, .gz */
+
+static split_plan *plan_opts(const char *dir, const char *pattern, int nparts,
+                             int64_t split_bytes, const int64_t *cuts)
+{
+    const char *pats[] = {pattern};
+    split_options o = {.nparts = nparts, .split_bytes = split_bytes, .cuts = cuts};
+    split_plan *p;
+    char err[PC_ERRLEN];
+    ck_assert_msg(split_plan_create_opts(pats, 1, dir, &o, &p, err, sizeof err) == PC_OK, "%s",
+                  err);
+    count_and_resolve(p);
+    /* segments within the split size, compressed files whole */
+    const split_segment *seg = split_plan_segments(p);
+    for (int64_t i = 0; i < split_plan_segment_count(p); i++) {
+        if (split_plan_file_compressed(p, seg[i].file))
+            ck_assert(seg[i].start == 0 && seg[i].end == split_plan_file_size(p, seg[i].file));
+        else if (split_bytes > 0)
+            ck_assert_int_le(seg[i].end - seg[i].start, split_bytes);
+    }
+    return p;
+}
+
+/* Removes every occurrence of `what` from s. */
+static void strip_all(char *s, const char *what)
+{
+    size_t n = strlen(what);
+    char *o = s;
+    for (const char *i = s; *i;) {
+        if (strncmp(i, what, n) == 0) {
+            i += n;
+            continue;
+        }
+        *o++ = *i++;
+    }
+    *o = '\0';
+}
+
+/* Every split size from 1 byte to past the total, with 1, 2, 3 and 6 counting parts. */
+START_TEST(test_libsvm_split_bytes)
+{
+    char dir[4096];
+    make_tmpdir(dir, sizeof dir);
+    write_set(dir);
+    for (int o = 0; o < NSPLIT_OPTS; o++) {
+        int64_t nrec, nerr, n2, e2;
+        char *ref = reference(dir, o, &nrec, &nerr);
+        split_plan *one = plan_at(dir, "*.svm", 1, NULL);
+        int64_t total = split_plan_total_size(one);
+        split_plan_free(one);
+        for (int64_t S = 1; S <= total + 1; S++) {
+            const int nparts[] = {1, 2, 3, 6};
+            for (size_t k = 0; k < 4; k++) {
+                split_plan *p = plan_opts(dir, "*.svm", nparts[k], S, NULL);
+                if (S == 1) ck_assert_int_eq(split_plan_segment_count(p), total);
+                char *got = read_plan(p, &SPLIT_OPTS[o], &n2, &e2);
+                ck_assert_msg(strcmp(got, ref) == 0,
+                              "opts %d split %lld nparts %d:\n--- got\n%s--- want\n%s", o,
+                              (long long)S, nparts[k], got, ref);
+                ck_assert_int_eq(n2, nrec);
+                ck_assert_int_eq(e2, nerr);
+                free(got);
+                split_plan_free(p);
+            }
+        }
+        free(ref);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
+/* The set compressed reads like the plain set; so does a mix of the two, for every split
+ * size and a part boundary at every byte. */
+START_TEST(test_libsvm_gz_like_plain)
+{
+    char plain[4096], dir[4096], mixed[4096];
+    make_tmpdir(plain, sizeof plain);
+    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(mixed, sizeof mixed);
+    write_set(plain);
+    write_set_as(dir, ~0u);
+    write_set_as(mixed, 0x2b); /* a, b (empty), d, f compressed */
+    for (int o = 0; o < NSPLIT_OPTS; o++) {
+        int64_t nrec, nerr, n2, e2;
+        char *ref = reference(plain, o, &nrec, &nerr);
+        strip_all(ref, plain);
+        const int64_t sizes[] = {0, 1, 3, 100};
+        for (size_t a = 0; a < 4; a++)
+            for (int np = 1; np <= 9; np += 4) {
+                split_plan *p = plan_opts(dir, "*.svm.gz", np, sizes[a], NULL);
+                ck_assert_int_eq(split_plan_segment_count(p), NSET);
+                char *got = read_plan(p, &SPLIT_OPTS[o], &n2, &e2);
+                strip_all(got, dir);
+                strip_all(got, ".gz");
+                ck_assert_msg(strcmp(got, ref) == 0,
+                              "opts %d split %lld nparts %d:\n--- got\n%s--- want\n%s", o,
+                              (long long)sizes[a], np, got, ref);
+                free(got);
+                split_plan_free(p);
+            }
+        split_plan *one = plan_opts(mixed, "*", 1, 0, NULL);
+        int64_t total = split_plan_total_size(one);
+        split_plan_free(one);
+        for (int64_t S = 1; S <= total + 1; S += o + 1) {
+            split_plan *p = plan_opts(mixed, "*", 1 + (int)(S % 4), S, NULL);
+            char *got = read_plan(p, &SPLIT_OPTS[o], &n2, &e2);
+            strip_all(got, mixed);
+            strip_all(got, ".gz");
+            ck_assert_msg(strcmp(got, ref) == 0, "mixed opts %d split %lld:\n--- got\n%s--- want\n%s",
+                          o, (long long)S, got, ref);
+            free(got);
+            split_plan_free(p);
+        }
+        for (int64_t cut = 0; o == 1 && cut <= total; cut++) {
+            split_plan *p = plan_opts(mixed, "*", 2, 2, &cut);
+            char *got = read_plan(p, &SPLIT_OPTS[o], &n2, &e2);
+            strip_all(got, mixed);
+            strip_all(got, ".gz");
+            ck_assert_msg(strcmp(got, ref) == 0, "mixed cut %lld", (long long)cut);
+            free(got);
+            split_plan_free(p);
+        }
+        free(ref);
+    }
+    rm_rf(plain);
+    rm_rf(dir);
+    rm_rf(mixed);
+}
+END_TEST
+
+/* A truncated or corrupt .gz: rows before the damage, then PC_ERR_IO naming the file and
+ * the line reached, and the error sticks. An empty .gz reads as no rows. */
+START_TEST(test_libsvm_gz_damaged_and_empty)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    sbuf body = {0};
+    for (int i = 0; i < 20000; i++) sb_printf(&body, "r%d %d:%d.5 %d:1\n", i, i % 7, i, 7 + i % 90);
+    write_gz(dir, "big.svm.gz", body.s, body.len, 1);
+    snprintf(path, sizeof path, "%s/big.svm.gz", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char *gz = malloc(1 << 20);
+    ck_assert_ptr_nonnull(gz);
+    size_t gzlen = fread(gz, 1, 1 << 20, f);
+    fclose(f);
+    ck_assert_uint_gt(gzlen, 10000);
+    libsvm_options o = {.width = 100, .buffer_size = 5};
+    for (int c = 0; c < 4; c++) {
+        unsigned char *b = malloc(gzlen);
+        ck_assert_ptr_nonnull(b);
+        memcpy(b, gz, gzlen);
+        size_t n = c == 0 ? gzlen / 3 : c == 1 ? gzlen - 4 : gzlen;
+        if (c == 2) b[gzlen - 7] ^= 0x5a; /* CRC */
+        if (c == 3) b[3] = 0xe0;           /* reserved header flags */
+        write_bytes(dir, "bad.svm.gz", (const char *)b, n);
+        free(b);
+        snprintf(path, sizeof path, "%s/bad.svm.gz", dir);
+        libsvm_reader *r = open_whole(path, n, &o);
+        int64_t rows = 0;
+        pc_status st;
+        for (;;) {
+            libsvm_record rec;
+            bool eof;
+            st = libsvm_reader_next(r, &rec, &eof, err, sizeof err);
+            if (st != PC_OK || eof) break;
+            ck_assert_int_eq(rec.line, rows + 1);
+            rows++;
+        }
+        ck_assert_msg(st == PC_ERR_IO, "case %d: status %d %s", c, st, err);
+        ck_assert_msg(strstr(err, "bad.svm.gz:") != NULL, "%s", err);
+        ck_assert_msg(strstr(err, c < 2 ? "truncated gzip" : "corrupt gzip") != NULL, "%s", err);
+        long long line = strtoll(strstr(err, "bad.svm.gz:") + 11, NULL, 10);
+        ck_assert_msg(line >= rows + 1 || (c == 3 && line == 1), "%s after %lld rows", err,
+                      (long long)rows);
+        if (c == 0) ck_assert_int_gt(rows, 1000);
+        if (c == 3) ck_assert_int_eq(rows, 0);
+        libsvm_record rec;
+        bool eof;
+        ck_assert_int_eq(libsvm_reader_next(r, &rec, &eof, err, sizeof err), PC_ERR_IO);
+        libsvm_reader_close(r);
+    }
+    free(gz);
+    free(body.s);
+
+    /* empty stream, zero-byte file, comments only */
+    write_gz(dir, "e1.svm.gz", "", 0, 1);
+    write_bytes(dir, "e2.svm.gz", "", 0);
+    write_gz(dir, "e3.svm.gz", "# nothing\n\n", 11, 2);
+    const char *names[] = {"e1.svm.gz", "e2.svm.gz", "e3.svm.gz"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        libsvm_reader *r = open_whole(path, 1, &o);
+        expect_eof(r);
+        libsvm_reader_close(r);
+    }
+    split_plan *p = plan_opts(dir, "e*.svm.gz", 3, 1, NULL);
+    ck_assert_int_eq(split_plan_file_count(p), 3);
+    ck_assert_int_eq(split_plan_segment_count(p), 2); /* the zero-byte file has none */
+    int64_t nrec, nerr;
+    char *got = read_plan(p, &o, &nrec, &nerr);
+    ck_assert_str_eq(got, "");
+    free(got);
+    split_plan_free(p);
+    rm_rf(dir);
+}
+END_TEST
+
 static Suite *libsvm_suite(void)
 {
     Suite *s = suite_create("libsvm");
@@ -774,6 +1020,9 @@ static Suite *libsvm_suite(void)
     tcase_add_test(tc, test_libsvm_split_nparts);
     tcase_add_test(tc, test_libsvm_split_every_cut);
     tcase_add_test(tc, test_libsvm_split_random_cuts);
+    tcase_add_test(tc, test_libsvm_split_bytes);
+    tcase_add_test(tc, test_libsvm_gz_like_plain);
+    tcase_add_test(tc, test_libsvm_gz_damaged_and_empty);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,7 +5,10 @@
  * same records, same errors, same line numbers, each once. It is checked for tricky files
  * (quotes, embedded newlines and CRLFs, malformed rows, empty and header-only files) with a
  * boundary at every byte, for nparts = 1..8 and more parts than bytes, and with tiny read
- * buffers so that records straddle refills. */
+ * buffers so that records straddle refills; then with bounded splits (every split size
+ * from 1 byte up, several counting parts), with .gz files (written here with zlib, in
+ * several gzip members) alone and mixed with plain ones (test_gz_*), and damaged .gz files
+ * (truncated, corrupt, trailing bytes) that must fail with PC_ERR_IO naming file and line. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
