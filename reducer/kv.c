@@ -99,12 +99,14 @@ pc_status kv_reserve(kv_buffer *kv, size_t bytes, size_t count, char *err, size_
     if (count < kv->count) count = kv->count;
     if (count > SIZE_MAX / sizeof(kv_entry))
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory reserving %zu pairs", count);
-    /* realloc(p, 0) may free p and return NULL: keep one byte so NULL always means failure. */
-    char *arena = bytes == kv->arena_cap ? kv->arena : realloc(kv->arena, bytes ? bytes : 1);
-    if (arena == NULL)
-        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory reserving %zu bytes of pairs", bytes);
-    kv->arena = arena;
-    kv->arena_cap = bytes;
+    if (bytes != kv->arena_cap) {
+        /* realloc(p, 0) may free p and return NULL: keep a byte so NULL always means failure. */
+        char *arena = realloc(kv->arena, bytes ? bytes : 1);
+        if (arena == NULL)
+            return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory reserving %zu bytes of pairs", bytes);
+        kv->arena = arena;
+        kv->arena_cap = bytes;
+    }
     if (count != kv->cap) {
         kv_entry *e = realloc(kv->entries, (count ? count : 1) * sizeof(kv_entry));
         if (e == NULL) /* the arena keeps its new capacity: still >= what is held */

@@ -68,7 +68,7 @@ size_t kv_memory(const kv_buffer *kv);
 
 /* Sets the capacities to exactly `bytes` key + value bytes and `count` entries (never below
  * what is held), so that appends within them allocate nothing; may shrink. On failure (out
- * of memory) returns PC_ERR_INTERNAL and the buffer is unchanged. */
+ * of memory) returns PC_ERR_INTERNAL; the pairs are unchanged (a capacity may be). */
 pc_status kv_reserve(kv_buffer *kv, size_t bytes, size_t count, char *err, size_t errlen);
 
 /* Capacities as set by kv_reserve() or grown by kv_append(). */
