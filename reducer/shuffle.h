@@ -34,7 +34,8 @@ pc_status shuffle_sample_sort(kv_buffer *local, MPI_Comm comm, kv_buffer **out, 
  * Out-of-core shuffle: the same sample sort over kv_spill stores, in bounded memory.
  *
  * The driver's sequence, all ranks:
- *   kv_spill_create(spill_dir, "precast-<job>-r<rank>", local_budget, &local)  map into it
+ *   kv_spill_sweep(spill_dir, "precast-<job>"); MPI_Barrier                    stale runs
+ *   kv_spill_create(spill_dir, "precast-<job>", local_budget, &local)          map into it
  *   shuffle_pick_splitters(local, comm, &splitters)                            collective
  *   kv_spill_create(spill_dir, same prefix, recv_budget, &received)
  *   shuffle_exchange(local, splitters, chunk_bytes, received, comm, &stats)    collective
@@ -42,16 +43,22 @@ pc_status shuffle_sample_sort(kv_buffer *local, MPI_Comm comm, kv_buffer **out, 
  *   kv_merge_open(received) ... kv_merge_next() ... kv_merge_close()           this rank's
  *                                                  key range in key order, into the shard
  *   kv_spill_free(received)
- * (and kv_spill_sweep(spill_dir, prefix) before the first create, under the job's lock).
+ * Failures: every call above agrees (or, for the local ones, the driver agrees with mpi_agree)
+ * before the next collective; free both stores on every path so no run file is left.
+ * Duplicate ids: equal keys reach one rank and come out of the merge next to each other, but
+ * in arrival order (which depends on the rounds), so a first/last policy must choose by
+ * origin (file, line), not by position in the stream.
  *
  * Memory per rank, M = run.memory_mb: local_budget = 0.4 M, recv_budget = 0.4 M, chunk_bytes
  * = 0.1 M (the exchange holds a send and a receive buffer of chunk_bytes each: 0.2 M). The
  * budgets bound the in-memory tables (spill.h); every other buffer is a constant that does not
  * grow with the input: per store the reservoir (260 KiB), a merge's run readers
  * (KV_MERGE_FANIN x KV_RUN_BUFFER = 4 MiB) plus one writer and one scan reader (64 KiB each),
- * the splitters and the gathered samples (nranks x KV_SPILL_SAMPLES x (key bytes, at most
- * KV_SAMPLE_KEY_MAX, + 20) during shuffle_pick_splitters, freed after), and twice the largest
- * pair. So peak RSS <= memory_mb + model + ~5 MiB + nranks x 2048 x (key + 20) bytes.
+ * the splitters and the gathered samples (packed, then sorted in a buffer: about 3 x nranks x
+ * KV_SPILL_SAMPLES x (key bytes, at most KV_SAMPLE_KEY_MAX, + 32), during
+ * shuffle_pick_splitters only), and twice the largest pair. So
+ *   peak RSS <= memory_mb + model + ~5 MiB + 2 x largest pair + nranks x 6144 x (key + 32) B
+ * (with 16-byte ids: 5 MiB + 0.3 MiB per rank of the job).
  * ---------------------------------------------------------------------------------------- */
 
 /* What shuffle_exchange() did on this rank. */
@@ -84,7 +91,7 @@ int shuffle_destination(const kv_buffer *splitters, const void *key, size_t klen
  * MPI_Alltoallv of the bytes; pairs for this rank itself are appended directly, without MPI.
  * Rounds go on until no rank has anything left (MPI_Allreduce). No message exceeds
  * chunk_bytes / nranks; chunk_bytes above INT_MAX is taken as INT_MAX. REQUIRES the same
- * splitters and chunk_bytes on every rank.
+ * splitters and chunk_bytes on every rank, and local != received.
  * Failure, agreed by every rank (mpi_agree; no rank is left waiting): PC_ERR_DATA when a pair
  * is larger than chunk_bytes / nranks (raise memory_mb), PC_ERR_USAGE for a chunk too small
  * for the rank count, or whatever a scan of `local` or an append to `received` returned

@@ -802,10 +802,11 @@ pc_status kv_spill_sweep(const char *dir, const char *prefix, int64_t *removed, 
     for (struct dirent *de; st == PC_OK && (de = readdir(d)) != NULL;) {
         if (!is_run_name(de->d_name, prefix, plen)) continue;
         snprintf(path, n, "%s/%s", dir, de->d_name);
-        if (unlink(path) != 0 && errno != ENOENT)
+        if (unlink(path) == 0) {
+            if (removed) (*removed)++;
+        } else if (errno != ENOENT) { /* ENOENT: another rank sweeping the same dir took it */
             st = pc_err(err, errlen, PC_ERR_IO, "%s: cannot remove stale spill run: %s", path, strerror(errno));
-        else if (removed)
-            (*removed)++;
+        }
     }
     free(path);
     closedir(d);

@@ -14,7 +14,7 @@
  * larger than the budget is held alone (the budget is then exceeded by that pair). Outside
  * the budget, and independent of the input size:
  *   - a reservoir of up to KV_SPILL_SAMPLES keys of at most KV_SAMPLE_KEY_MAX bytes
- *     (KV_SPILL_SAMPLES * (KV_SAMPLE_KEY_MAX + 8) = 272 KiB), for splitters;
+ *     (KV_SPILL_SAMPLES * (KV_SAMPLE_KEY_MAX + 2) = 260 KiB), for splitters;
  *   - while a run is written: a write buffer of KV_RUN_BUFFER (64 KiB);
  *   - a scan: one run reader, KV_RUN_BUFFER;
  *   - a merge: up to KV_MERGE_FANIN run readers of KV_RUN_BUFFER (4 MiB) + one writer when
@@ -126,8 +126,14 @@ void kv_merge_close(kv_merge *m); /* accepts NULL */
 
 /* Removes the files "<dir>/<prefix>-XXXXXX.run" (exactly that shape: six characters of
  * [A-Za-z0-9]) that a killed run left. Call it only while no live store uses the prefix (the
- * job holds its lock). A missing dir is not an error. *removed (may be NULL) counts the files
- * removed. PC_ERR_IO when dir cannot be read or a file cannot be removed (named). */
+ * job holds its lock). Several processes may sweep one dir at once. A missing dir is not an
+ * error. *removed (may be NULL) counts the files this call removed. PC_ERR_IO when dir cannot
+ * be read or a file cannot be removed (named).
+ * A job-wide prefix ("precast-<job>", the same on every rank: mkstemps keeps the names
+ * apart) lets every rank sweep what any earlier run left in its spill_dir, whatever that
+ * run's rank count and whether spill_dir is shared or local to each host: every rank sweeps,
+ * then MPI_Barrier, then the stores are created. A per-rank prefix ("precast-<job>-r<rank>")
+ * misses the files of ranks that the new run does not have. */
 pc_status kv_spill_sweep(const char *dir, const char *prefix, int64_t *removed, char *err,
                          size_t errlen);
 
