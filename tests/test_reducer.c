@@ -658,6 +658,9 @@ static exchange_result run_exchange(int base, int skew, int empty_rank, size_t l
         ck_assert_int_eq(rename(gone, dir), 0);
         free(gone);
     }
+    /* Both tables stayed within their budgets (pairs here cost under 400 bytes each). */
+    ck_assert_uint_le(kv_spill_memory(local), local_budget > 400 ? local_budget : 400);
+    ck_assert_uint_le(kv_spill_memory(recv), recv_budget > 400 ? recv_budget : 400);
     kv_spill_free(local);
     if (res.status == PC_OK) {
         kv_merge *m = NULL;
