@@ -20,7 +20,8 @@ static const char *const KNOWN_KEYS[][2] = {
     {"output", "threshold"}, {"output", "value_format"}, {"output", "duplicates"},
     {"output", "thresholds"}, {"output", "max_labels"}, {"output", "all_scores"},
     {"output", "shards"},
-    {"run", "name"},         {"run", "batch_rows"},
+    {"run", "name"},         {"run", "batch_rows"},    {"run", "memory_mb"},
+    {"run", "spill_dir"},    {"run", "split_mb"},
 };
 
 static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
@@ -396,7 +397,15 @@ static pc_status load_run_section(const ini *f, job_config *c, char *err, size_t
         }
     }
     if (c->name == NULL || *c->name == '\0') return pc_err(err, errlen, PC_ERR_CONFIG, "%s: empty job name", c->job_file);
-    return parse_int(f, "run", "batch_rows", 1024, 1, 1 << 20, &c->batch_rows, err, errlen);
+    pc_status s = parse_int(f, "run", "batch_rows", 1024, 1, 1 << 20, &c->batch_rows, err, errlen);
+    if (s == PC_OK) s = parse_int(f, "run", "memory_mb", 512, 1, (int64_t)1 << 24, &c->memory_mb, err, errlen);
+    if (s == PC_OK) s = parse_int(f, "run", "split_mb", 64, 1, (int64_t)1 << 20, &c->split_mb, err, errlen);
+    if (s != PC_OK) return s;
+    const char *dir = ini_get(f, "run", "spill_dir", NULL);
+    const char *tmp = getenv("TMPDIR");
+    c->spill_dir = dir && *dir ? resolve_path(c->job_file, dir) : strdup(tmp && *tmp ? tmp : "/tmp");
+    if (c->spill_dir == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    return PC_OK;
 }
 
 pc_status job_config_load(const char *path, char *const *overrides, int noverrides,
@@ -447,6 +456,7 @@ void job_config_free(job_config *c)
     free(c->bindings);
     free(c->binding_columns);
     free(c->thresholds_path);
+    free(c->spill_dir);
     free(c->thresholds);
     free(c);
 }

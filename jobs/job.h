@@ -41,6 +41,9 @@ typedef struct job_config {
     float *thresholds;    /* owned; head.thresholds points here */
     bool single_shard;    /* [output] shards = ranks (default) | 1 */
     int64_t batch_rows;   /* [run] batch_rows, default 1024 */
+    int64_t memory_mb;    /* [run] memory_mb per rank for pairs and shuffle buffers, default 512 */
+    char *spill_dir;      /* [run] spill_dir, default $TMPDIR or /tmp */
+    int64_t split_mb;     /* [run] split_mb: largest input segment, default 64 */
 } job_config;
 
 /* Loads path, applies "section.key=value" overrides in order, validates and resolves.

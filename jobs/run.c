@@ -28,6 +28,7 @@
 #include "reducer/agree.h"
 #include "reducer/kv.h"
 #include "reducer/shuffle.h"
+#include "reducer/spill.h"
 #include "storage/table.h"
 
 /* Largest piece of a broadcast: MPI counts are int. */
@@ -40,8 +41,10 @@ typedef struct run_state {
     model *m;
     head *h;
     split_plan *plan;
-    kv_buffer *mapped;     /* this rank's predictions, in map order */
-    kv_buffer *sorted;     /* this rank's key range after the shuffle */
+    kv_spill *local;       /* this rank's predictions, in map order (spills above its budget) */
+    kv_spill *received;    /* this rank's key range after the shuffle (spills likewise) */
+    kv_merge *merge;       /* received, in key order, while the shard is written */
+    shuffle_stats shuffle;
     uint64_t map_checksum; /* sum of table_pair_hash over mapped pairs */
     map_stats stats;       /* this rank's */
     map_stats total;       /* all ranks' */
@@ -50,6 +53,7 @@ typedef struct run_state {
     char version[256];
     double started;
     int64_t segments_done; /* input segments this rank mapped */
+    int64_t spilled_bytes; /* written to spill files by this rank */
     struct {
         double setup, map, shuffle, write, publish; /* seconds of this rank in each stage */
     } sec;
@@ -134,8 +138,9 @@ static uint64_t plan_fingerprint(const split_plan *p)
  * across ranks so every segment knows where its first record starts. Collective. */
 static pc_status plan_splits(run_state *st, char *err, size_t errlen)
 {
-    pc_status s = split_plan_create((const char *const *)st->cfg->input_patterns, st->cfg->ninputs,
-                                    NULL, st->nranks, &st->plan, err, errlen);
+    split_options opts = {.nparts = st->nranks, .split_bytes = st->cfg->split_mb << 20};
+    pc_status s = split_plan_create_opts((const char *const *)st->cfg->input_patterns, st->cfg->ninputs,
+                                         NULL, &opts, &st->plan, err, errlen);
     if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
     /* Every rank globs and stats on its own; on a shared file system a file appearing or
      * growing meanwhile would give ranks different plans and lose or repeat rows. */
@@ -172,7 +177,35 @@ static pc_status emit_pair(void *ctx, const char *key, size_t klen, const char *
 {
     run_state *st = ctx;
     st->map_checksum += table_pair_hash(key, klen, val, vlen);
-    return kv_append(st->mapped, key, klen, val, vlen, (kv_origin){file, line}, err, errlen);
+    return kv_spill_append(st->local, key, klen, val, vlen, (kv_origin){file, line}, err, errlen);
+}
+
+/* How run.memory_mb is shared (reducer/shuffle.h): the local store and the received store
+ * 40% each, the exchange's send and receive chunks 10% each. */
+enum memory_share { MEMORY_SHARE_LOCAL = 40, MEMORY_SHARE_RECEIVED = 40, MEMORY_SHARE_CHUNK = 10 };
+
+static size_t memory_share(const run_state *st, enum memory_share percent)
+{
+    return (size_t)st->cfg->memory_mb * (1u << 20) / 100 * (size_t)percent;
+}
+
+/* A spill store in run.spill_dir named after the job, so that a later run sweeps what a
+ * killed one left. */
+static pc_status open_spill(run_state *st, enum memory_share share, kv_spill **out, char *err, size_t errlen)
+{
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "precast-%s", st->cfg->name);
+    return kv_spill_create(st->cfg->spill_dir, prefix, memory_share(st, share), out, err, errlen);
+}
+
+/* Removes run files a killed run of this job left in spill_dir. Collective: every rank
+ * sweeps (spill_dir may be local to each host), then all wait, then stores are created. */
+static pc_status sweep_spills(run_state *st, char *err, size_t errlen)
+{
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "precast-%s", st->cfg->name);
+    pc_status s = kv_spill_sweep(st->cfg->spill_dir, prefix, NULL, err, errlen);
+    return mpi_agree(s, st->comm, err, errlen);
 }
 
 /* Test hook (PRECAST_TEST_SLOW_RANK=R:MS): rank R sleeps MS milliseconds per segment, so a
@@ -190,7 +223,7 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
 {
     work_queue *q = NULL;
     mapper *mp = NULL;
-    pc_status s = (st->mapped = kv_create()) ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    pc_status s = open_spill(st, MEMORY_SHARE_LOCAL, &st->local, err, errlen);
     if (s == PC_OK) s = map_open(st->m, st->h, st->plan, &st->cfg->map, emit_pair, st, &st->stats, &mp, err, errlen);
     pc_status qs = work_queue_open(st->comm, split_plan_segment_count(st->plan), &q, err, errlen);
     if (s == PC_OK) s = qs;
@@ -207,15 +240,26 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
     return mpi_agree(s, st->comm, err, errlen);
 }
 
-/* Sums the map counters and sorts every pair into its rank's key range. Collective. */
+/* Sums the map counters and moves every pair to its rank's key range, in bounded memory:
+ * splitters from every rank's reservoir sample, then rounds of at most chunk bytes.
+ * Collective. */
 static pc_status shuffle_phase(run_state *st, char *err, size_t errlen)
 {
     _Static_assert(sizeof(map_stats) == 5 * sizeof(int64_t), "map_stats is summed as 5 int64");
     MPI_Allreduce(&st->stats, &st->total, 5, MPI_INT64_T, MPI_SUM, st->comm);
-    pc_status s = shuffle_sample_sort(st->mapped, st->comm, &st->sorted, err, errlen); /* agreed inside */
-    kv_free(st->mapped);
-    st->mapped = NULL;
-    return s;
+    kv_buffer *splitters = NULL;
+    pc_status s = shuffle_pick_splitters(st->local, st->comm, &splitters, err, errlen); /* agreed */
+    if (s != PC_OK) return s;
+    s = mpi_agree(open_spill(st, MEMORY_SHARE_RECEIVED, &st->received, err, errlen), st->comm, err, errlen);
+    if (s == PC_OK)
+        s = shuffle_exchange(st->local, splitters, memory_share(st, MEMORY_SHARE_CHUNK), st->received, st->comm,
+                             &st->shuffle, err, errlen); /* agreed inside */
+    st->spilled_bytes += kv_spill_spilled_bytes(st->local);
+    kv_spill_free(st->local);
+    st->local = NULL;
+    kv_free(splitters);
+    if (s == PC_OK) s = kv_merge_open(st->received, &st->merge, err, errlen);
+    return mpi_agree(s, st->comm, err, errlen);
 }
 
 /* One (key, value) pair of the sorted stream, with where it came from. Pointers are valid
@@ -226,14 +270,13 @@ typedef struct pair {
     kv_origin origin;
 } pair;
 
-/* This rank's key range, in order. */
-static bool next_sorted(run_state *st, int64_t *pos, pair *p)
+/* The next pair of this rank's key range, in order; false at the end or on an error (*s). */
+static bool next_sorted(run_state *st, pair *p, pc_status *s, char *err, size_t errlen)
 {
-    if (*pos >= kv_count(st->sorted)) return false;
-    p->key = kv_key(st->sorted, *pos, &p->klen);
-    p->val = kv_value(st->sorted, *pos, &p->vlen);
-    p->origin = kv_origin_of(st->sorted, *pos);
-    (*pos)++;
+    kv_pair kp;
+    bool eof = true;
+    if ((*s = kv_merge_next(st->merge, &kp, &eof, err, errlen)) != PC_OK || eof) return false;
+    *p = (pair){.key = kp.key, .val = kp.val, .klen = kp.klen, .vlen = kp.vlen, .origin = kp.origin};
     return true;
 }
 
@@ -274,7 +317,7 @@ static pc_status write_own_pairs(run_state *st, shard_writer *w, char *err, size
     dup_check d = {0};
     pc_status s = PC_OK;
     pair p;
-    for (int64_t pos = 0; s == PC_OK && next_sorted(st, &pos, &p);) {
+    while (s == PC_OK && next_sorted(st, &p, &s, err, errlen)) {
         s = dup_check_pair(st, &d, &p, err, errlen);
         if (s == PC_OK) s = shard_writer_put(w, p.key, p.klen, p.val, p.vlen, err, errlen);
     }
@@ -295,7 +338,7 @@ static pc_status send_pairs_to_root(run_state *st, char *err, size_t errlen)
     pc_status s = buf ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     size_t used = 4;
     pair p;
-    for (int64_t pos = 0; s == PC_OK && next_sorted(st, &pos, &p);) {
+    while (s == PC_OK && next_sorted(st, &p, &s, err, errlen)) {
         s = dup_check_pair(st, &d, &p, err, errlen);
         size_t need = 4 + 4 + 4 + 8 + p.klen + p.vlen;
         if (s == PC_OK && 4 + need > STREAM_CHUNK)
@@ -387,8 +430,11 @@ static pc_status write_shards(run_state *st, char *err, size_t errlen)
         else shard_writer_abort(w);
     }
     free(chunk);
-    kv_free(st->sorted);
-    st->sorted = NULL;
+    kv_merge_close(st->merge);
+    st->merge = NULL;
+    st->spilled_bytes += kv_spill_spilled_bytes(st->received);
+    kv_spill_free(st->received);
+    st->received = NULL;
     return mpi_agree(s, st->comm, err, errlen);
 }
 
@@ -553,6 +599,7 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     double t = MPI_Wtime();
     pc_status s = load_model(st, err, errlen);
     if (s == PC_OK) s = plan_splits(st, err, errlen);
+    if (s == PC_OK) s = sweep_spills(st, err, errlen);
     stage_mark(&t, &st->sec.setup);
     if (s == PC_OK) s = map_phase(st, err, errlen);
     stage_mark(&t, &st->sec.map);
@@ -577,16 +624,16 @@ static void report_ranks(run_state *st)
     double mine[NF] = {(double)st->segments_done, (double)st->stats.rows_in, (double)st->stats.rows_emitted,
                        st->sec.setup, st->sec.map - (double)st->stats.forward_ns / 1e9,
                        (double)st->stats.forward_ns / 1e9, st->sec.shuffle, st->sec.write, st->sec.publish,
-                       (double)ru.ru_maxrss / 1024.0, 0.0};
+                       (double)ru.ru_maxrss / 1024.0, (double)st->spilled_bytes / 1048576.0};
     double *all = st->rank == 0 ? calloc((size_t)st->nranks * NF, sizeof(double)) : NULL;
     MPI_Gather(mine, NF, MPI_DOUBLE, all, NF, MPI_DOUBLE, 0, st->comm);
     if (st->rank != 0 || all == NULL) return;
     fprintf(stderr, "rank  segments      rows_in      written   setup_s  read+parse_s  forward_s  "
-                    "shuffle_s  write_s  publish_s  peak_rss_mb\n");
+                    "shuffle_s  write_s  publish_s  peak_rss_mb  spilled_mb\n");
     for (int r = 0; r < st->nranks; r++) {
         const double *v = all + (size_t)r * NF;
-        fprintf(stderr, "%4d  %8.0f  %11.0f  %11.0f  %8.2f  %12.2f  %9.2f  %9.2f  %7.2f  %9.2f  %11.1f\n", r,
-                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
+        fprintf(stderr, "%4d  %8.0f  %11.0f  %11.0f  %8.2f  %12.2f  %9.2f  %9.2f  %7.2f  %9.2f  %11.1f  %10.1f\n", r,
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
     }
     free(all);
 }
@@ -597,8 +644,9 @@ static void run_state_clear(run_state *st)
     model_close(st->m);
     head_free(st->h);
     split_plan_free(st->plan);
-    kv_free(st->mapped);
-    kv_free(st->sorted);
+    kv_merge_close(st->merge);
+    kv_spill_free(st->local);     /* removes its run files: also after a failure */
+    kv_spill_free(st->received);
     shard_info_clear(&st->shard);
 }
 
