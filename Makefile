@@ -47,7 +47,7 @@ ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS
 TESTS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/test_*.c))
 TOOLS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/tool_*.c))
 
-.PHONY: all check check-asan check-valgrind demo bench clean help fixtures
+.PHONY: all check check-asan check-valgrind demo bench bench-scale clean help fixtures
 all: $(BIN)/precast bin/precast
 
 # bin/precast is what users type; it is a symlink to the build's binary.
@@ -114,6 +114,9 @@ demo: all
 bench: all
 	scripts/bench.sh
 
+bench-scale: all
+	scripts/bench_scale.sh
+
 clean:
 	rm -rf build build-asan build-clang bin
 
@@ -124,6 +127,7 @@ help:
 	@echo "make check-valgrind  unit tests and a one-rank job under valgrind"
 	@echo "make demo       example model and data, the example job under mpirun, lookups"
 	@echo "make bench      benchmarks: precast against PyTorch, figures side by side"
+	@echo "make bench-scale  20M rows, -np 2, memory_mb 256: rows/s, peak RSS, spill, stages"
 	@echo "make clean      remove build output"
 
 # check-fuzz and check-onnx live in their own makefiles, beside their harnesses.
