@@ -81,6 +81,7 @@ $(BIN)/test_head:    $(BUILD)/tests/test_head.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_onnx:    $(BUILD)/tests/test_onnx.o $(KERNELS_OBJ)
 $(BIN)/test_libsvm:  $(BUILD)/tests/test_libsvm.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
+$(BIN)/test_ops:     $(BUILD)/tests/test_ops.o $(BUILD)/libprecast.a
 $(BIN)/test_%:
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
