@@ -4,6 +4,7 @@
 #ifndef PRECAST_STORAGE_INTERNAL_H
 #define PRECAST_STORAGE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kernels/status.h"
@@ -22,6 +23,19 @@ char *st_memdup(const void *p, size_t n);
  * frees lerr with leveldb_free and returns code. */
 pc_status st_ldb_err(char *err, size_t errlen, pc_status code, char *lerr, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* A version name as CURRENT may hold it: a plain directory name, printable, not hidden. */
+bool st_version_name_valid(const char *v, size_t n);
+
+/* Takes the table lock (table.h: exclusive flock of table_dir/.precast-table.lock, created if
+ * missing; waits for it).  On success *fd is the lock's descriptor for st_table_unlock.
+ * Failure -> PC_ERR_CANTCREAT (cannot create the lock file) or PC_ERR_IO, *fd = -1. */
+pc_status st_table_lock(const char *table_dir, int *fd, char *err, size_t errlen);
+
+/* Releases a lock from st_table_lock; accepts -1. */
+void st_table_unlock(int fd);
+
+#define ST_TABLE_LOCK_NAME ".precast-table.lock"
 
 /* Size of a buffer for st_key_show. */
 #define ST_KEY_SHOW 200

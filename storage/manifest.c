@@ -133,11 +133,17 @@ pc_status manifest_write(const char *path, const manifest *m, char *err, size_t 
     put_str(&b, "model_sha256", m->model_sha256);
     json_buf_puts(&b, ",\n  ");
     put_str(&b, "job_file", m->job_file);
+    json_buf_puts(&b, ",\n  ");
+    put_str(&b, "job_text", m->job_text);
     json_buf_puts(&b, ",\n  \"inputs\": [");
     for (int64_t i = 0; i < m->ninputs; i++) {
         json_buf_puts(&b, i == 0 ? "\n    {" : ",\n    {");
         put_str(&b, "path", m->input_paths[i]);
-        json_buf_printf(&b, ", \"size\": %" PRId64 "}", m->input_sizes[i]);
+        json_buf_printf(&b, ", \"size\": %" PRId64, m->input_sizes[i]);
+        if (m->input_mtimes == NULL || m->input_mtimes[i] == MANIFEST_TIME_UNKNOWN)
+            json_buf_puts(&b, ", \"mtime\": null}");
+        else
+            json_buf_printf(&b, ", \"mtime\": %" PRId64 "}", m->input_mtimes[i]);
     }
     json_buf_puts(&b, m->ninputs > 0 ? "\n  ],\n" : "],\n");
     json_buf_printf(&b,
@@ -150,7 +156,13 @@ pc_status manifest_write(const char *path, const manifest *m, char *err, size_t 
     put_str(&b, "head", m->head);
     json_buf_puts(&b, ",\n  ");
     put_str(&b, "labels_path", m->labels_path);
-    json_buf_printf(&b, ",\n  \"ranks\": %" PRId64 ",\n  \"shards\": [", m->ranks);
+    json_buf_printf(&b, ",\n  \"ranks\": %" PRId64 ",\n  ", m->ranks);
+    put_str(&b, "host", m->host);
+    json_buf_puts(&b, ",\n  ");
+    put_str(&b, "precast_version", m->precast_version);
+    json_buf_puts(&b, ",\n  ");
+    put_str(&b, "previous", m->previous);
+    json_buf_puts(&b, ",\n  \"shards\": [");
     for (int64_t i = 0; i < m->nshards; i++) {
         const shard_info *s = &m->shards[i];
         json_buf_puts(&b, i == 0 ? "\n    {" : ",\n    {");
@@ -286,6 +298,23 @@ static pc_status get_i64(rd *r, const json_value *obj, const char *name, int64_t
     return PC_OK;
 }
 
+/* An optional integer that may be negative (a time): absent or null -> MANIFEST_TIME_UNKNOWN. */
+static pc_status get_time(rd *r, const json_value *obj, const char *name, int64_t *out)
+{
+    const json_value *v;
+    *out = MANIFEST_TIME_UNKNOWN;
+    int n = json_get(obj, name, &v);
+    if (n < 0)
+        return bad(r, name, "field given more than once");
+    if (n == 0 || v->type == JSON_TYPE_NULL)
+        return PC_OK;
+    if (!json_int64(v, out) || *out == MANIFEST_TIME_UNKNOWN) {
+        *out = MANIFEST_TIME_UNKNOWN;
+        return bad(r, name, "integer or null expected");
+    }
+    return PC_OK;
+}
+
 static pc_status get_hex64(rd *r, const json_value *obj, const char *name, uint64_t *out)
 {
     const json_value *v;
@@ -335,6 +364,11 @@ void manifest_free(manifest *m)
             free(m->input_paths[i]);
     free(m->input_paths);
     free(m->input_sizes);
+    free(m->input_mtimes);
+    free(m->job_text);
+    free(m->precast_version);
+    free(m->host);
+    free(m->previous);
     free(m->value_format);
     free(m->head);
     free(m->labels_path);
@@ -392,7 +426,12 @@ static pc_status read_manifest(rd *r, const json_value *root, manifest *m)
         (rc = get_str(r, root, "value_format", false, &m->value_format)) != PC_OK ||
         (rc = get_str(r, root, "head", false, &m->head)) != PC_OK ||
         (rc = get_str(r, root, "labels_path", true, &m->labels_path)) != PC_OK ||
-        (rc = get_i64(r, root, "ranks", &m->ranks)) != PC_OK)
+        (rc = get_i64(r, root, "ranks", &m->ranks)) != PC_OK ||
+        /* provenance: absent from manifests older than precast 0.4.0 */
+        (rc = get_str(r, root, "job_text", true, &m->job_text)) != PC_OK ||
+        (rc = get_str(r, root, "host", true, &m->host)) != PC_OK ||
+        (rc = get_str(r, root, "precast_version", true, &m->precast_version)) != PC_OK ||
+        (rc = get_str(r, root, "previous", true, &m->previous)) != PC_OK)
         return rc;
     if (m->created == NULL || m->job == NULL || m->version == NULL)
         return bad(r, "created/job/version", "must not be null");
@@ -404,8 +443,10 @@ static pc_status read_manifest(rd *r, const json_value *root, manifest *m)
     /* Counts come from the parsed text, so they are bounded by the file size. */
     m->input_paths = calloc(inputs->n + 1, sizeof *m->input_paths);
     m->input_sizes = calloc(inputs->n + 1, sizeof *m->input_sizes);
+    m->input_mtimes = calloc(inputs->n + 1, sizeof *m->input_mtimes);
     m->shards = calloc(shards->n + 1, sizeof *m->shards);
-    if (m->input_paths == NULL || m->input_sizes == NULL || m->shards == NULL)
+    if (m->input_paths == NULL || m->input_sizes == NULL || m->input_mtimes == NULL ||
+        m->shards == NULL)
         return pc_err(r->err, r->errlen, PC_ERR_INTERNAL, "%s: out of memory", r->path);
     for (size_t i = 0; i < inputs->n; i++) {
         const json_value *o = &inputs->items[i];
@@ -413,7 +454,8 @@ static pc_status read_manifest(rd *r, const json_value *root, manifest *m)
         if (o->type != JSON_TYPE_OBJECT)
             return bad(r, "inputs", "[%zu]: object expected", i);
         if ((rc = get_str(r, o, "path", false, &m->input_paths[i])) != PC_OK ||
-            (rc = get_i64(r, o, "size", &m->input_sizes[i])) != PC_OK)
+            (rc = get_i64(r, o, "size", &m->input_sizes[i])) != PC_OK ||
+            (rc = get_time(r, o, "mtime", &m->input_mtimes[i])) != PC_OK)
             return rc;
         if (m->input_paths[i] == NULL)
             return bad(r, "inputs", "[%zu]: path is null", i);

@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "storage/fsutil.h"
 #include "storage/internal.h"
@@ -49,7 +52,7 @@ static pc_status check_job(const char *job, char *err, size_t errlen)
 }
 
 /* A version name as CURRENT may hold it: a plain directory name, printable, not hidden. */
-static bool version_name_valid(const char *v, size_t n)
+bool st_version_name_valid(const char *v, size_t n)
 {
     if (n == 0 || n > 255 || v[0] == '.')
         return false;
@@ -59,6 +62,35 @@ static bool version_name_valid(const char *v, size_t n)
             return false;
     }
     return true;
+}
+
+pc_status st_table_lock(const char *table_dir, int *fd, char *err, size_t errlen)
+{
+    *fd = -1;
+    char path[PATH_MAX];
+    pc_status rc = fs_path(path, sizeof path, PC_ERR_CANTCREAT, err, errlen,
+                           "%s/" ST_TABLE_LOCK_NAME, table_dir);
+    if (rc != PC_OK)
+        return rc;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (f < 0)
+        return pc_err(err, errlen, errno == ENOENT ? PC_ERR_NOINPUT : PC_ERR_CANTCREAT,
+                      "%s: %s", path, strerror(errno));
+    while (flock(f, LOCK_EX) != 0) {
+        if (errno == EINTR)
+            continue;
+        int e = errno;
+        close(f);
+        return pc_err(err, errlen, PC_ERR_IO, "%s: flock: %s", path, strerror(e));
+    }
+    *fd = f;
+    return PC_OK;
+}
+
+void st_table_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
 }
 
 pc_status table_iso8601(time_t t, char *buf, size_t cap, char *err, size_t errlen)
@@ -167,7 +199,7 @@ pc_status table_current(const char *table_dir, char *version, size_t cap, char *
     rc = fs_read_file(path, CURRENT_MAX_BYTES, &text, &len, err, errlen);
     if (rc != PC_OK)
         return rc;
-    if (len < 2 || text[len - 1] != '\n' || !version_name_valid(text, len - 1)) {
+    if (len < 2 || text[len - 1] != '\n' || !st_version_name_valid(text, len - 1)) {
         free(text);
         return pc_err(err, errlen, PC_ERR_IO, "%s: corrupt: not one version name and a newline",
                       path);
@@ -186,7 +218,7 @@ pc_status table_current(const char *table_dir, char *version, size_t cap, char *
 pc_status table_publish(const char *table_dir, const char *staging, const char *version,
                         char *err, size_t errlen)
 {
-    if (version == NULL || !version_name_valid(version, strlen(version)))
+    if (version == NULL || !st_version_name_valid(version, strlen(version)))
         return pc_err(err, errlen, PC_ERR_INTERNAL, "version name \"%s\" is not a plain name",
                       version != NULL ? version : "(null)");
     char dest[PATH_MAX], mpath[PATH_MAX], current[PATH_MAX];
@@ -226,10 +258,19 @@ pc_status table_publish(const char *table_dir, const char *staging, const char *
     if (rc != PC_OK)
         return rc;
 
-    /* 3. The version appears under its name. */
-    if (rename(staging, dest) != 0)
-        return pc_err(err, errlen, PC_ERR_CANTCREAT, "rename %s -> %s: %s", staging, dest,
-                      strerror(errno));
+    /* 3. The version appears under its name.  Under the table lock, so that a retention
+     * running elsewhere cannot take the new version for an old one between the rename and
+     * CURRENT (table.h). */
+    int lock;
+    rc = st_table_lock(table_dir, &lock, err, errlen);
+    if (rc != PC_OK)
+        return rc;
+    if (rename(staging, dest) != 0) {
+        rc = pc_err(err, errlen, PC_ERR_CANTCREAT, "rename %s -> %s: %s", staging, dest,
+                    strerror(errno));
+        st_table_unlock(lock);
+        return rc;
+    }
     rc = fs_fsync_path(table_dir, err, errlen);
 
     /* 4. CURRENT names it. */
@@ -250,6 +291,7 @@ pc_status table_publish(const char *table_dir, const char *staging, const char *
             (void)fs_fsync_path(table_dir, e2, sizeof e2);
         }
     }
+    st_table_unlock(lock);
     return rc;
 }
 
@@ -294,7 +336,7 @@ pc_status table_open_version(const char *table_dir, const char *version, table *
                              char *err, size_t errlen)
 {
     *out = NULL;
-    if (version == NULL || !version_name_valid(version, strlen(version)))
+    if (version == NULL || !st_version_name_valid(version, strlen(version)))
         return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir,
                       version != NULL ? version : "(null)");
     table *t = calloc(1, sizeof *t);
@@ -446,7 +488,7 @@ pc_status table_verify(const char *table_dir, const char *version, int64_t *rows
             return rc;
         version = cur;
     }
-    if (!version_name_valid(version, strlen(version)))
+    if (!st_version_name_valid(version, strlen(version)))
         return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir,
                       version);
     char vdir[PATH_MAX], mpath[PATH_MAX];

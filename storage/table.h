@@ -46,6 +46,11 @@
 
 #include "kernels/status.h"
 
+/* The precast release, recorded in every manifest (manifest.precast_version). */
+#ifndef PRECAST_VERSION
+#define PRECAST_VERSION "0.4.0"
+#endif
+
 /* ------------------------------------------------------------------------------------------
  * Checksums
  * ---------------------------------------------------------------------------------------- */
@@ -150,16 +155,32 @@ typedef struct manifest {
     char *labels_path;         /* may be NULL */
     int64_t ranks;
     int64_t nshards; shard_info *shards;  /* in key order, ranges disjoint */
+
+    /* Provenance (written since precast 0.4.0; manifests written before lack these fields and
+     * read back with the strings NULL and every input mtime MANIFEST_TIME_UNKNOWN).  The
+     * writer writes NULL strings as JSON null; input_mtimes may be NULL in a caller-filled
+     * manifest (every mtime unknown); manifest_read always allocates it (ninputs entries). */
+    int64_t *input_mtimes;     /* ninputs: modification time, seconds since the epoch (UTC) */
+    char *job_text;            /* the job file's contents, as read by the run */
+    char *precast_version;     /* PRECAST_VERSION of the precast that wrote it */
+    char *host;                /* host name of rank 0 (which publishes) */
+    char *previous;            /* the version CURRENT named before this one was published;
+                                  NULL for a table's first version.  Recorded whatever
+                                  keep_versions is: the version itself may have been removed */
 } manifest;
+
+/* An input mtime that is not known (an old manifest, or JSON null). */
+#define MANIFEST_TIME_UNKNOWN INT64_MIN
 
 /* Writes m as JSON to path atomically (path.tmp, fsync, rename, fsync of the directory).
  * The JSON (UTF-8, one object):
  *   {"format_version": 1, "created": "...", "job": "...", "version": "...",
  *    "model_path": ..., "model_sha256": ..., "job_file": ...,
- *    "inputs": [{"path": "...", "size": N}, ...],
+ *    "job_text": ..., "inputs": [{"path": "...", "size": N, "mtime": N or null}, ...],
  *    "rows_in": N, "rows_written": N, "rows_rejected": N,
  *    "checksum": "0123456789abcdef",     (a string: JSON numbers lose 64-bit precision)
  *    "value_format": ..., "head": ..., "labels_path": ... or null, "ranks": N,
+ *    "host": ..., "precast_version": ..., "previous": ... or null,
  *    "shards": [{"dir": "shard-00000", "first_key": ..., "last_key": ..., "rows": N,
  *                "bytes": N, "checksum": "16 hex digits"}, ...]}
  * Byte strings (keys, and any string field) are written reversibly: if the bytes are valid
@@ -174,7 +195,8 @@ typedef struct manifest {
 pc_status manifest_write(const char *path, const manifest *m, char *err, size_t errlen);
 
 /* Reads and validates what manifest_write wrote: strict JSON (at most 64 MiB), every field
- * above present with its type (labels_path may be absent), format_version 1, shard dirs
+ * above present with its type (labels_path and the provenance fields job_text, mtime, host,
+ * precast_version and previous may be absent: older manifests), format_version 1, shard dirs
  * plain names, shard ranges ordered and disjoint, checksums 16 hex digits; unknown fields are
  * ignored.  Anything else -> PC_ERR_IO "path: line L, column C: what" or "path: field: what"
  * (never a crash); missing file -> PC_ERR_NOINPUT.  On success *out is the caller's, freed
@@ -236,6 +258,117 @@ pc_status table_publish(const char *table_dir, const char *staging, const char *
  * or does not fit in cap -> PC_ERR_IO. */
 pc_status table_current(const char *table_dir, char *version, size_t cap, char *err,
                         size_t errlen);
+
+/* ------------------------------------------------------------------------------------------
+ * The versions of a table: listing, rollback, retention
+ *
+ * A version dir is a directory (never a symbolic link) of table_dir whose name is
+ * "v<YYYYmmddTHHMMSSZ>-<job>[-N]", as table_version_name makes them; anything else in
+ * table_dir (CURRENT, rejects files, a user's own dirs) is neither listed nor removed, except
+ * ".staging-<job>" dirs (retention, when the caller says the job is not running) and
+ * ".trash-<name>" dirs (what an interrupted removal left; swept by the next retention).
+ * "Newest" orders by the time in the name, then by the -N suffix.
+ *
+ * Table lock: table_publish (steps 3-4), table_rollback and table_retain serialise on an
+ * exclusive flock(2) of table_dir/.precast-table.lock (created on first use), so that a
+ * rollback or a publish never races a removal.  It is held for renames only, never while a
+ * tree is removed or fsynced.
+ * ---------------------------------------------------------------------------------------- */
+
+/* One version, as table_versions_list returns it. */
+typedef struct table_version_info {
+    char *name;        /* version dir name (malloc'd) */
+    bool current;      /* CURRENT names it */
+    manifest *m;       /* its manifest (manifest_read), or NULL if it did not read */
+    char *problem;     /* why m is NULL (malloc'd message), else NULL */
+} table_version_info;
+
+/* Lists table_dir's version dirs, newest first, each with its manifest read (a version whose
+ * manifest does not read is listed with m NULL and the reason in problem, not an error).
+ * *current (cap bytes, may be NULL) receives the name CURRENT holds, "" if there is no
+ * CURRENT.  On success *out (n entries; NULL when n is 0) is the caller's, freed with
+ * table_versions_free.  Errors: no table_dir, or neither CURRENT nor any version in it ->
+ * PC_ERR_NOINPUT; a corrupt CURRENT or an unreadable directory -> PC_ERR_IO; out of memory ->
+ * PC_ERR_INTERNAL; *out is then NULL and *n 0. */
+pc_status table_versions_list(const char *table_dir, table_version_info **out, int64_t *n,
+                              char *current, size_t cap, char *err, size_t errlen);
+
+/* Frees what table_versions_list returned.  Accepts NULL. */
+void table_versions_free(table_version_info *v, int64_t n);
+
+/* Makes `version` the current one: checks that table_dir/version is a version dir (not a
+ * symlink) whose manifest reads and names it and whose shard dirs all exist with a LevelDB
+ * CURRENT file, then, holding the table lock, replaces table_dir/CURRENT atomically (write,
+ * fsync, rename, fsync of table_dir).  Already current: nothing is written, PC_OK.
+ * Errors: no table or no such version -> PC_ERR_NOINPUT; a damaged or half version (manifest
+ * missing or unreadable, a shard missing) -> PC_ERR_IO naming what is wrong; I/O failures ->
+ * PC_ERR_CANTCREAT / PC_ERR_IO.  On any failure CURRENT is unchanged (the one exception, as
+ * fs_write_atomic: the final fsync of table_dir failed after the rename). */
+pc_status table_rollback(const char *table_dir, const char *version, char *err,
+                         size_t errlen);
+
+/* Tells table_retain whether table_dir/.staging-<job> is stale, i.e. job is not running now
+ * and its staging dir may be removed.  ctx is table_retain's. */
+typedef bool (*table_staging_stale_fn)(const char *job, void *ctx);
+
+/* Retention, run after a publish (or by `precast versions --keep`):
+ *   1. removes every ".trash-*" dir an earlier, interrupted call left;
+ *   2. holding the table lock: reads CURRENT (missing -> PC_ERR_NOINPUT and nothing is
+ *      removed), keeps CURRENT's version and the `keep` newest other version dirs, and
+ *      renames each older version dir V to ".trash-V", and each ".staging-<job>" dir for
+ *      which stale(job, ctx) is true (stale NULL: no staging dir is touched) to
+ *      ".trash-.staging-<job>"; fsyncs table_dir;
+ *   3. removes the renamed dirs recursively, never following a symbolic link (a link is
+ *      removed, its target is not touched).
+ * A crash at any point leaves CURRENT's version whole and every kept version whole; a
+ * half-removed dir is only ever a ".trash-*" one, which no reader opens and the next call
+ * sweeps.  REQUIRES keep >= 0.
+ * Outputs (each may be NULL): *nremoved, the number of dirs removed (versions, staging and
+ * trash dirs); removed (cap bytes), their names as they were in table_dir, separated by
+ * single spaces, cut with "..." if they do not fit.
+ * Errors: a removal that fails -> PC_ERR_IO naming the path; the call goes on with the other
+ * victims and returns the first error; what it could not remove is left as ".trash-*" for
+ * the next call.  A corrupt CURRENT -> PC_ERR_IO, nothing removed. */
+pc_status table_retain(const char *table_dir, int64_t keep, table_staging_stale_fn stale,
+                       void *ctx, char *removed, size_t cap, int64_t *nremoved, char *err,
+                       size_t errlen);
+
+/* ------------------------------------------------------------------------------------------
+ * Sorted scan of a whole version (the run report's diff against the previous version)
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct table_scan table_scan;
+
+/* Opens a scan of every pair of table_dir/version (NULL: the version CURRENT names) in key
+ * order: shard after shard, in manifest order (the shards' ranges are disjoint and ordered).
+ * One shard is open at a time, read with checksums verified and without filling a cache, so
+ * memory stays bounded (a few MiB plus the longest key) whatever the table's size.
+ * Errors: as table_current / table_open_version (PC_ERR_NOINPUT no such version, PC_ERR_IO a
+ * damaged one); *out is then NULL.  On success *out is closed with table_scan_close.
+ * Like table_open, a shard cannot be scanned while another handle (a `precast serve`, a
+ * table_open) holds its LevelDB lock: that open fails with PC_ERR_IO "lock ...". */
+pc_status table_scan_open(const char *table_dir, const char *version, table_scan **out,
+                          char *err, size_t errlen);
+
+/* The same for a version dir given by its path, e.g. a staging dir that holds its
+ * MANIFEST.json but is not published yet. */
+pc_status table_scan_open_dir(const char *version_dir, table_scan **out, char *err,
+                              size_t errlen);
+
+/* The next pair: *key, *klen and *val, *vlen point into the scan (valid until the next
+ * table_scan_next or table_scan_close; do not free them).  At the end *eof = true and the
+ * pointers are NULL/0.  Checks as it goes: keys strictly increasing across the whole
+ * version, each shard's rows and checksum equal to its manifest entry (checked when the
+ * shard ends).  A difference, corruption or LevelDB error -> PC_ERR_IO naming the shard; the
+ * scan is then failed and every later call returns PC_ERR_IO. */
+pc_status table_scan_next(table_scan *s, const char **key, size_t *klen, const char **val,
+                          size_t *vlen, bool *eof, char *err, size_t errlen);
+
+/* The manifest of the scanned version; owned by s, valid until table_scan_close. */
+const manifest *table_scan_manifest(const table_scan *s);
+
+/* Closes the open shard and frees s.  Accepts NULL. */
+void table_scan_close(table_scan *s);
 
 /* ------------------------------------------------------------------------------------------
  * Lookups

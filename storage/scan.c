@@ -1,0 +1,262 @@
+/* scan.c — a sorted, bounded-memory scan of every pair of a version (storage/table.h). */
+#include "storage/table.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <leveldb/c.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/fsutil.h"
+#include "storage/internal.h"
+
+struct table_scan {
+    char dir[PATH_MAX];   /* version dir */
+    manifest *m;
+    int64_t shard;        /* index of the open shard, or of the next one to open */
+    leveldb_options_t *opts;
+    leveldb_readoptions_t *ro;
+    leveldb_t *db;        /* the open shard, NULL between shards */
+    leveldb_iterator_t *it;
+    bool started;         /* it has been positioned (the current pair is returned) */
+    int64_t rows;         /* of the open shard so far */
+    uint64_t checksum;
+    char *prev;           /* the previous key of the whole scan */
+    size_t prev_len, prev_cap;
+    bool have_prev;
+    bool failed, done;
+};
+
+const manifest *table_scan_manifest(const table_scan *s)
+{
+    return s->m;
+}
+
+static void close_shard(table_scan *s)
+{
+    if (s->it != NULL)
+        leveldb_iter_destroy(s->it);
+    if (s->db != NULL)
+        leveldb_close(s->db);
+    s->it = NULL;
+    s->db = NULL;
+    s->started = false;
+}
+
+void table_scan_close(table_scan *s)
+{
+    if (s == NULL)
+        return;
+    close_shard(s);
+    if (s->ro != NULL)
+        leveldb_readoptions_destroy(s->ro);
+    if (s->opts != NULL)
+        leveldb_options_destroy(s->opts);
+    manifest_free(s->m);
+    free(s->prev);
+    free(s);
+}
+
+pc_status table_scan_open_dir(const char *version_dir, table_scan **out, char *err,
+                              size_t errlen)
+{
+    *out = NULL;
+    table_scan *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    char mpath[PATH_MAX];
+    pc_status rc;
+    if ((rc = fs_path(s->dir, sizeof s->dir, PC_ERR_NOINPUT, err, errlen, "%s", version_dir)) !=
+            PC_OK ||
+        (rc = fs_path(mpath, sizeof mpath, PC_ERR_NOINPUT, err, errlen, "%s/MANIFEST.json",
+                      version_dir)) != PC_OK)
+        goto fail;
+    struct stat st;
+    if (stat(s->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rc = pc_err(err, errlen, PC_ERR_NOINPUT, "%s: no such version", s->dir);
+        goto fail;
+    }
+    rc = manifest_read(mpath, &s->m, err, errlen);
+    if (rc == PC_ERR_NOINPUT)
+        rc = pc_err(err, errlen, PC_ERR_IO, "%s: missing", mpath);
+    if (rc != PC_OK)
+        goto fail;
+    s->opts = leveldb_options_create();
+    s->ro = leveldb_readoptions_create();
+    if (s->opts == NULL || s->ro == NULL) {
+        rc = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", s->dir);
+        goto fail;
+    }
+    leveldb_options_set_create_if_missing(s->opts, 0);
+    leveldb_options_set_paranoid_checks(s->opts, 1);
+    leveldb_readoptions_set_verify_checksums(s->ro, 1);
+    /* One pass over everything: caching blocks would only grow the process. */
+    leveldb_readoptions_set_fill_cache(s->ro, 0);
+    *out = s;
+    return PC_OK;
+fail:
+    table_scan_close(s);
+    return rc;
+}
+
+pc_status table_scan_open(const char *table_dir, const char *version, table_scan **out,
+                          char *err, size_t errlen)
+{
+    *out = NULL;
+    char cur[NAME_MAX + 1];
+    pc_status rc;
+    if (version == NULL) {
+        rc = table_current(table_dir, cur, sizeof cur, err, errlen);
+        if (rc != PC_OK)
+            return rc;
+        version = cur;
+    }
+    if (!st_version_name_valid(version, strlen(version)))
+        return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir,
+                      version);
+    char vdir[PATH_MAX];
+    rc = fs_path(vdir, sizeof vdir, PC_ERR_NOINPUT, err, errlen, "%s/%s", table_dir, version);
+    if (rc != PC_OK)
+        return rc;
+    table_scan *s;
+    rc = table_scan_open_dir(vdir, &s, err, errlen);
+    if (rc != PC_OK)
+        return rc;
+    if (strcmp(s->m->version, version) != 0) {
+        rc = pc_err(err, errlen, PC_ERR_IO, "%s/MANIFEST.json: names version %s, not %s", vdir,
+                    s->m->version, version);
+        table_scan_close(s);
+        return rc;
+    }
+    *out = s;
+    return PC_OK;
+}
+
+static pc_status fail(table_scan *s, pc_status rc)
+{
+    s->failed = true;
+    close_shard(s);
+    return rc;
+}
+
+/* Opens shard s->shard. */
+static pc_status open_shard(table_scan *s, char *err, size_t errlen)
+{
+    const shard_info *si = &s->m->shards[s->shard];
+    char path[PATH_MAX];
+    pc_status rc = fs_path(path, sizeof path, PC_ERR_IO, err, errlen, "%s/%s", s->dir, si->dir);
+    if (rc != PC_OK)
+        return rc;
+    struct stat st; /* LevelDB's open would create a missing directory */
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return pc_err(err, errlen, PC_ERR_IO, "%s: shard missing", path);
+    char *lerr = NULL;
+    s->db = leveldb_open(s->opts, path, &lerr);
+    if (lerr != NULL || s->db == NULL) {
+        s->db = NULL;
+        return st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s: open shard", path);
+    }
+    s->it = leveldb_create_iterator(s->db, s->ro);
+    if (s->it == NULL)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
+    s->rows = 0;
+    s->checksum = 0;
+    s->started = false;
+    return PC_OK;
+}
+
+/* The open shard ended: its counts against the manifest. */
+static pc_status end_shard(table_scan *s, char *err, size_t errlen)
+{
+    const shard_info *si = &s->m->shards[s->shard];
+    char *lerr = NULL;
+    leveldb_iter_get_error(s->it, &lerr);
+    if (lerr != NULL)
+        return st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s/%s: scan", s->dir, si->dir);
+    if (s->rows != si->rows)
+        return pc_err(err, errlen, PC_ERR_IO, "%s/%s: %" PRId64 " rows, the manifest says %" PRId64,
+                      s->dir, si->dir, s->rows, si->rows);
+    if (s->checksum != si->checksum)
+        return pc_err(err, errlen, PC_ERR_IO,
+                      "%s/%s: checksum %016" PRIx64 ", the manifest says %016" PRIx64, s->dir,
+                      si->dir, s->checksum, si->checksum);
+    close_shard(s);
+    s->shard++;
+    return PC_OK;
+}
+
+pc_status table_scan_next(table_scan *s, const char **key, size_t *klen, const char **val,
+                          size_t *vlen, bool *eof, char *err, size_t errlen)
+{
+    *key = NULL;
+    *val = NULL;
+    *klen = 0;
+    *vlen = 0;
+    *eof = false;
+    if (s->failed)
+        return pc_err(err, errlen, PC_ERR_IO, "%s: scan failed earlier", s->dir);
+    pc_status rc;
+    for (;;) {
+        if (s->done || s->shard >= s->m->nshards) {
+            s->done = true;
+            *eof = true;
+            return PC_OK;
+        }
+        if (s->db == NULL) {
+            if ((rc = open_shard(s, err, errlen)) != PC_OK)
+                return fail(s, rc);
+        }
+        if (!s->started) {
+            leveldb_iter_seek_to_first(s->it);
+            s->started = true;
+        } else {
+            leveldb_iter_next(s->it);
+        }
+        if (leveldb_iter_valid(s->it))
+            break;
+        if ((rc = end_shard(s, err, errlen)) != PC_OK)
+            return fail(s, rc);
+    }
+    size_t kl, vl;
+    const char *k = leveldb_iter_key(s->it, &kl);
+    const char *v = leveldb_iter_value(s->it, &vl);
+    const shard_info *si = &s->m->shards[s->shard];
+    if (s->have_prev && st_key_cmp(k, kl, s->prev, s->prev_len) <= 0) {
+        char a[ST_KEY_SHOW], b[ST_KEY_SHOW];
+        return fail(s, pc_err(err, errlen, PC_ERR_IO, "%s/%s: key \"%s\" not after \"%s\"",
+                              s->dir, si->dir, st_key_show(a, sizeof a, k, kl),
+                              st_key_show(b, sizeof b, s->prev, s->prev_len)));
+    }
+    if (si->first_key == NULL ||
+        st_key_cmp(k, kl, si->first_key, si->first_key_len) < 0 ||
+        st_key_cmp(k, kl, si->last_key, si->last_key_len) > 0) {
+        char a[ST_KEY_SHOW];
+        return fail(s, pc_err(err, errlen, PC_ERR_IO,
+                              "%s/%s: key \"%s\" outside the shard's range in the manifest",
+                              s->dir, si->dir, st_key_show(a, sizeof a, k, kl)));
+    }
+    if (kl + 1 > s->prev_cap) {
+        size_t cap = s->prev_cap ? s->prev_cap : 64;
+        while (cap < kl + 1)
+            cap *= 2;
+        char *p = realloc(s->prev, cap);
+        if (p == NULL)
+            return fail(s, pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", s->dir));
+        s->prev = p;
+        s->prev_cap = cap;
+    }
+    if (kl > 0)
+        memcpy(s->prev, k, kl);
+    s->prev_len = kl;
+    s->have_prev = true;
+    s->rows++;
+    s->checksum += table_pair_hash(k, kl, v, vl);
+    *key = k;
+    *klen = kl;
+    *val = v;
+    *vlen = vl;
+    return PC_OK;
+}
