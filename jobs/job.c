@@ -16,6 +16,7 @@ static const char *const KNOWN_KEYS[][2] = {
     {"input", "paths"},      {"input", "format"},      {"input", "id_column"},
     {"input", "features"},   {"input", "bad_rows"},    {"input", "one_based"},
     {"input", "bag_separator"}, {"input", "pad_id"},   {"input", "oov"},
+    {"input", "max_bad_rows"}, {"input", "rejects"},
     {"output", "table"},     {"output", "head"},       {"output", "top_k"},
     {"output", "threshold"}, {"output", "value_format"}, {"output", "duplicates"},
     {"output", "thresholds"}, {"output", "max_labels"}, {"output", "all_scores"},
@@ -278,6 +279,30 @@ static pc_status thresholds_read(const char *path, float **out, int64_t *n, char
     return PC_OK;
 }
 
+/* input.max_bad_rows: a count ("1000") or a share of the rows read ("0.5%"); none = no
+ * limit. input.rejects: where skipped rows go. */
+static pc_status load_bad_row_budget(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    char at[PATH_MAX + 32];
+    c->max_bad_rows = -1;
+    c->max_bad_share = -1.0;
+    const char *v = ini_get(f, "input", "max_bad_rows", NULL);
+    if (v != NULL) {
+        char *end;
+        double x = strtod(v, &end);
+        bool pct = *end == '%' && end[1] == '\0';
+        if (end == v || (!pct && *end != '\0') || x < 0 || (pct && x > 100) || (!pct && x != (double)(int64_t)x))
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.max_bad_rows = '%s': expected a count or a percentage like 0.5%%",
+                          where(f, "input", "max_bad_rows", at, sizeof at), v);
+        if (pct) c->max_bad_share = x / 100.0;
+        else c->max_bad_rows = (int64_t)x;
+    }
+    if ((v = ini_get(f, "input", "rejects", NULL)) != NULL && *v &&
+        (c->rejects_path = resolve_path(c->job_file, v)) == NULL)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    return PC_OK;
+}
+
 static pc_status load_input_section(const ini *f, job_config *c, char *err, size_t errlen)
 {
     const char *v;
@@ -313,9 +338,13 @@ static pc_status load_input_section(const ini *f, job_config *c, char *err, size
         (s = parse_int(f, "input", "oov", 0, 0, INT64_MAX, &c->map.oov_bucket, err, errlen)) != PC_OK)
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.oov = '%s': expected reject or an id",
                       where(f, "input", "oov", at, sizeof at), v);
-    if ((v = ini_get(f, "input", "bad_rows", NULL)) != NULL && strcmp(v, "fail") != 0)
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.bad_rows = '%s': only 'fail' is supported",
-                      where(f, "input", "bad_rows", at, sizeof at), v);
+    if ((v = ini_get(f, "input", "bad_rows", NULL)) != NULL) {
+        if (strcmp(v, "skip") == 0) c->map.skip_bad_rows = true;
+        else if (strcmp(v, "fail") != 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.bad_rows = '%s': expected fail or skip",
+                          where(f, "input", "bad_rows", at, sizeof at), v);
+    }
+    if ((s = load_bad_row_budget(f, c, err, errlen)) != PC_OK) return s;
     v = ini_get(f, "input", "id_column", NULL);
     if ((c->id_column = strdup(v && *v ? v : "id")) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if ((v = ini_get(f, "input", "features", NULL)) != NULL && *v &&
@@ -428,6 +457,11 @@ pc_status job_config_load(const char *path, char *const *overrides, int noverrid
     if (s == PC_OK) s = load_input_section(f, c, err, errlen);
     if (s == PC_OK) s = load_output_section(f, c, err, errlen);
     if (s == PC_OK) s = load_run_section(f, c, err, errlen);
+    if (s == PC_OK && c->rejects_path == NULL) { /* default: beside the versions, per job */
+        size_t n = strlen(c->table_dir) + strlen(c->name) + 32;
+        if ((c->rejects_path = malloc(n)) == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        else snprintf(c->rejects_path, n, "%s/rejects-%s.jsonl", c->table_dir, c->name);
+    }
     ini_free(f);
     if (s != PC_OK) {
         job_config_free(c);
@@ -457,6 +491,7 @@ void job_config_free(job_config *c)
     free(c->binding_columns);
     free(c->thresholds_path);
     free(c->spill_dir);
+    free(c->rejects_path);
     free(c->thresholds);
     free(c);
 }

@@ -35,6 +35,10 @@ typedef struct job_config {
     map_binding *bindings;/* owned; map.bindings points here */
     char ***binding_columns; /* owned column-name lists of the bindings */
     char *thresholds_path;/* [output] thresholds, or NULL */
+    char *rejects_path;   /* [input] rejects: JSON lines of skipped rows (bad_rows = skip);
+                             default TABLE/rejects-<job>.jsonl */
+    int64_t max_bad_rows; /* [input] max_bad_rows as a count; -1 = no limit */
+    double max_bad_share; /* [input] max_bad_rows given as a percentage, as a share; < 0 = none */
     char *table_dir;      /* [output] table (required) */
     head_config head;     /* [output] head, top_k, threshold(s), max_labels, all_scores,
                              value_format (labels from [model]) */

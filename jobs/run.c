@@ -7,6 +7,7 @@
  * rows in = rows written + rows rejected, and the order-independent checksum of the pairs
  * computed at map time equals the checksum of a full scan of the written shards.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mpi.h>
@@ -54,6 +56,7 @@ typedef struct run_state {
     double started;
     int64_t segments_done; /* input segments this rank mapped */
     int64_t spilled_bytes; /* written to spill files by this rank */
+    FILE *rejects;         /* this rank's part of the rejects file, once a row was skipped */
     struct {
         double setup, map, shuffle, write, publish; /* seconds of this rank in each stage */
     } sec;
@@ -172,6 +175,83 @@ static pc_status plan_splits(run_state *st, char *err, size_t errlen)
     return s;
 }
 
+/* Path of rank r's part of the rejects file. */
+static void rejects_part(const run_state *st, int r, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s.rank-%d", st->cfg->rejects_path, r);
+}
+
+/* bad_rows = skip: one JSON line per skipped row into this rank's part of the rejects file,
+ * opened on the first bad row (so a clean night writes nothing). */
+static pc_status reject_row(void *ctx, int32_t file, int64_t line, int64_t offset, const char *reason,
+                            const char *message, const char *raw, size_t raw_len, char *err, size_t errlen)
+{
+    run_state *st = ctx;
+    char path[PATH_MAX + 32];
+    rejects_part(st, st->rank, path, sizeof path);
+    if (st->rejects == NULL) {
+        /* The default rejects file lives in the table dir, which a first run has not made. */
+        char dir[PATH_MAX + 32];
+        snprintf(dir, sizeof dir, "%s", st->cfg->rejects_path);
+        char *slash = strrchr(dir, '/');
+        if (slash != NULL && slash != dir) {
+            *slash = '\0';
+            mkdir(dir, 0777);
+        }
+        if ((st->rejects = fopen(path, "w")) == NULL)
+            return pc_err(err, errlen, PC_ERR_CANTCREAT, "%s: %s", path, strerror(errno));
+    }
+    const char *fpath = split_plan_file_path(st->plan, file);
+    char *q1 = malloc(json_quote(NULL, 0, fpath, strlen(fpath)) + 1);
+    char *q2 = malloc(json_quote(NULL, 0, message, strlen(message)) + 1);
+    char *q3 = malloc(json_quote(NULL, 0, raw ? raw : "", raw ? raw_len : 0) + 1);
+    pc_status s = q1 && q2 && q3 ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if (s == PC_OK) {
+        json_quote(q1, SIZE_MAX, fpath, strlen(fpath));
+        json_quote(q2, SIZE_MAX, message, strlen(message));
+        json_quote(q3, SIZE_MAX, raw ? raw : "", raw ? raw_len : 0);
+        if (fprintf(st->rejects, "{\"file\": %s, \"line\": %lld, \"offset\": %lld, \"reason\": \"%s\", "
+                                 "\"message\": %s, \"row\": %s}\n",
+                    q1, (long long)line, (long long)offset, reason, q2, raw ? q3 : "null") < 0)
+            s = pc_err(err, errlen, PC_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    free(q1);
+    free(q2);
+    free(q3);
+    return s;
+}
+
+/* Rank 0: joins the ranks' parts into rejects_path.tmp, renames it over rejects_path, removes
+ * the parts. With no bad row at all, an older rejects file is removed: it is not tonight's. */
+static pc_status concat_rejects(run_state *st, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX + 32], part[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp", st->cfg->rejects_path);
+    if (st->total.rows_rejected == 0) {
+        unlink(st->cfg->rejects_path);
+        return PC_OK;
+    }
+    FILE *out = fopen(tmp, "w");
+    if (out == NULL) return pc_err(err, errlen, PC_ERR_CANTCREAT, "%s: %s", tmp, strerror(errno));
+    pc_status s = PC_OK;
+    char buf[65536];
+    for (int r = 0; r < st->nranks; r++) {
+        rejects_part(st, r, part, sizeof part);
+        FILE *in = fopen(part, "r");
+        if (in == NULL) continue; /* that rank had no bad row */
+        size_t n;
+        while (s == PC_OK && (n = fread(buf, 1, sizeof buf, in)) > 0)
+            if (fwrite(buf, 1, n, out) != n) s = pc_err(err, errlen, PC_ERR_IO, "%s: %s", tmp, strerror(errno));
+        fclose(in);
+        unlink(part);
+    }
+    if (fclose(out) != 0 && s == PC_OK) s = pc_err(err, errlen, PC_ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (s == PC_OK && rename(tmp, st->cfg->rejects_path) != 0)
+        s = pc_err(err, errlen, PC_ERR_IO, "%s: %s", st->cfg->rejects_path, strerror(errno));
+    if (s != PC_OK) unlink(tmp);
+    return s;
+}
+
 static pc_status emit_pair(void *ctx, const char *key, size_t klen, const char *val, size_t vlen,
                            int32_t file, int64_t line, char *err, size_t errlen)
 {
@@ -224,6 +304,8 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
     work_queue *q = NULL;
     mapper *mp = NULL;
     pc_status s = open_spill(st, MEMORY_SHARE_LOCAL, &st->local, err, errlen);
+    st->cfg->map.reject = reject_row;
+    st->cfg->map.reject_ctx = st;
     if (s == PC_OK) s = map_open(st->m, st->h, st->plan, &st->cfg->map, emit_pair, st, &st->stats, &mp, err, errlen);
     pc_status qs = work_queue_open(st->comm, split_plan_segment_count(st->plan), &q, err, errlen);
     if (s == PC_OK) s = qs;
@@ -237,7 +319,31 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
     else map_abort(mp);
     if (s != PC_OK && q != NULL) work_queue_cancel(q); /* the others stop taking work */
     work_queue_close(q);
-    return mpi_agree(s, st->comm, err, errlen);
+    if (st->rejects != NULL && fclose(st->rejects) != 0 && s == PC_OK)
+        s = pc_err(err, errlen, PC_ERR_IO, "%s: cannot write the rejects: %s", st->cfg->rejects_path, strerror(errno));
+    st->rejects = NULL;
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    _Static_assert(sizeof(map_stats) == 5 * sizeof(int64_t), "map_stats is summed as 5 int64");
+    MPI_Allreduce(&st->stats, &st->total, 5, MPI_INT64_T, MPI_SUM, st->comm);
+    return PC_OK;
+}
+
+/* The rejects of every rank, in rank order, into the job's rejects file (replaced atomically);
+ * then the error budget: more bad rows than input.max_bad_rows fails the job (65). Collective. */
+static pc_status collect_rejects(run_state *st, char *err, size_t errlen)
+{
+    if (!st->cfg->map.skip_bad_rows) return PC_OK;
+    pc_status s = PC_OK;
+    if (st->rank == 0) s = concat_rejects(st, err, errlen);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    int64_t bad = st->total.rows_rejected, in = st->total.rows_in;
+    bool over = (st->cfg->max_bad_rows >= 0 && bad > st->cfg->max_bad_rows) ||
+                (st->cfg->max_bad_share >= 0 && in > 0 && (double)bad > st->cfg->max_bad_share * (double)in);
+    if (over)
+        return pc_err(err, errlen, PC_ERR_DATA, "%lld bad rows of %lld exceed input.max_bad_rows (%s%s); they are in %s",
+                      (long long)bad, (long long)in, st->cfg->max_bad_share >= 0 ? "" : "a count of ",
+                      st->cfg->max_bad_share >= 0 ? "a share" : "rows", st->cfg->rejects_path);
+    return PC_OK;
 }
 
 /* Sums the map counters and moves every pair to its rank's key range, in bounded memory:
@@ -245,8 +351,6 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
  * Collective. */
 static pc_status shuffle_phase(run_state *st, char *err, size_t errlen)
 {
-    _Static_assert(sizeof(map_stats) == 5 * sizeof(int64_t), "map_stats is summed as 5 int64");
-    MPI_Allreduce(&st->stats, &st->total, 5, MPI_INT64_T, MPI_SUM, st->comm);
     kv_buffer *splitters = NULL;
     pc_status s = shuffle_pick_splitters(st->local, st->comm, &splitters, err, errlen); /* agreed */
     if (s != PC_OK) return s;
@@ -602,6 +706,7 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     if (s == PC_OK) s = sweep_spills(st, err, errlen);
     stage_mark(&t, &st->sec.setup);
     if (s == PC_OK) s = map_phase(st, err, errlen);
+    if (s == PC_OK) s = collect_rejects(st, err, errlen);
     stage_mark(&t, &st->sec.map);
     if (s == PC_OK) s = shuffle_phase(st, err, errlen);
     stage_mark(&t, &st->sec.shuffle);
@@ -640,6 +745,12 @@ static void report_ranks(run_state *st)
 
 static void run_state_clear(run_state *st)
 {
+    if (st->rejects != NULL) fclose(st->rejects);
+    if (st->cfg != NULL && st->cfg->map.skip_bad_rows) { /* a part left by a failed map */
+        char part[PATH_MAX + 32];
+        rejects_part(st, st->rank, part, sizeof part);
+        unlink(part);
+    }
     job_config_free(st->cfg);
     model_close(st->m);
     head_free(st->h);
@@ -722,10 +833,12 @@ int cmd_run(int argc, char **argv)
                          (long long)st.total.oov_ids, st.total.oov_ids == 1 ? "" : "s",
                          (long long)st.cfg->map.oov_bucket);
             int shards = st.cfg->single_shard ? 1 : st.nranks;
-            printf("precast: %s: %lld rows in, %lld written, %lld rejected%s, %.2f s, %.0f rows/s, "
+            char rejected[PATH_MAX + 32] = "";
+            if (st.total.rows_rejected > 0) snprintf(rejected, sizeof rejected, " (in %s)", st.cfg->rejects_path);
+            printf("precast: %s: %lld rows in, %lld written, %lld rejected%s%s, %.2f s, %.0f rows/s, "
                    "%d shard%s, published %s\n",
                    st.cfg->name, (long long)st.total.rows_in, (long long)st.total.rows_emitted,
-                   (long long)st.total.rows_rejected, oov, seconds,
+                   (long long)st.total.rows_rejected, rejected, oov, seconds,
                    seconds > 0 ? (double)st.total.rows_in / seconds : 0.0, shards,
                    shards == 1 ? "" : "s", st.version);
         }

@@ -33,6 +33,10 @@ typedef struct batch_keys {
     size_t *offsets;         /* rows + 1 */
     int32_t *files;
     int64_t *lines;
+    int64_t *file_offsets;   /* byte offset of each row in its file */
+    char *raw;               /* with skip_bad_rows: each row's raw bytes, for the rejects */
+    size_t raw_len, raw_cap;
+    size_t *raw_offsets;     /* rows + 1 */
 } batch_keys;
 
 /* The current batch of LIBSVM rows, as CSR. */
@@ -208,6 +212,35 @@ static pc_status map_columns(const map_state *st, const char *path, file_columns
     return s;
 }
 
+/* Appends n bytes to a growing buffer; false when out of memory (buffer unchanged). */
+static bool grow_append(char **buf, size_t *len, size_t *cap, const char *src, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        while (c < *len + n) c *= 2;
+        char *p = realloc(*buf, c);
+        if (p == NULL) return false;
+        *buf = p;
+        *cap = c;
+    }
+    if (n) memcpy(*buf + *len, src, n);
+    *len += n;
+    return true;
+}
+
+/* Keeps a row's raw bytes beside its key (only when bad rows are skipped). */
+static pc_status keys_push_raw(batch_keys *k, int64_t row, int64_t offset, const char *raw, size_t len,
+                               char *err, size_t errlen)
+{
+    k->file_offsets[row] = offset;
+    if (k->raw_offsets == NULL) return PC_OK;
+    k->raw_offsets[row] = k->raw_len;
+    if (raw != NULL && !grow_append(&k->raw, &k->raw_len, &k->raw_cap, raw, len))
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for batch rows");
+    k->raw_offsets[row + 1] = k->raw_len;
+    return PC_OK;
+}
+
 static pc_status keys_push(batch_keys *k, int64_t row, const char *key, size_t klen, int32_t file,
                            int64_t line, char *err, size_t errlen)
 {
@@ -242,6 +275,18 @@ static pc_status load_sparse(map_state *st, char *err, size_t errlen)
     return PC_OK;
 }
 
+/* A bad row: with bad_rows = fail its error (status s, message in err) stands; with skip it
+ * goes to the reject callback, is counted, and the map goes on (PC_OK). */
+static pc_status bad_row(map_state *st, pc_status s, int32_t file, int64_t line, int64_t offset,
+                         const char *reason, const char *raw, size_t raw_len, char *err, size_t errlen)
+{
+    if (s != PC_ERR_DATA || !st->cfg->skip_bad_rows) return s;
+    char message[PC_ERRLEN];
+    snprintf(message, sizeof message, "%s", err);
+    st->stats->rows_rejected++;
+    return st->cfg->reject(st->cfg->reject_ctx, file, line, offset, reason, message, raw, raw_len, err, errlen);
+}
+
 /* Runs the forward pass on the batch and emits every row's prediction. */
 static pc_status flush_batch(map_state *st, char *err, size_t errlen)
 {
@@ -266,8 +311,11 @@ static pc_status flush_batch(map_state *st, char *err, size_t errlen)
         char why[256];
         s = head_encode(st->h, rowp, st->value, st->value_cap, &vlen, why, sizeof why);
         if (s == PC_ERR_DATA) {
-            s = pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %s", st->paths[st->keys.files[r]],
-                       (long long)st->keys.lines[r], why);
+            batch_keys *k = &st->keys;
+            s = pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %s", st->paths[k->files[r]], (long long)k->lines[r], why);
+            const char *raw = k->raw_offsets ? k->raw + k->raw_offsets[r] : NULL;
+            size_t raw_len = k->raw_offsets ? k->raw_offsets[r + 1] - k->raw_offsets[r] : 0;
+            s = bad_row(st, s, k->files[r], k->lines[r], k->file_offsets[r], "output", raw, raw_len, err, errlen);
         } else if (s != PC_OK) {
             s = pc_err(err, errlen, s, "%s", why);
         } else {
@@ -279,6 +327,7 @@ static pc_status flush_batch(map_state *st, char *err, size_t errlen)
     }
     st->rows = 0;
     st->keys.len = 0;
+    st->keys.raw_len = 0;
     st->sparse.nnz = 0;
     return s;
 }
@@ -366,18 +415,25 @@ static pc_status fill_inputs(map_state *st, const file_columns *fc, const csv_re
 
 /* Adds one CSV record to the batch. PC_ERR_DATA names file and line. */
 static pc_status add_csv_record(map_state *st, const file_columns *fc, int32_t file, const csv_record *rec,
-                                char *err, size_t errlen)
+                                const char **reason, char *err, size_t errlen)
 {
     const char *path = st->paths[file];
-    if (rec->nfields != fc->ncols)
+    if (rec->nfields != fc->ncols) {
+        *reason = "fields";
         return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %lld fields, the header has %lld", path,
                       (long long)rec->line, (long long)rec->nfields, (long long)fc->ncols);
-    if (rec->lens[fc->id] == 0)
+    }
+    if (rec->lens[fc->id] == 0) {
+        *reason = "empty_id";
         return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: empty id", path, (long long)rec->line);
+    }
     char why[PC_ERRLEN / 2];
-    if (fill_inputs(st, fc, rec, why, sizeof why) != PC_OK)
+    if (fill_inputs(st, fc, rec, why, sizeof why) != PC_OK) {
+        *reason = "value";
         return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: %s", path, (long long)rec->line, why);
+    }
     pc_status s = keys_push(&st->keys, st->rows, rec->fields[fc->id], rec->lens[fc->id], file, rec->line, err, errlen);
+    if (s == PC_OK) s = keys_push_raw(&st->keys, st->rows, rec->offset, rec->raw, rec->raw_len, err, errlen);
     if (s == PC_OK) st->rows++;
     return s;
 }
@@ -403,6 +459,7 @@ static pc_status add_sparse_record(map_state *st, int32_t file, const libsvm_rec
     sb->nnz += (size_t)rec->nnz;
     sb->row_ptr[st->rows + 1] = (int64_t)sb->nnz;
     pc_status s = keys_push(&st->keys, st->rows, rec->id, rec->id_len, file, rec->line, err, errlen);
+    if (s == PC_OK) s = keys_push_raw(&st->keys, st->rows, rec->offset, rec->raw, rec->raw_len, err, errlen);
     if (s == PC_OK) st->rows++;
     return s;
 }
@@ -416,10 +473,17 @@ static pc_status map_csv_segment(map_state *st, const split_segment *seg, const 
         csv_record rec;
         bool eof = false;
         s = csv_reader_next(r, &rec, &eof, err, errlen);
+        if (s == PC_ERR_DATA) { /* a malformed record, consumed by the reader */
+            st->stats->rows_in++;
+            s = bad_row(st, s, seg->file, rec.line, rec.offset, "csv", rec.raw, rec.raw_len, err, errlen);
+            continue;
+        }
         if (s != PC_OK || eof) break;
         st->stats->rows_in++;
-        s = add_csv_record(st, fc, seg->file, &rec, err, errlen);
-        if (s == PC_OK && st->rows == model_batch_rows(st->m)) s = flush_batch(st, err, errlen);
+        const char *reason = "value";
+        s = add_csv_record(st, fc, seg->file, &rec, &reason, err, errlen);
+        if (s == PC_ERR_DATA) s = bad_row(st, s, seg->file, rec.line, rec.offset, reason, rec.raw, rec.raw_len, err, errlen);
+        else if (s == PC_OK && st->rows == model_batch_rows(st->m)) s = flush_batch(st, err, errlen);
     }
     csv_reader_close(r);
     return s;
@@ -434,10 +498,16 @@ static pc_status map_libsvm_segment(map_state *st, const split_segment *seg, cha
         libsvm_record rec;
         bool eof = false;
         s = libsvm_reader_next(r, &rec, &eof, err, errlen);
+        if (s == PC_ERR_DATA) { /* a malformed row, consumed by the reader */
+            st->stats->rows_in++;
+            s = bad_row(st, s, seg->file, rec.line, rec.offset, "libsvm", rec.raw, rec.raw_len, err, errlen);
+            continue;
+        }
         if (s != PC_OK || eof) break;
         st->stats->rows_in++;
         s = add_sparse_record(st, seg->file, &rec, err, errlen);
-        if (s == PC_OK && st->rows == model_batch_rows(st->m)) s = flush_batch(st, err, errlen);
+        if (s == PC_ERR_DATA) s = bad_row(st, s, seg->file, rec.line, rec.offset, "empty_id", rec.raw, rec.raw_len, err, errlen);
+        else if (s == PC_OK && st->rows == model_batch_rows(st->m)) s = flush_batch(st, err, errlen);
     }
     libsvm_reader_close(r);
     return s;
@@ -450,12 +520,16 @@ static pc_status map_state_init(map_state *st, split_plan *plan, char *err, size
     st->keys.offsets = malloc((size_t)(batch + 1) * sizeof(size_t));
     st->keys.files = malloc((size_t)batch * sizeof(int32_t));
     st->keys.lines = malloc((size_t)batch * sizeof(int64_t));
+    st->keys.file_offsets = malloc((size_t)batch * sizeof(int64_t));
+    if (st->cfg->skip_bad_rows && (st->keys.raw_offsets = calloc((size_t)batch + 1, sizeof(size_t))) == NULL)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     st->sparse.row_ptr = calloc((size_t)batch + 1, sizeof(int64_t));
     st->value_cap = head_value_max_bytes(st->h) + 1;
     st->value = malloc(st->value_cap);
     const char **paths = calloc((size_t)nfiles + 1, sizeof(char *));
     st->paths = paths;
-    if (!(st->keys.offsets && st->keys.files && st->keys.lines && st->sparse.row_ptr && st->value && paths))
+    if (!(st->keys.offsets && st->keys.files && st->keys.lines && st->keys.file_offsets && st->sparse.row_ptr &&
+          st->value && paths))
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     for (int i = 0; i < nfiles; i++) paths[i] = split_plan_file_path(plan, i);
     pc_status s = bind_inputs(st, err, errlen);
@@ -470,6 +544,9 @@ static void map_state_clear(map_state *st)
     free(st->keys.offsets);
     free(st->keys.files);
     free(st->keys.lines);
+    free(st->keys.file_offsets);
+    free(st->keys.raw);
+    free(st->keys.raw_offsets);
     free(st->sparse.row_ptr);
     free(st->sparse.cols);
     free(st->sparse.vals);

@@ -23,8 +23,10 @@
  *
  * A file whose header lacks a column, or whose columns do not add up to an input's width, is
  * an error naming the file, the input and both numbers. A row with the wrong number of fields,
- * a feature that is not a finite number, a bad id, an empty key, or a model output that is NaN
- * or infinite is a bad row: the job stops with PC_ERR_DATA naming file and line.
+ * a feature that is not a finite number, a bad id, an empty key, a malformed record, or a model
+ * output that is NaN or infinite is a bad row: with skip_bad_rows it is handed to the reject
+ * callback and counted in rows_rejected; otherwise the map stops with PC_ERR_DATA naming file
+ * and line.
  *
  * Ownership: the map loop borrows the model, plan and head; it allocates its batch state and
  * frees it before returning. The emit callback's key and value pointers are valid only during
@@ -47,6 +49,14 @@ typedef pc_status (*map_emit_fn)(void *ctx, const char *key, size_t klen, const 
 
 typedef enum map_format { MAP_FORMAT_CSV = 0, MAP_FORMAT_LIBSVM } map_format;
 
+/* Receives one bad row when bad rows are skipped: where it was (file index, 1-based line,
+ * byte offset), a short reason code ("csv", "fields", "empty_id", "value", "output",
+ * "libsvm"), the one-line message, and the row's raw bytes (NULL when the row was too long to
+ * keep). A non-OK return stops the map loop. */
+typedef pc_status (*map_reject_fn)(void *ctx, int32_t file, int64_t line, int64_t offset,
+                                   const char *reason, const char *message, const char *raw,
+                                   size_t raw_len, char *err, size_t errlen);
+
 /* CSV columns feeding one model input. */
 typedef struct map_binding {
     const char *input;             /* model input name */
@@ -67,6 +77,9 @@ typedef struct map_config {
     int64_t pad_id;                /* default 0 */
     int64_t oov_bucket;            /* id for out-of-vocabulary ids; < 0 rejects the row */
     bool one_based;                /* LIBSVM: indices start at 1 */
+    bool skip_bad_rows;            /* bad_rows = skip: a bad row goes to reject, the map goes on */
+    map_reject_fn reject;          /* REQUIRED when skip_bad_rows */
+    void *reject_ctx;
 } map_config;
 
 typedef struct map_stats {
