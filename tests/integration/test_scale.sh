@@ -30,7 +30,7 @@ run_np 1 run job.ini --set output.shards=2; rc=$?
 # Spilling: memory_mb = 1 forces many sorted runs on both sides of the shuffle; the table is
 # the same, and no spill file is left, also after a failed run.
 mkdir -p spill
-for np in 1 2 3; do
+for np in 1 2 3 8; do
     if run_np $np run job.ini -v --set output.table=sp$np --set run.memory_mb=1 --set run.spill_dir=$TMP/spill \
         && "$DUMP" sp$np >sp$np.txt; then
         spilled=$(awk '/spilled_mb/ {getline; print $NF}' "$TMP/err")
@@ -40,6 +40,12 @@ for np in 1 2 3; do
     else
         not_ok "spill -np $np" "$(head -c 300 "$TMP/err")"
     fi
+done
+# Any split size: 1 MiB segments over 8 ranks, with and without spilling.
+for mem in 1 512; do
+    run_np 8 run job.ini --set output.table=split$mem --set run.split_mb=1 --set run.memory_mb=$mem \
+        --set run.spill_dir=$TMP/spill && "$DUMP" split$mem >split$mem.txt && cmp -s ref.txt split$mem.txt \
+        && ok "-np 8, split_mb = 1, memory_mb = $mem: same table" || not_ok "split_mb 1 mem $mem" "$(head -c 300 "$TMP/err")"
 done
 run_np 2 run job.ini --set input.paths=dup.csv --set output.table=x --set run.memory_mb=1 --set run.spill_dir=$TMP/spill
 [ -z "$(ls spill)" ] && ok "a failed run leaves no spill file" || not_ok "spill after failure" "$(ls spill)"
