@@ -1,4 +1,5 @@
-/* test_storage.c — unit tests of storage/: shards, manifest, staging, publish, lookups. */
+/* test_storage.c — unit tests of storage/: shards, manifest, staging, publish, lookups,
+ * versions (listing, rollback, retention), the sorted scan and SHA-256. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "storage/fsutil.h" /* private, used here for temp-dir cleanup and its own tests */
+#include "storage/sha256.h"
 #include "storage/table.h"
 
 /* ---- helpers ---- */
@@ -1029,6 +1031,491 @@ START_TEST(test_verify)
 }
 END_TEST
 
+/* ---- SHA-256 (FIPS 180-4 / NIST CSRC example vectors) ---- */
+
+START_TEST(test_sha256_vectors)
+{
+    static const struct { const char *msg; const char *hex; } v[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+        {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqr"
+         "lmnopqrsmnopqrstnopqrstu",
+         "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
+    };
+    char hex[SHA256_HEX_BYTES];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        sha256_hex(v[i].msg, strlen(v[i].msg), hex);
+        ck_assert_str_eq(hex, v[i].hex);
+        /* every split into two updates gives the same digest */
+        size_t n = strlen(v[i].msg);
+        for (size_t cut = 0; cut <= n; cut++) {
+            sha256_ctx c;
+            unsigned char d[SHA256_DIGEST_BYTES];
+            sha256_init(&c);
+            sha256_update(&c, v[i].msg, cut);
+            sha256_update(&c, v[i].msg + cut, n - cut);
+            sha256_final(&c, d);
+            char h2[SHA256_HEX_BYTES];
+            for (int j = 0; j < 32; j++)
+                snprintf(h2 + 2 * j, 3, "%02x", d[j]);
+            ck_assert_str_eq(h2, v[i].hex);
+        }
+    }
+    /* one million 'a', fed in pieces of awkward sizes */
+    static char a[1000];
+    memset(a, 'a', sizeof a);
+    sha256_ctx c;
+    sha256_init(&c);
+    size_t fed = 0, piece = 1;
+    while (fed < 1000000) {
+        size_t k = piece < 1000000 - fed ? piece : 1000000 - fed;
+        if (k > sizeof a)
+            k = sizeof a;
+        sha256_update(&c, a, k);
+        fed += k;
+        piece = piece * 7 % 997 + 1;
+    }
+    unsigned char d[SHA256_DIGEST_BYTES];
+    sha256_final(&c, d);
+    for (int j = 0; j < 32; j++)
+        snprintf(hex + 2 * j, 3, "%02x", d[j]);
+    ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+
+    /* a file: the same digest as its bytes; a missing file */
+    char dir[PATH_MAX], p[PATH_MAX], err[PC_ERRLEN];
+    mk_tmp(dir, sizeof dir);
+    join(p, sizeof p, dir, "f");
+    write_text(p, v[3].msg);
+    ck_assert_msg(sha256_file(p, hex, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_str_eq(hex, v[3].hex);
+    join(p, sizeof p, dir, "none");
+    ck_assert_int_eq(sha256_file(p, hex, err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_str_eq(hex, "");
+    ck_assert_msg(strstr(err, "none") != NULL, "%s", err);
+    rm_tmp(dir);
+}
+END_TEST
+
+/* ---- provenance in the manifest ---- */
+
+START_TEST(test_manifest_provenance)
+{
+    char dir[PATH_MAX], path[PATH_MAX], err[PC_ERRLEN];
+    mk_tmp(dir, sizeof dir);
+    join(path, sizeof path, dir, "MANIFEST.json");
+    shard_info sh = {.dir = "shard-00000", .first_key = "a", .first_key_len = 1,
+                     .last_key = "b", .last_key_len = 1, .rows = 2, .bytes = 8, .checksum = 5};
+    manifest m = sample_manifest("v20261126T020000Z-nightly", 1, &sh);
+    int64_t mtimes[] = {1795658400, -86400}; /* a time before 1970 is a time too */
+    m.input_mtimes = mtimes;
+    m.job_text = "[model]\npath = m.onnx\n# \"quoted\" \\ caf\xc3\xa9\n";
+    m.precast_version = PRECAST_VERSION;
+    m.host = "node-17.cluster";
+    m.previous = "v20261125T020000Z-nightly";
+    ck_assert_msg(manifest_write(path, &m, err, sizeof err) == PC_OK, "%s", err);
+    char *text = read_text(path, NULL);
+    ck_assert_ptr_nonnull(strstr(text, "\"mtime\": 1795658400"));
+    ck_assert_ptr_nonnull(strstr(text, "\"precast_version\": \"" PRECAST_VERSION "\""));
+    free(text);
+    manifest *r;
+    ck_assert_msg(manifest_read(path, &r, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(r->input_mtimes[0], mtimes[0]);
+    ck_assert_int_eq(r->input_mtimes[1], mtimes[1]);
+    ck_assert_str_eq(r->job_text, m.job_text);
+    ck_assert_str_eq(r->precast_version, PRECAST_VERSION);
+    ck_assert_str_eq(r->host, m.host);
+    ck_assert_str_eq(r->previous, m.previous);
+    ck_assert_str_eq(r->model_sha256, m.model_sha256);
+    manifest_free(r);
+
+    /* Nothing known: NULL strings, no mtimes -> null, read back as NULL / unknown. */
+    m.input_mtimes = NULL;
+    m.job_text = m.precast_version = m.host = m.previous = NULL;
+    ck_assert_msg(manifest_write(path, &m, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_msg(manifest_read(path, &r, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(r->input_mtimes[0], MANIFEST_TIME_UNKNOWN);
+    ck_assert_int_eq(r->input_mtimes[1], MANIFEST_TIME_UNKNOWN);
+    ck_assert_ptr_null(r->job_text);
+    ck_assert_ptr_null(r->host);
+    ck_assert_ptr_null(r->precast_version);
+    ck_assert_ptr_null(r->previous);
+    manifest_free(r);
+
+    /* A manifest as precast 0.3 wrote it: no provenance fields at all. */
+    write_text(path,
+               "{\n  \"format_version\": 1,\n  \"created\": \"2026-11-01T02:00:00Z\",\n"
+               "  \"job\": \"old\",\n  \"version\": \"v20261101T020000Z-old\",\n"
+               "  \"model_path\": \"m.onnx\",\n  \"model_sha256\": null,\n"
+               "  \"job_file\": \"old.ini\",\n  \"inputs\": [{\"path\": \"in.csv\", \"size\": 10}],\n"
+               "  \"rows_in\": 2,\n  \"rows_written\": 2,\n  \"rows_rejected\": 0,\n"
+               "  \"checksum\": \"0000000000000005\",\n  \"value_format\": \"json\",\n"
+               "  \"head\": \"auto\",\n  \"labels_path\": null,\n  \"ranks\": 1,\n"
+               "  \"shards\": [{\"dir\": \"shard-00000\", \"first_key\": \"a\", \"last_key\": \"b\","
+               " \"rows\": 2, \"bytes\": 8, \"checksum\": \"0000000000000005\"}]\n}\n");
+    ck_assert_msg(manifest_read(path, &r, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(r->ninputs, 1);
+    ck_assert_int_eq(r->input_sizes[0], 10);
+    ck_assert_int_eq(r->input_mtimes[0], MANIFEST_TIME_UNKNOWN);
+    ck_assert_ptr_null(r->job_text);
+    ck_assert_ptr_null(r->host);
+    ck_assert_ptr_null(r->precast_version);
+    ck_assert_ptr_null(r->previous);
+    manifest_free(r);
+
+    /* A bad mtime is an error naming the field; so is a provenance string of another type. */
+    write_text(path,
+               "{\"format_version\": 1, \"created\": \"c\", \"job\": \"j\", \"version\": \"v\","
+               " \"model_path\": null, \"model_sha256\": null, \"job_file\": null,"
+               " \"inputs\": [{\"path\": \"p\", \"size\": 1, \"mtime\": \"yesterday\"}],"
+               " \"rows_in\": 0, \"rows_written\": 0, \"rows_rejected\": 0,"
+               " \"checksum\": \"0000000000000000\", \"value_format\": \"json\", \"head\": \"auto\","
+               " \"ranks\": 1, \"shards\": []}");
+    ck_assert_int_eq(manifest_read(path, &r, err, sizeof err), PC_ERR_IO);
+    ck_assert_ptr_null(r);
+    ck_assert_msg(strstr(err, "mtime") != NULL, "%s", err);
+    write_text(path,
+               "{\"format_version\": 1, \"created\": \"c\", \"job\": \"j\", \"version\": \"v\","
+               " \"model_path\": null, \"model_sha256\": null, \"job_file\": null, \"inputs\": [],"
+               " \"rows_in\": 0, \"rows_written\": 0, \"rows_rejected\": 0,"
+               " \"checksum\": \"0000000000000000\", \"value_format\": \"json\", \"head\": \"auto\","
+               " \"ranks\": 1, \"shards\": [], \"host\": 42}");
+    ck_assert_int_eq(manifest_read(path, &r, err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "host") != NULL, "%s", err);
+    rm_tmp(dir);
+}
+END_TEST
+
+/* ---- versions: listing, rollback, retention ---- */
+
+static const char *const *const one_shard[] = {keys_a};
+
+/* The names in dir (except "." and ".."), sorted, joined by spaces, into buf. */
+static void dir_listing(const char *dir, char *buf, size_t cap)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    char *names[64];
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            ck_assert(n < 64);
+            names[n++] = strdup(de->d_name);
+        }
+    closedir(d);
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (strcmp(names[j], names[i]) < 0) {
+                char *t = names[i];
+                names[i] = names[j];
+                names[j] = t;
+            }
+    buf[0] = '\0';
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(buf + o, cap - o, "%s%s", i ? " " : "", names[i]);
+        ck_assert(k > 0 && (size_t)k < cap - o);
+        o += (size_t)k;
+        free(names[i]);
+    }
+}
+
+static void current_is(const char *tdir, const char *want)
+{
+    char cur[256], err[PC_ERRLEN];
+    ck_assert_msg(table_current(tdir, cur, sizeof cur, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_str_eq(cur, want);
+}
+
+START_TEST(test_versions_list_and_rollback)
+{
+    char dir[PATH_MAX], tdir[PATH_MAX], p[PATH_MAX], err[PC_ERRLEN];
+    char v[4][256];
+    mk_tmp(dir, sizeof dir);
+    join(tdir, sizeof tdir, dir, "table");
+    table_version_info *list;
+    int64_t n;
+    char cur[256];
+    ck_assert_int_eq(table_versions_list(tdir, &list, &n, cur, sizeof cur, err, sizeof err),
+                     PC_ERR_NOINPUT);
+    ck_assert_ptr_null(list);
+    const char *tags[] = {"t0", "t1", "t2", "t3"};
+    for (int i = 0; i < 3; i++)
+        publish_version(tdir, "nightly", 1795658400 + 86400 * i, tags[i], 1, one_shard, v[i],
+                        sizeof v[i]);
+    /* the same second again: "-2" is newer than the plain name */
+    publish_version(tdir, "nightly", 1795658400 + 86400 * 2, tags[3], 1, one_shard, v[3],
+                    sizeof v[3]);
+    ck_assert_msg(strstr(v[3], "-nightly-2") != NULL, "%s", v[3]);
+    ck_assert_msg(table_versions_list(tdir, &list, &n, cur, sizeof cur, err, sizeof err) ==
+                  PC_OK, "%s", err);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(cur, v[3]);
+    const int order[] = {3, 2, 1, 0};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_str_eq(list[i].name, v[order[i]]);
+        ck_assert(list[i].current == (i == 0));
+        ck_assert_ptr_nonnull(list[i].m);
+        ck_assert_int_eq(list[i].m->rows_written, 3);
+    }
+    table_versions_free(list, n);
+
+    /* Rollback to the oldest: lookups answer with its values. */
+    ck_assert_msg(table_rollback(tdir, v[0], err, sizeof err) == PC_OK, "%s", err);
+    current_is(tdir, v[0]);
+    table *t;
+    ck_assert_msg(table_open(tdir, &t, err, sizeof err) == PC_OK, "%s", err);
+    expect_get(t, "banana", "t0:banana");
+    table_close(t);
+    ck_assert_msg(table_rollback(tdir, v[0], err, sizeof err) == PC_OK, "%s", err); /* no-op */
+    current_is(tdir, v[0]);
+
+    /* Refusals leave CURRENT as it was. */
+    ck_assert_int_eq(table_rollback(tdir, "v20991231T000000Z-nightly", err, sizeof err),
+                     PC_ERR_NOINPUT);
+    ck_assert_msg(strstr(err, "no such version") != NULL, "%s", err);
+    ck_assert_int_eq(table_rollback(tdir, "../escape", err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_int_eq(table_rollback(tdir, ".staging-nightly", err, sizeof err), PC_ERR_NOINPUT);
+    /* a half version: a shard missing */
+    char vdir[PATH_MAX], spath[PATH_MAX];
+    join(vdir, sizeof vdir, tdir, v[1]);
+    join(spath, sizeof spath, vdir, "shard-00000");
+    rm_tmp(spath);
+    ck_assert_int_eq(table_rollback(tdir, v[1], err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "shard-00000") != NULL, "%s", err);
+    /* ... its manifest missing */
+    join(p, sizeof p, vdir, "MANIFEST.json");
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(table_rollback(tdir, v[1], err, sizeof err), PC_ERR_IO);
+    ck_assert_msg(strstr(err, "MANIFEST.json") != NULL, "%s", err);
+    /* ... a symlink that looks like a version */
+    join(p, sizeof p, tdir, "v20300101T000000Z-nightly");
+    ck_assert_int_eq(symlink(v[2], p), 0);
+    ck_assert_int_eq(table_rollback(tdir, "v20300101T000000Z-nightly", err, sizeof err),
+                     PC_ERR_IO);
+    current_is(tdir, v[0]);
+    /* No such table. */
+    join(p, sizeof p, dir, "nothing");
+    ck_assert_int_eq(table_rollback(p, v[0], err, sizeof err), PC_ERR_NOINPUT);
+
+    /* The damaged version is listed with its problem; the symlink is not listed. */
+    ck_assert_msg(table_versions_list(tdir, &list, &n, cur, sizeof cur, err, sizeof err) ==
+                  PC_OK, "%s", err);
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(list[3].name, v[0]);
+    ck_assert(list[3].current);
+    ck_assert_str_eq(list[2].name, v[1]);
+    ck_assert_ptr_null(list[2].m);
+    ck_assert_msg(strstr(list[2].problem, "MANIFEST.json") != NULL, "%s", list[2].problem);
+    table_versions_free(list, n);
+    table_versions_free(NULL, 0);
+    rm_tmp(dir);
+}
+END_TEST
+
+static bool stale_only_other(const char *job, void *ctx)
+{
+    (*(int *)ctx)++;
+    return strcmp(job, "other") == 0;
+}
+
+START_TEST(test_retain)
+{
+    char dir[PATH_MAX], tdir[PATH_MAX], p[PATH_MAX], q[PATH_MAX], err[PC_ERRLEN];
+    char v[5][256], removed[1024], ls[4096];
+    mk_tmp(dir, sizeof dir);
+    join(tdir, sizeof tdir, dir, "table");
+    int64_t nrem = -1;
+    /* no table, no CURRENT: nothing to decide on */
+    ck_assert_int_eq(table_retain(tdir, 1, NULL, NULL, removed, sizeof removed, &nrem, err,
+                                  sizeof err), PC_ERR_NOINPUT);
+    const char *tags[] = {"t0", "t1", "t2", "t3", "t4"};
+    for (int i = 0; i < 5; i++)
+        publish_version(tdir, "nightly", 1795658400 + 86400 * i, tags[i], 1, one_shard, v[i],
+                        sizeof v[i]);
+    /* CURRENT is the oldest (a rollback): it stays, with the 2 newest others. */
+    ck_assert_msg(table_rollback(tdir, v[0], err, sizeof err) == PC_OK, "%s", err);
+
+    /* Things retention must leave alone or treat with care. */
+    char outside[PATH_MAX];
+    join(outside, sizeof outside, dir, "outside");
+    ck_assert_int_eq(mkdir(outside, 0777), 0);
+    join(p, sizeof p, outside, "precious");
+    write_text(p, "keep me");
+    join(p, sizeof p, tdir, v[1]);
+    join(q, sizeof q, p, "link-out"); /* a symlink inside a victim */
+    ck_assert_int_eq(symlink(outside, q), 0);
+    join(p, sizeof p, tdir, "v20000101T000000Z-linked"); /* a symlink named like a version */
+    ck_assert_int_eq(symlink(outside, p), 0);
+    join(p, sizeof p, tdir, "rejects-nightly.jsonl");
+    write_text(p, "{}\n");
+    join(p, sizeof p, tdir, "backup");
+    ck_assert_int_eq(mkdir(p, 0777), 0);
+    join(p, sizeof p, tdir, ".staging-other");
+    ck_assert_int_eq(mkdir(p, 0777), 0);
+    join(p, sizeof p, tdir, ".staging-busy");
+    ck_assert_int_eq(mkdir(p, 0777), 0);
+    /* what a removal killed half-way left */
+    join(p, sizeof p, tdir, ".trash-v20250101T000000Z-nightly");
+    ck_assert_int_eq(mkdir(p, 0777), 0);
+    join(q, sizeof q, p, "shard-00000");
+    ck_assert_int_eq(mkdir(q, 0777), 0);
+    join(p, sizeof p, q, "000005.ldb");
+    write_text(p, "half");
+    join(p, sizeof p, q, "link-out");
+    ck_assert_int_eq(symlink(outside, p), 0);
+
+    int calls = 0;
+    ck_assert_msg(table_retain(tdir, 2, stale_only_other, &calls, removed, sizeof removed,
+                               &nrem, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(calls, 2);
+    ck_assert_int_eq(nrem, 4);
+    char want[2048];
+    snprintf(want, sizeof want, ".trash-v20250101T000000Z-nightly %s %s .staging-other", v[2],
+             v[1]);
+    ck_assert_str_eq(removed, want);
+    dir_listing(tdir, ls, sizeof ls);
+    snprintf(want, sizeof want,
+             ".precast-table.lock .staging-busy CURRENT backup rejects-nightly.jsonl "
+             "v20000101T000000Z-linked %s %s %s", v[0], v[3], v[4]);
+    ck_assert_str_eq(ls, want);
+    current_is(tdir, v[0]);
+    join(p, sizeof p, outside, "precious");
+    ck_assert(fs_exists(p));
+    table *t;
+    ck_assert_msg(table_open(tdir, &t, err, sizeof err) == PC_OK, "%s", err);
+    expect_get(t, "apple", "t0:apple");
+    table_close(t);
+
+    /* keep 0: only CURRENT's version; staging dirs untouched without a callback. */
+    ck_assert_msg(table_retain(tdir, 0, NULL, NULL, removed, sizeof removed, &nrem, err,
+                               sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(nrem, 2);
+    snprintf(want, sizeof want, "%s %s", v[4], v[3]);
+    ck_assert_str_eq(removed, want);
+    dir_listing(tdir, ls, sizeof ls);
+    snprintf(want, sizeof want,
+             ".precast-table.lock .staging-busy CURRENT backup rejects-nightly.jsonl "
+             "v20000101T000000Z-linked %s", v[0]);
+    ck_assert_str_eq(ls, want);
+    ck_assert_msg(table_verify(tdir, NULL, NULL, err, sizeof err) == PC_OK, "%s", err);
+
+    /* Nothing to do, a small output buffer, NULL outputs. */
+    ck_assert_int_eq(table_retain(tdir, 0, NULL, NULL, NULL, 0, NULL, err, sizeof err), PC_OK);
+    for (int i = 0; i < 3; i++)
+        publish_version(tdir, "nightly", 1795658400 + 86400 * (10 + i), tags[i], 1, one_shard,
+                        v[i], sizeof v[i]);
+    char small[12];
+    ck_assert_msg(table_retain(tdir, 0, NULL, NULL, small, sizeof small, &nrem, err,
+                               sizeof err) == PC_OK, "%s", err);
+    ck_assert_int_eq(nrem, 3); /* the old CURRENT and two of the three new versions */
+    ck_assert_str_eq(small, "...");
+    current_is(tdir, v[2]);
+    ck_assert_int_eq(table_retain(tdir, -1, NULL, NULL, NULL, 0, NULL, err, sizeof err),
+                     PC_ERR_INTERNAL);
+
+    /* A corrupt CURRENT: nothing removed. */
+    join(p, sizeof p, tdir, "CURRENT");
+    write_text(p, "../../etc\n");
+    ck_assert_int_eq(table_retain(tdir, 0, NULL, NULL, NULL, 0, &nrem, err, sizeof err),
+                     PC_ERR_IO);
+    ck_assert_int_eq(nrem, 0);
+    join(p, sizeof p, tdir, v[2]);
+    ck_assert(is_dir(p));
+    rm_tmp(dir);
+}
+END_TEST
+
+/* ---- sorted scan of a version ---- */
+
+START_TEST(test_scan)
+{
+    char dir[PATH_MAX], tdir[PATH_MAX], v[256], err[PC_ERRLEN];
+    mk_tmp(dir, sizeof dir);
+    join(tdir, sizeof tdir, dir, "table");
+    static const char *const s0[] = {"a", "a\x01", "ab", NULL};
+    static const char *const s1[] = {NULL}; /* empty */
+    static const char *const s2[] = {"m", "m0", NULL};
+    static const char *const s3[] = {"x", "y", "z", NULL};
+    const char *const *shards[] = {s0, s1, s2, s3};
+    table_scan *s;
+    ck_assert_int_eq(table_scan_open(tdir, NULL, &s, err, sizeof err), PC_ERR_NOINPUT);
+    ck_assert_ptr_null(s);
+    publish_version(tdir, "scan", 1795658400, "x", 4, shards, v, sizeof v);
+    const char *want[] = {"a", "a\x01", "ab", "m", "m0", "x", "y", "z"};
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_msg(table_scan_open(tdir, pass == 0 ? NULL : v, &s, err, sizeof err) == PC_OK,
+                      "%s", err);
+        ck_assert_int_eq(table_scan_manifest(s)->nshards, 4);
+        int i = 0;
+        for (;;) {
+            const char *k, *val;
+            size_t kl, vl;
+            bool eof;
+            ck_assert_msg(table_scan_next(s, &k, &kl, &val, &vl, &eof, err, sizeof err) == PC_OK,
+                          "%s", err);
+            if (eof) {
+                ck_assert_ptr_null(k);
+                break;
+            }
+            ck_assert_int_lt(i, 8);
+            ck_assert_uint_eq(kl, strlen(want[i]));
+            ck_assert(memcmp(k, want[i], kl) == 0);
+            char wv[16];
+            snprintf(wv, sizeof wv, "x:%s", want[i]);
+            ck_assert_uint_eq(vl, strlen(wv));
+            ck_assert(memcmp(val, wv, vl) == 0);
+            i++;
+        }
+        ck_assert_int_eq(i, 8);
+        const char *k, *val;
+        size_t kl, vl;
+        bool eof = false;
+        ck_assert_int_eq(table_scan_next(s, &k, &kl, &val, &vl, &eof, err, sizeof err), PC_OK);
+        ck_assert(eof); /* stays at the end */
+        table_scan_close(s);
+    }
+    table_scan_close(NULL);
+    ck_assert_int_eq(table_scan_open(tdir, "v20991231T000000Z-scan", &s, err, sizeof err),
+                     PC_ERR_NOINPUT);
+
+    /* A manifest that disagrees with a shard: the scan fails at that shard's end. */
+    char vdir[PATH_MAX], mpath[PATH_MAX];
+    join(vdir, sizeof vdir, tdir, v);
+    join(mpath, sizeof mpath, vdir, "MANIFEST.json");
+    manifest *m;
+    ck_assert_msg(manifest_read(mpath, &m, err, sizeof err) == PC_OK, "%s", err);
+    m->shards[2].checksum++;
+    m->checksum++;
+    ck_assert_int_eq(manifest_write(mpath, m, err, sizeof err), PC_OK);
+    manifest_free(m);
+    ck_assert_msg(table_scan_open_dir(vdir, &s, err, sizeof err) == PC_OK, "%s", err);
+    pc_status rc;
+    int got = 0;
+    for (;;) {
+        const char *k, *val;
+        size_t kl, vl;
+        bool eof;
+        rc = table_scan_next(s, &k, &kl, &val, &vl, &eof, err, sizeof err);
+        if (rc != PC_OK || eof)
+            break;
+        got++;
+    }
+    ck_assert_int_eq(rc, PC_ERR_IO);
+    ck_assert_int_eq(got, 5);
+    ck_assert_msg(strstr(err, "shard-00002") != NULL && strstr(err, "checksum") != NULL, "%s",
+                  err);
+    const char *k, *val;
+    size_t kl, vl;
+    bool eof;
+    ck_assert_int_eq(table_scan_next(s, &k, &kl, &val, &vl, &eof, err, sizeof err), PC_ERR_IO);
+    table_scan_close(s);
+    rm_tmp(dir);
+}
+END_TEST
+
 START_TEST(test_get_routing)
 {
     char dir[PATH_MAX], tdir[PATH_MAX], v[256], err[PC_ERRLEN];
@@ -1122,6 +1609,11 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_get_routing);
     tcase_add_test(tc, test_verify);
     tcase_add_test(tc, test_fs_helpers);
+    tcase_add_test(tc, test_sha256_vectors);
+    tcase_add_test(tc, test_manifest_provenance);
+    tcase_add_test(tc, test_versions_list_and_rollback);
+    tcase_add_test(tc, test_retain);
+    tcase_add_test(tc, test_scan);
     suite_add_tcase(s, tc);
     return s;
 }
