@@ -9,5 +9,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_versions(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

@@ -32,6 +32,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "get") == 0) return cmd_get(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "versions") == 0) return cmd_versions(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0) return cmd_verify(argc - 1, argv + 1);
     fprintf(stderr, "precast: unknown command '%s'\n", cmd);
     usage(stderr);
     return PC_ERR_USAGE;
