@@ -12,12 +12,17 @@
  *                                keys ordered bytewise (LevelDB's default comparator), so each
  *                                shard is a plain LevelDB any LevelDB tool can open
  *     .staging-<job>/            a version being written; never read; replaced by a later run
+ *     .trash-<name>/             a version (or staging dir) being removed by retention; never
+ *                                read; swept by the next table_retain
+ *     .precast-table.lock        the table lock (flock) of publish, rollback and retention
  *
  * Life of a version (the writer side, driven by jobs/):
  *   table_staging_create  ->  shard_writer_open/put/close for each shard, in the staging dir
- *   ->  shard_scan (the "nothing lost" check)  ->  table_version_name  ->  manifest_write
- *   (staging/MANIFEST.json with version = that name)  ->  table_publish.
- * Readers (precast get/serve/verify) use table_open / table_get.
+ *   ->  shard_scan (the "nothing lost" check)  ->  table_version_name  ->  table_current (the
+ *   manifest's `previous`)  ->  manifest_write (staging/MANIFEST.json with version = that
+ *   name)  ->  table_publish  ->  table_retain (keep_versions).
+ * Readers (precast get/serve/verify) use table_open / table_get; the run report's diff uses
+ * table_scan_*; `precast versions` uses table_versions_list, table_rollback, table_retain.
  *
  * Errors: every fallible function returns a pc_status (kernels/status.h) and on failure writes
  * a one-line message naming the path into the caller's (err, errlen).  Codes used here:
