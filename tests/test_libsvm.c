@@ -830,7 +830,8 @@ static void strip_all(char *s, const char *what)
     *o = '\0';
 }
 
-/* Every split size from 1 byte to past the total, with 1, 2, 3 and 6 counting parts. */
+/* Every split size from 1 byte to past the total, with 1, 2, 3 and 6 counting parts (all
+ * of them for the small sizes, one in turn above: valgrind's time). */
 START_TEST(test_libsvm_split_bytes)
 {
     char dir[4096];
@@ -845,6 +846,7 @@ START_TEST(test_libsvm_split_bytes)
         for (int64_t S = 1; S <= total + 1; S++) {
             const int nparts[] = {1, 2, 3, 6};
             for (size_t k = 0; k < 4; k++) {
+                if (S > 12 && (S + o) % 4 != (int64_t)k) continue;
                 split_plan *p = plan_opts(dir, "*.svm", nparts[k], S, NULL);
                 if (S == 1) ck_assert_int_eq(split_plan_segment_count(p), total);
                 char *got = read_plan(p, &SPLIT_OPTS[o], &n2, &e2);
@@ -895,7 +897,7 @@ START_TEST(test_libsvm_gz_like_plain)
         split_plan *one = plan_opts(mixed, "*", 1, 0, NULL);
         int64_t total = split_plan_total_size(one);
         split_plan_free(one);
-        for (int64_t S = 1; S <= total + 1; S += o + 1) {
+        for (int64_t S = 1 + o; S <= total + 1; S += NSPLIT_OPTS) {
             split_plan *p = plan_opts(mixed, "*", 1 + (int)(S % 4), S, NULL);
             char *got = read_plan(p, &SPLIT_OPTS[o], &n2, &e2);
             strip_all(got, mixed);
@@ -929,7 +931,7 @@ START_TEST(test_libsvm_gz_damaged_and_empty)
     char dir[4096], path[4200], err[PC_ERRLEN];
     make_tmpdir(dir, sizeof dir);
     sbuf body = {0};
-    for (int i = 0; i < 20000; i++) sb_printf(&body, "r%d %d:%d.5 %d:1\n", i, i % 7, i, 7 + i % 90);
+    for (int i = 0; i < 6000; i++) sb_printf(&body, "r%d %d:%d.5 %d:1\n", i, i % 7, i, 7 + i % 90);
     write_gz(dir, "big.svm.gz", body.s, body.len, 1);
     snprintf(path, sizeof path, "%s/big.svm.gz", dir);
     FILE *f = fopen(path, "rb");
@@ -939,6 +941,7 @@ START_TEST(test_libsvm_gz_damaged_and_empty)
     size_t gzlen = fread(gz, 1, 1 << 20, f);
     fclose(f);
     ck_assert_uint_gt(gzlen, 10000);
+    ck_assert_uint_lt(gzlen, 1 << 20);
     libsvm_options o = {.width = 100, .buffer_size = 5};
     for (int c = 0; c < 4; c++) {
         unsigned char *b = malloc(gzlen);
