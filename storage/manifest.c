@@ -135,6 +135,8 @@ pc_status manifest_write(const char *path, const manifest *m, char *err, size_t 
     put_str(&b, "job_file", m->job_file);
     json_buf_puts(&b, ",\n  ");
     put_str(&b, "job_text", m->job_text);
+    json_buf_puts(&b, ",\n  ");
+    put_str(&b, "job_overrides", m->job_overrides);
     json_buf_puts(&b, ",\n  \"inputs\": [");
     for (int64_t i = 0; i < m->ninputs; i++) {
         json_buf_puts(&b, i == 0 ? "\n    {" : ",\n    {");
@@ -366,6 +368,7 @@ void manifest_free(manifest *m)
     free(m->input_sizes);
     free(m->input_mtimes);
     free(m->job_text);
+    free(m->job_overrides);
     free(m->precast_version);
     free(m->host);
     free(m->previous);
@@ -429,6 +432,7 @@ static pc_status read_manifest(rd *r, const json_value *root, manifest *m)
         (rc = get_i64(r, root, "ranks", &m->ranks)) != PC_OK ||
         /* provenance: absent from manifests older than precast 0.4.0 */
         (rc = get_str(r, root, "job_text", true, &m->job_text)) != PC_OK ||
+        (rc = get_str(r, root, "job_overrides", true, &m->job_overrides)) != PC_OK ||
         (rc = get_str(r, root, "host", true, &m->host)) != PC_OK ||
         (rc = get_str(r, root, "precast_version", true, &m->precast_version)) != PC_OK ||
         (rc = get_str(r, root, "previous", true, &m->previous)) != PC_OK)

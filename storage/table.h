@@ -167,6 +167,8 @@ typedef struct manifest {
      * manifest (every mtime unknown); manifest_read always allocates it (ninputs entries). */
     int64_t *input_mtimes;     /* ninputs: modification time, seconds since the epoch (UTC) */
     char *job_text;            /* the job file's contents, as read by the run */
+    char *job_overrides;       /* the run's --set overrides, "section.key=value" one per line
+                                  (each ending in '\n'); NULL when there were none */
     char *precast_version;     /* PRECAST_VERSION of the precast that wrote it */
     char *host;                /* host name of rank 0 (which publishes) */
     char *previous;            /* the version CURRENT named before this one was published;
@@ -181,7 +183,7 @@ typedef struct manifest {
  * The JSON (UTF-8, one object):
  *   {"format_version": 1, "created": "...", "job": "...", "version": "...",
  *    "model_path": ..., "model_sha256": ..., "job_file": ...,
- *    "job_text": ..., "inputs": [{"path": "...", "size": N, "mtime": N or null}, ...],
+ *    "job_text": ..., "job_overrides": ..., "inputs": [{"path": "...", "size": N, "mtime": N or null}, ...],
  *    "rows_in": N, "rows_written": N, "rows_rejected": N,
  *    "checksum": "0123456789abcdef",     (a string: JSON numbers lose 64-bit precision)
  *    "value_format": ..., "head": ..., "labels_path": ... or null, "ranks": N,
@@ -200,8 +202,8 @@ typedef struct manifest {
 pc_status manifest_write(const char *path, const manifest *m, char *err, size_t errlen);
 
 /* Reads and validates what manifest_write wrote: strict JSON (at most 64 MiB), every field
- * above present with its type (labels_path and the provenance fields job_text, mtime, host,
- * precast_version and previous may be absent: older manifests), format_version 1, shard dirs
+ * above present with its type (labels_path and the provenance fields job_text, job_overrides,
+ * mtime, host, precast_version and previous may be absent: older manifests), format_version 1, shard dirs
  * plain names, shard ranges ordered and disjoint, checksums 16 hex digits; unknown fields are
  * ignored.  Anything else -> PC_ERR_IO "path: line L, column C: what" or "path: field: what"
  * (never a crash); missing file -> PC_ERR_NOINPUT.  On success *out is the caller's, freed

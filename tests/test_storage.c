@@ -1111,6 +1111,7 @@ START_TEST(test_manifest_provenance)
     int64_t mtimes[] = {1795658400, -86400}; /* a time before 1970 is a time too */
     m.input_mtimes = mtimes;
     m.job_text = "[model]\npath = m.onnx\n# \"quoted\" \\ caf\xc3\xa9\n";
+    m.job_overrides = "output.top_k=3\ninput.paths=/data/x \xff.csv\n"; /* not UTF-8 */
     m.precast_version = PRECAST_VERSION;
     m.host = "node-17.cluster";
     m.previous = "v20261125T020000Z-nightly";
@@ -1124,6 +1125,7 @@ START_TEST(test_manifest_provenance)
     ck_assert_int_eq(r->input_mtimes[0], mtimes[0]);
     ck_assert_int_eq(r->input_mtimes[1], mtimes[1]);
     ck_assert_str_eq(r->job_text, m.job_text);
+    ck_assert_str_eq(r->job_overrides, m.job_overrides);
     ck_assert_str_eq(r->precast_version, PRECAST_VERSION);
     ck_assert_str_eq(r->host, m.host);
     ck_assert_str_eq(r->previous, m.previous);
@@ -1132,7 +1134,7 @@ START_TEST(test_manifest_provenance)
 
     /* Nothing known: NULL strings, no mtimes -> null, read back as NULL / unknown. */
     m.input_mtimes = NULL;
-    m.job_text = m.precast_version = m.host = m.previous = NULL;
+    m.job_text = m.job_overrides = m.precast_version = m.host = m.previous = NULL;
     ck_assert_msg(manifest_write(path, &m, err, sizeof err) == PC_OK, "%s", err);
     ck_assert_msg(manifest_read(path, &r, err, sizeof err) == PC_OK, "%s", err);
     ck_assert_int_eq(r->input_mtimes[0], MANIFEST_TIME_UNKNOWN);
@@ -1159,6 +1161,7 @@ START_TEST(test_manifest_provenance)
     ck_assert_int_eq(r->input_sizes[0], 10);
     ck_assert_int_eq(r->input_mtimes[0], MANIFEST_TIME_UNKNOWN);
     ck_assert_ptr_null(r->job_text);
+    ck_assert_ptr_null(r->job_overrides);
     ck_assert_ptr_null(r->host);
     ck_assert_ptr_null(r->precast_version);
     ck_assert_ptr_null(r->previous);
