@@ -22,7 +22,8 @@ static const char *const KNOWN_KEYS[][2] = {
     {"output", "thresholds"}, {"output", "max_labels"}, {"output", "all_scores"},
     {"output", "shards"},
     {"run", "name"},         {"run", "batch_rows"},    {"run", "memory_mb"},
-    {"run", "spill_dir"},    {"run", "split_mb"},
+    {"run", "spill_dir"},    {"run", "split_mb"},      {"run", "lock"},
+    {"run", "report"},       {"run", "metrics_textfile"},
 };
 
 static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
@@ -297,9 +298,6 @@ static pc_status load_bad_row_budget(const ini *f, job_config *c, char *err, siz
         if (pct) c->max_bad_share = x / 100.0;
         else c->max_bad_rows = (int64_t)x;
     }
-    if ((v = ini_get(f, "input", "rejects", NULL)) != NULL && *v &&
-        (c->rejects_path = resolve_path(c->job_file, v)) == NULL)
-        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     return PC_OK;
 }
 
@@ -437,6 +435,32 @@ static pc_status load_run_section(const ini *f, job_config *c, char *err, size_t
     return PC_OK;
 }
 
+/* *out = the job file's value of [run] key (resolved), else TABLE/<prefix><job><suffix>
+ * (or NULL when prefix is NULL). */
+static pc_status run_file(const ini *f, const job_config *c, const char *sec, const char *key, const char *prefix,
+                          const char *suffix, char **out, char *err, size_t errlen)
+{
+    const char *v = ini_get(f, sec, key, NULL);
+    *out = NULL;
+    if (v != NULL && *v) *out = resolve_path(c->job_file, v);
+    else if (prefix == NULL) return PC_OK;
+    else {
+        size_t n = strlen(c->table_dir) + strlen(prefix) + strlen(c->name) + strlen(suffix) + 2;
+        if ((*out = malloc(n)) != NULL) snprintf(*out, n, "%s/%s%s%s", c->table_dir, prefix, c->name, suffix);
+    }
+    return *out ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+}
+
+/* The files a run keeps beside its table unless the job names others. */
+static pc_status resolve_run_files(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    pc_status s = run_file(f, c, "input", "rejects", "rejects-", ".jsonl", &c->rejects_path, err, errlen);
+    if (s == PC_OK) s = run_file(f, c, "run", "lock", ".lock-", "", &c->lock_path, err, errlen);
+    if (s == PC_OK) s = run_file(f, c, "run", "report", "report-", ".json", &c->report_path, err, errlen);
+    if (s == PC_OK) s = run_file(f, c, "run", "metrics_textfile", NULL, "", &c->metrics_path, err, errlen);
+    return s;
+}
+
 pc_status job_config_load(const char *path, char *const *overrides, int noverrides,
                           job_config **out, char *err, size_t errlen)
 {
@@ -457,11 +481,7 @@ pc_status job_config_load(const char *path, char *const *overrides, int noverrid
     if (s == PC_OK) s = load_input_section(f, c, err, errlen);
     if (s == PC_OK) s = load_output_section(f, c, err, errlen);
     if (s == PC_OK) s = load_run_section(f, c, err, errlen);
-    if (s == PC_OK && c->rejects_path == NULL) { /* default: beside the versions, per job */
-        size_t n = strlen(c->table_dir) + strlen(c->name) + 32;
-        if ((c->rejects_path = malloc(n)) == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-        else snprintf(c->rejects_path, n, "%s/rejects-%s.jsonl", c->table_dir, c->name);
-    }
+    if (s == PC_OK) s = resolve_run_files(f, c, err, errlen);
     ini_free(f);
     if (s != PC_OK) {
         job_config_free(c);
@@ -492,6 +512,9 @@ void job_config_free(job_config *c)
     free(c->thresholds_path);
     free(c->spill_dir);
     free(c->rejects_path);
+    free(c->lock_path);
+    free(c->report_path);
+    free(c->metrics_path);
     free(c->thresholds);
     free(c);
 }

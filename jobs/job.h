@@ -48,6 +48,9 @@ typedef struct job_config {
     int64_t memory_mb;    /* [run] memory_mb per rank for pairs and shuffle buffers, default 512 */
     char *spill_dir;      /* [run] spill_dir, default $TMPDIR or /tmp */
     int64_t split_mb;     /* [run] split_mb: largest input segment, default 64 */
+    char *lock_path;      /* [run] lock, default TABLE/.lock-<job> */
+    char *report_path;    /* [run] report (JSON), default TABLE/report-<job>.json */
+    char *metrics_path;   /* [run] metrics_textfile (Prometheus), or NULL */
 } job_config;
 
 /* Loads path, applies "section.key=value" overrides in order, validates and resolves.

@@ -22,6 +22,9 @@
 
 #include "jobs/commands.h"
 #include "jobs/job.h"
+#include "jobs/lock.h"
+#include "jobs/progress.h"
+#include "jobs/report.h"
 #include "jobs/work.h"
 #include "kernels/model.h"
 #include "mapper/head.h"
@@ -57,6 +60,9 @@ typedef struct run_state {
     int64_t segments_done; /* input segments this rank mapped */
     int64_t spilled_bytes; /* written to spill files by this rank */
     FILE *rejects;         /* this rank's part of the rejects file, once a row was skipped */
+    int64_t bytes_read;    /* input bytes of the segments this rank mapped */
+    double wall_start;     /* epoch seconds at start, for the report */
+    job_lock *lock;        /* rank 0: the job's lock while it runs */
     struct {
         double setup, map, shuffle, write, publish; /* seconds of this rank in each stage */
     } sec;
@@ -79,8 +85,8 @@ static void usage(FILE *out)
             "  -h, --help                this help\n"
             "\n"
             "Exit status: 0 published, 64 usage, 65 bad input rows, 66 input missing,\n"
-            "70 internal error, 73 cannot create the output, 74 I/O error, 78 job or model\n"
-            "rejected. The cause is printed on stderr.\n");
+            "70 internal error, 73 cannot create the output, 74 I/O error, 75 another run of\n"
+            "this job holds its lock, 78 job or model rejected. The cause is printed on stderr.\n");
 }
 
 /* Broadcasts a byte buffer from rank 0 in chunks; *len and *buf are set on other ranks.
@@ -310,10 +316,27 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
     pc_status qs = work_queue_open(st->comm, split_plan_segment_count(st->plan), &q, err, errlen);
     if (s == PC_OK) s = qs;
     int64_t nsegs = split_plan_segment_count(st->plan);
+    progress *prog = NULL;
+    if (st->rank == 0 && s == PC_OK)
+        progress_create(stderr, split_plan_total_size(st->plan), isatty(2), MPI_Wtime(), &prog, NULL, 0);
+    const split_segment *segs = split_plan_segments(st->plan);
     for (int64_t i; s == PC_OK && (i = work_queue_next(q)) < nsegs;) {
         test_slowdown(st);
+        int64_t rows_before = st->stats.rows_in;
         s = map_segment(mp, i, err, errlen);
         st->segments_done++;
+        st->bytes_read += segs[i].end - segs[i].start;
+        work_queue_report(q, st->stats.rows_in - rows_before, segs[i].end - segs[i].start);
+        if (prog != NULL) {
+            int64_t rows, bytes;
+            work_queue_progress(q, &rows, &bytes);
+            progress_update(prog, rows, bytes, MPI_Wtime());
+        }
+    }
+    if (prog != NULL) {
+        int64_t rows, bytes;
+        work_queue_progress(q, &rows, &bytes);
+        progress_finish(prog, rows, bytes, MPI_Wtime());
     }
     if (s == PC_OK) s = map_close(mp, err, errlen);
     else map_abort(mp);
@@ -721,30 +744,90 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
 
 /* --verbose: rank 0 prints one line per rank — what it did and how long each stage took —
  * so that an operator sees stragglers and memory. Collective. */
-static void report_ranks(run_state *st)
+/* Per-rank figures gathered on rank 0 for the report and --verbose. */
+enum { RF_SEGMENTS, RF_ROWS_IN, RF_REJECTED, RF_WRITTEN, RF_BYTES_READ, RF_SETUP, RF_PARSE, RF_FORWARD, RF_SHUFFLE,
+       RF_WRITE, RF_PUBLISH, RF_RSS_MB, RF_SPILLED, RF_COUNT };
+
+/* Collective. Returns a malloc'd array of RF_COUNT doubles per rank on rank 0 (NULL elsewhere,
+ * or when out of memory). */
+static double *gather_rank_figures(run_state *st)
 {
-    enum { NF = 11 };
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double mine[NF] = {(double)st->segments_done, (double)st->stats.rows_in, (double)st->stats.rows_emitted,
-                       st->sec.setup, st->sec.map - (double)st->stats.forward_ns / 1e9,
-                       (double)st->stats.forward_ns / 1e9, st->sec.shuffle, st->sec.write, st->sec.publish,
-                       (double)ru.ru_maxrss / 1024.0, (double)st->spilled_bytes / 1048576.0};
-    double *all = st->rank == 0 ? calloc((size_t)st->nranks * NF, sizeof(double)) : NULL;
-    MPI_Gather(mine, NF, MPI_DOUBLE, all, NF, MPI_DOUBLE, 0, st->comm);
-    if (st->rank != 0 || all == NULL) return;
+    double fwd = (double)st->stats.forward_ns / 1e9;
+    double mine[RF_COUNT] = {
+        [RF_SEGMENTS] = (double)st->segments_done, [RF_ROWS_IN] = (double)st->stats.rows_in,
+        [RF_REJECTED] = (double)st->stats.rows_rejected, [RF_WRITTEN] = (double)st->stats.rows_emitted,
+        [RF_BYTES_READ] = (double)st->bytes_read, [RF_SETUP] = st->sec.setup, [RF_PARSE] = st->sec.map - fwd,
+        [RF_FORWARD] = fwd, [RF_SHUFFLE] = st->sec.shuffle, [RF_WRITE] = st->sec.write,
+        [RF_PUBLISH] = st->sec.publish, [RF_RSS_MB] = (double)ru.ru_maxrss / 1024.0,
+        [RF_SPILLED] = (double)st->spilled_bytes};
+    /* ~100 bytes per rank: the allocation cannot sensibly fail, and MPI needs the buffer. */
+    double *all = st->rank == 0 ? calloc((size_t)st->nranks * RF_COUNT + 1, sizeof(double)) : NULL;
+    MPI_Gather(mine, RF_COUNT, MPI_DOUBLE, all, RF_COUNT, MPI_DOUBLE, 0, st->comm);
+    return all;
+}
+
+/* --verbose: one line per rank — what it did and how long each stage took — so that an
+ * operator sees stragglers and memory. Rank 0 only. */
+static void print_rank_figures(const run_state *st, const double *all)
+{
     fprintf(stderr, "rank  segments      rows_in      written   setup_s  read+parse_s  forward_s  "
                     "shuffle_s  write_s  publish_s  peak_rss_mb  spilled_mb\n");
     for (int r = 0; r < st->nranks; r++) {
-        const double *v = all + (size_t)r * NF;
+        const double *v = all + (size_t)r * RF_COUNT;
         fprintf(stderr, "%4d  %8.0f  %11.0f  %11.0f  %8.2f  %12.2f  %9.2f  %9.2f  %7.2f  %9.2f  %11.1f  %10.1f\n", r,
-                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
+                v[RF_SEGMENTS], v[RF_ROWS_IN], v[RF_WRITTEN], v[RF_SETUP], v[RF_PARSE], v[RF_FORWARD], v[RF_SHUFFLE],
+                v[RF_WRITE], v[RF_PUBLISH], v[RF_RSS_MB], v[RF_SPILLED] / 1048576.0);
     }
-    free(all);
+}
+
+/* Rank 0: the run report (JSON) and, if configured, the Prometheus textfile. A failure to
+ * write them is a warning: it does not change the run's outcome. */
+static void write_report(run_state *st, const double *all, pc_status s, const char *message)
+{
+    run_report_rank *ranks = calloc((size_t)st->nranks, sizeof *ranks);
+    if (ranks == NULL || all == NULL) {
+        free(ranks);
+        fprintf(stderr, "precast: warning: out of memory writing the run report\n");
+        return;
+    }
+    for (int r = 0; r < st->nranks; r++) {
+        const double *v = all + (size_t)r * RF_COUNT;
+        ranks[r] = (run_report_rank){
+            .segments = (int64_t)v[RF_SEGMENTS], .rows_read = (int64_t)v[RF_ROWS_IN],
+            .rows_rejected = (int64_t)v[RF_REJECTED], .rows_written = (int64_t)v[RF_WRITTEN],
+            .bytes_read = (int64_t)v[RF_BYTES_READ], .spilled_bytes = (int64_t)v[RF_SPILLED],
+            .seconds = {.setup = v[RF_SETUP], .map = v[RF_PARSE] + v[RF_FORWARD], .forward = v[RF_FORWARD],
+                        .shuffle = v[RF_SHUFFLE], .write = v[RF_WRITE], .publish = v[RF_PUBLISH]}};
+    }
+    char host[MPI_MAX_PROCESSOR_NAME] = "";
+    int hlen;
+    MPI_Get_processor_name(host, &hlen);
+    run_report r = {.job = st->cfg->name, .job_file = st->cfg->job_file, .host = host, .start = st->wall_start,
+                    .end = run_report_now(), .exit_status = (int)s, .message = s == PC_OK ? NULL : message,
+                    .version = s == PC_OK ? st->version : NULL, .seconds = ranks[0].seconds,
+                    .input_bytes = st->plan ? split_plan_total_size(st->plan) : 0, .ranks = ranks,
+                    .nranks = st->nranks, .diff = NULL};
+    char err[PC_ERRLEN];
+    if (run_report_write(st->cfg->report_path, &r, err, sizeof err) != PC_OK)
+        fprintf(stderr, "precast: warning: %s\n", err);
+    if (st->cfg->metrics_path && metrics_textfile_write(st->cfg->metrics_path, &r, err, sizeof err) != PC_OK)
+        fprintf(stderr, "precast: warning: %s\n", err);
+    free(ranks);
+}
+
+/* Rank 0 takes the job's lock (a second run of the job exits 75 naming the holder); every
+ * rank agrees. Collective. */
+static pc_status take_lock(run_state *st, char *err, size_t errlen)
+{
+    pc_status s = st->rank == 0 ? job_lock_acquire(st->cfg->lock_path, st->cfg->name, &st->lock, err, errlen) : PC_OK;
+    return mpi_agree(s, st->comm, err, errlen);
 }
 
 static void run_state_clear(run_state *st)
 {
+    job_lock_release(st->lock);
     if (st->rejects != NULL) fclose(st->rejects);
     if (st->cfg != NULL && st->cfg->map.skip_bad_rows) { /* a part left by a failed map */
         char part[PATH_MAX + 32];
@@ -808,6 +891,7 @@ int cmd_run(int argc, char **argv)
     MPI_Comm_rank(st.comm, &st.rank);
     MPI_Comm_size(st.comm, &st.nranks);
     st.started = MPI_Wtime();
+    st.wall_start = run_report_now();
     char err[PC_ERRLEN] = "";
     const char *job = NULL;
     char **sets = NULL;
@@ -820,8 +904,15 @@ int cmd_run(int argc, char **argv)
     }
     pc_status s = job_config_load(job, sets, nsets, &st.cfg, err, sizeof err);
     s = mpi_agree(s, st.comm, err, sizeof err);
+    if (s == PC_OK) s = take_lock(&st, err, sizeof err);
+    bool locked = s == PC_OK; /* the report and metrics belong to the run holding the lock */
     if (s == PC_OK) s = run_job(&st, err, sizeof err);
-    if (st.verbose) report_ranks(&st);
+    if (locked || st.verbose) {
+        double *all = gather_rank_figures(&st);
+        if (st.rank == 0 && st.verbose && all) print_rank_figures(&st, all);
+        if (st.rank == 0 && locked) write_report(&st, all, s, err);
+        free(all);
+    }
     double seconds = MPI_Wtime() - st.started;
     if (st.rank == 0) {
         if (s != PC_OK) {

@@ -2,9 +2,12 @@
 
 #include <stdlib.h>
 
+/* Rank 0's window: the next unit, then the rows and bytes done so far. */
+enum { SLOT_NEXT = 0, SLOT_ROWS = 1, SLOT_BYTES = 2, SLOTS = 3 };
+
 struct work_queue {
     MPI_Win win;
-    int64_t *counter;  /* rank 0's window memory; NULL elsewhere */
+    int64_t *counter;  /* rank 0's window memory (SLOTS values); NULL elsewhere */
     int64_t count;
 };
 
@@ -13,7 +16,7 @@ static int64_t fetch_add(work_queue *q, int64_t delta)
 {
     int64_t old = 0;
     MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, q->win);
-    MPI_Fetch_and_op(&delta, &old, MPI_INT64_T, 0, 0, MPI_SUM, q->win);
+    MPI_Fetch_and_op(&delta, &old, MPI_INT64_T, 0, SLOT_NEXT, MPI_SUM, q->win);
     MPI_Win_unlock(0, q->win);
     return old;
 }
@@ -31,11 +34,11 @@ pc_status work_queue_open(MPI_Comm comm, int64_t count, work_queue **out, char *
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for the work queue");
     }
     q->count = count;
-    MPI_Aint size = rank == 0 ? (MPI_Aint)sizeof(int64_t) : 0;
+    MPI_Aint size = rank == 0 ? (MPI_Aint)(SLOTS * sizeof(int64_t)) : 0;
     MPI_Win_allocate(size, sizeof(int64_t), MPI_INFO_NULL, comm, &q->counter, &q->win);
     if (rank == 0) {
         MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, q->win);
-        *q->counter = 0;
+        for (int i = 0; i < SLOTS; i++) q->counter[i] = 0;
         MPI_Win_unlock(0, q->win);
     }
     MPI_Barrier(comm); /* the counter is 0 before anyone takes work */
@@ -52,6 +55,24 @@ void work_queue_cancel(work_queue *q)
 {
     /* Push the counter past the end for good: later fetches all see >= count. */
     fetch_add(q, q->count + 1);
+}
+
+void work_queue_report(work_queue *q, int64_t rows, int64_t bytes)
+{
+    int64_t v[2] = {rows, bytes};
+    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, q->win);
+    MPI_Accumulate(v, 2, MPI_INT64_T, 0, SLOT_ROWS, 2, MPI_INT64_T, MPI_SUM, q->win);
+    MPI_Win_unlock(0, q->win);
+}
+
+void work_queue_progress(work_queue *q, int64_t *rows, int64_t *bytes)
+{
+    int64_t v[2] = {0, 0};
+    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, q->win);
+    MPI_Get(v, 2, MPI_INT64_T, 0, SLOT_ROWS, 2, MPI_INT64_T, q->win);
+    MPI_Win_unlock(0, q->win);
+    *rows = v[0];
+    *bytes = v[1];
 }
 
 void work_queue_close(work_queue *q)

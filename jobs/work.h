@@ -26,6 +26,11 @@ int64_t work_queue_next(work_queue *q);
 /* Makes every later work_queue_next on every rank return "none left": a failing rank calls it
  * so that the others stop taking work it would be thrown away. */
 void work_queue_cancel(work_queue *q);
+/* Adds a finished unit's rows and bytes to the job-wide progress counters on rank 0 (one-sided
+ * accumulate: no rank waits on another). */
+void work_queue_report(work_queue *q, int64_t rows, int64_t bytes);
+/* Rank 0: the job-wide rows and bytes reported so far. */
+void work_queue_progress(work_queue *q, int64_t *rows, int64_t *bytes);
 /* Collective. Accepts NULL on every rank. */
 void work_queue_close(work_queue *q);
 

@@ -1,0 +1,51 @@
+#!/bin/bash
+# Nightly operations: the job's lock, the run report, the Prometheus textfile.
+. "$(dirname "$0")/lib.sh"
+cd "$TMP"
+cp "$FIX/small_softmax.onnx" .
+make_csv a.csv 3000 4 8
+write_job job.ini small_softmax.onnx a.csv t "[run]" "split_mb = 1" "metrics_textfile = metrics/precast.prom"
+mkdir -p metrics
+
+# A second run of the same job while the first holds the lock exits 75 naming the holder.
+PRECAST_TEST_SLOW_RANK=0:3000 mpirun --oversubscribe -np 1 "$PRECAST" run job.ini >first.out 2>first.err &
+first=$!
+for _ in $(seq 50); do [ -s t/.lock-job ] && break; sleep 0.1; done
+run_np 1 run job.ini; rc=$?
+[ $rc = 75 ] && grep -q "job 'job' is running: host .*, pid [0-9]*, since 20" "$TMP/err" \
+    && ok "a second run exits 75 naming the holder: $(head -1 "$TMP/err" | cut -c1-120)" || not_ok "lock" "exit $rc: $(cat "$TMP/err")"
+wait $first; rc=$?
+[ $rc = 0 ] && ok "the first run publishes" || not_ok "first run" "exit $rc: $(cat first.err)"
+run_np 2 run job.ini && ok "the lock is free once the holder exits" || not_ok "lock released" "$(cat "$TMP/err")"
+
+# The run report: what the night did, per rank.
+out=$($PY - t/report-job.json <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["exit_status"] == 0 and r["version"].startswith("v"), r
+assert r["rows_read"] == 3000 and r["rows_written"] == 3000 and r["rows_rejected"] == 0, r
+assert len(r["per_rank"]) == 2 and sum(x["rows_read"] for x in r["per_rank"]) == 3000, r["per_rank"]
+for k in ("setup", "map", "forward", "shuffle", "write", "publish"):
+    assert r["seconds"][k] >= 0, k
+print("report: %d rows, %d ranks, %.2f s" % (r["rows_written"], len(r["per_rank"]), r["duration_seconds"]))
+PYEOF
+) && ok "$out" || not_ok "report" "$out"
+grep -q '^precast_last_success_timestamp_seconds{job="job"} [0-9]' metrics/precast.prom \
+    && grep -q '^precast_rows_total{job="job"} 6000' metrics/precast.prom \
+    && ok "metrics textfile: last success and rows counted over both runs" || not_ok "metrics" "$(cat metrics/precast.prom)"
+success=$(grep '^precast_last_success_timestamp_seconds' metrics/precast.prom)
+
+# A failed night: the report says why, the metrics keep the last success.
+run_np 1 run job.ini --set input.paths=nothing.csv; rc=$?
+[ $rc = 66 ] && $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["exit_status"]==66 and "nothing.csv" in r["message"] and r["version"] is None, r' t/report-job.json \
+    && ok "a failed run's report names the exit status and the cause" || not_ok "failed report" "exit $rc: $(cat t/report-job.json)"
+[ "$(grep '^precast_last_success_timestamp_seconds' metrics/precast.prom)" = "$success" ] \
+    && grep -q '^precast_last_exit_status{job="job"} 66' metrics/precast.prom \
+    && ok "metrics after a failure: last success kept, exit status 66" || not_ok "metrics failure" "$(cat metrics/precast.prom)"
+
+# scripts/precast-cron passes the exit status through and timestamps the log.
+PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/precast-cron" job.ini >cron.out 2>&1; rc=$?
+[ $rc = 0 ] && grep -qE '^20[0-9-]+T[0-9:]+Z .*published v' cron.log && ok "precast-cron: exit 0, timestamped log" \
+    || not_ok "precast-cron" "exit $rc: $(cat cron.out cron.log 2>/dev/null | tail -5)"
+PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/precast-cron" nojob.ini >cron.out 2>&1; rc=$?
+[ $rc = 66 ] && ok "precast-cron passes a failure's status through (66)" || not_ok "precast-cron failure" "exit $rc"
