@@ -44,6 +44,7 @@ typedef struct job_config {
                              value_format (labels from [model]) */
     float *thresholds;    /* owned; head.thresholds points here */
     bool single_shard;    /* [output] shards = ranks (default) | 1 */
+    int64_t keep_versions;/* [output] keep_versions: older versions kept besides CURRENT, default 3 */
     int64_t batch_rows;   /* [run] batch_rows, default 1024 */
     int64_t memory_mb;    /* [run] memory_mb per rank for pairs and shuffle buffers, default 512 */
     char *spill_dir;      /* [run] spill_dir, default $TMPDIR or /tmp */

@@ -34,6 +34,7 @@
 #include "reducer/kv.h"
 #include "reducer/shuffle.h"
 #include "reducer/spill.h"
+#include "storage/sha256.h"
 #include "storage/table.h"
 
 /* Largest piece of a broadcast: MPI counts are int. */
@@ -63,6 +64,9 @@ typedef struct run_state {
     int64_t bytes_read;    /* input bytes of the segments this rank mapped */
     double wall_start;     /* epoch seconds at start, for the report */
     job_lock *lock;        /* rank 0: the job's lock while it runs */
+    char model_sha256[SHA256_HEX_BYTES]; /* rank 0: of the model file's bytes */
+    char **sets;           /* the --set overrides, for the manifest */
+    int nsets;
     struct {
         double setup, map, shuffle, write, publish; /* seconds of this rank in each stage */
     } sec;
@@ -114,6 +118,7 @@ static pc_status load_model(run_state *st, char *err, size_t errlen)
     pc_status s = st->rank == 0 ? model_file_read(st->cfg->model_path, &bytes, &size, err, errlen) : PC_OK;
     int64_t len = (int64_t)size;
     if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    if (st->rank == 0 && s == PC_OK) sha256_hex(bytes, (size_t)len, st->model_sha256);
     if ((s = bcast_bytes(st, &bytes, &len, err, errlen)) == PC_OK) {
         s = model_load(bytes, (size_t)len, st->cfg->model_path, st->cfg->batch_rows, &st->m, err, errlen);
         if (s == PC_OK && model_output_count(st->m) < 1)
@@ -671,6 +676,29 @@ static pc_status gather_shards(run_state *st, shard_info **out, char *err, size_
 }
 
 /* Rank 0 writes the manifest into staging and publishes the version. Collective. */
+/* Retention may remove another job's staging dir only if it is this job's own (we hold its
+ * lock); other jobs' staging dirs may belong to a run in progress. */
+static bool staging_is_stale(const char *job, void *ctx)
+{
+    const run_state *st = ctx;
+    return strcmp(job, st->cfg->name) == 0;
+}
+
+/* The --set overrides, one "section.key=value" per line (NULL when none). */
+static char *join_overrides(const run_state *st)
+{
+    size_t n = 1;
+    for (int i = 0; i < st->nsets; i++) n += strlen(st->sets[i]) + 1;
+    char *out = st->nsets ? calloc(1, n) : NULL;
+    for (int i = 0; out && i < st->nsets; i++) {
+        strcat(out, st->sets[i]);
+        strcat(out, "\n");
+    }
+    return out;
+}
+
+/* Rank 0 writes the manifest, with the run's provenance, into staging, publishes the version
+ * and applies retention. Collective. */
 static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t errlen)
 {
     shard_info *shards = NULL;
@@ -678,34 +706,55 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
     if (s != PC_OK) return s;
     if (st->rank == 0) {
         s = table_version_name(st->cfg->table_dir, st->cfg->name, st->version, sizeof st->version, err, errlen);
-        char created[32];
+        char created[32], previous[256], host[256] = "", why[PC_ERRLEN];
         time_t now = time(NULL);
         struct tm tm;
         strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+        bool has_previous = table_current(st->cfg->table_dir, previous, sizeof previous, why, sizeof why) == PC_OK;
+        gethostname(host, sizeof host - 1);
         int nfiles = split_plan_file_count(st->plan);
         char **paths = calloc((size_t)nfiles + 1, sizeof(char *));
         int64_t *sizes = calloc((size_t)nfiles + 1, sizeof(int64_t));
-        for (int i = 0; paths && sizes && i < nfiles; i++) {
+        int64_t *mtimes = calloc((size_t)nfiles + 1, sizeof(int64_t));
+        for (int i = 0; paths && sizes && mtimes && i < nfiles; i++) {
+            struct stat sb;
             paths[i] = (char *)split_plan_file_path(st->plan, i);
             sizes[i] = split_plan_file_size(st->plan, i);
+            mtimes[i] = stat(paths[i], &sb) == 0 ? (int64_t)sb.st_mtime : MANIFEST_TIME_UNKNOWN;
         }
+        char *job_text = NULL;
+        size_t job_len = 0;
+        model_file_read(st->cfg->job_file, &job_text, &job_len, why, sizeof why); /* NULL if gone */
+        char *overrides = join_overrides(st);
         manifest m = {
             .format_version = 1, .created = created, .job = st->cfg->name, .version = st->version,
-            .model_path = st->cfg->model_path, .model_sha256 = NULL, .job_file = st->cfg->job_file,
-            .ninputs = nfiles, .input_paths = paths, .input_sizes = sizes,
+            .model_path = st->cfg->model_path, .model_sha256 = st->model_sha256, .job_file = st->cfg->job_file,
+            .ninputs = nfiles, .input_paths = paths, .input_sizes = sizes, .input_mtimes = mtimes,
             .rows_in = st->total.rows_in, .rows_written = st->total.rows_emitted,
             .rows_rejected = st->total.rows_rejected, .checksum = checksum,
             .value_format = (char *)value_format_name(st->cfg->head.format),
             .head = (char *)head_kind_name(head_effective_kind(st->h)),
             .labels_path = st->cfg->labels_path, .ranks = st->nranks,
-            .nshards = st->cfg->single_shard ? 1 : st->nranks, .shards = shards};
+            .nshards = st->cfg->single_shard ? 1 : st->nranks, .shards = shards,
+            .job_text = job_text, .job_overrides = overrides, .precast_version = PRECAST_VERSION,
+            .host = host, .previous = has_previous ? previous : NULL};
         char path[PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/MANIFEST.json", st->staging);
-        if (paths == NULL || sizes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        if (paths == NULL || sizes == NULL || mtimes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
         if (s == PC_OK) s = manifest_write(path, &m, err, errlen);
         if (s == PC_OK) s = table_publish(st->cfg->table_dir, st->staging, st->version, err, errlen);
+        if (s == PC_OK) st->staging[0] = '\0'; /* published: nothing to clean up */
+        /* Retention after CURRENT names the new version; a failure leaves old versions on
+         * disk but does not undo the publish. */
+        int64_t removed = 0;
+        if (s == PC_OK && table_retain(st->cfg->table_dir, st->cfg->keep_versions, staging_is_stale, st, NULL, 0,
+                                       &removed, why, sizeof why) != PC_OK)
+            fprintf(stderr, "precast: warning: retention: %s (the new version is published)\n", why);
         free(paths);
         free(sizes);
+        free(mtimes);
+        free(job_text);
+        free(overrides);
         for (int r = 0; r < st->nranks; r++) shard_info_clear(&shards[r]);
         free(shards);
     }
@@ -902,6 +951,8 @@ int cmd_run(int argc, char **argv)
         MPI_Finalize();
         return rc < 0 ? 0 : rc;
     }
+    st.sets = sets;
+    st.nsets = nsets;
     pc_status s = job_config_load(job, sets, nsets, &st.cfg, err, sizeof err);
     s = mpi_agree(s, st.comm, err, sizeof err);
     if (s == PC_OK) s = take_lock(&st, err, sizeof err);

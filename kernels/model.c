@@ -2802,6 +2802,7 @@ pc_status model_file_read(const char *path, char **bytes, size_t *len, char *err
         free(buf);
         return st;
     }
+    buf[n] = '\0'; /* the loop above always leaves room: it grows before a read at cap */
     *bytes = buf;
     *len = n;
     return PC_OK;

@@ -84,8 +84,9 @@ pc_status model_load_bound(const void *bytes, size_t len, const char *name, int6
  * so that a small hostile file cannot make precast allocate gigabytes. */
 #define MODEL_MAX_ACTIVATION_BYTES ((size_t)1 << 30)
 
-/* Reads a whole model file into *bytes (malloc'd; the caller frees it) and *len. A missing or
- * unreadable file gives PC_ERR_NOINPUT naming the path; on failure *bytes is NULL. */
+/* Reads a whole file into *bytes (malloc'd; the caller frees it) and *len, with a NUL after the
+ * last byte so that a text file can be used as a string. A missing or unreadable file gives
+ * PC_ERR_NOINPUT naming the path; on failure *bytes is NULL. */
 pc_status model_file_read(const char *path, char **bytes, size_t *len, char *err, size_t errlen);
 
 /* Reads the file at `path` and calls model_load. A missing or unreadable file gives
