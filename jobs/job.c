@@ -20,7 +20,8 @@ static const char *const KNOWN_KEYS[][2] = {
     {"output", "table"},     {"output", "head"},       {"output", "top_k"},
     {"output", "threshold"}, {"output", "value_format"}, {"output", "duplicates"},
     {"output", "thresholds"}, {"output", "max_labels"}, {"output", "all_scores"},
-    {"output", "shards"},    {"output", "keep_versions"},
+    {"output", "shards"},    {"output", "keep_versions"}, {"output", "diff"},
+    {"output", "max_changed"},
     {"run", "name"},         {"run", "batch_rows"},    {"run", "memory_mb"},
     {"run", "spill_dir"},    {"run", "split_mb"},      {"run", "lock"},
     {"run", "report"},       {"run", "metrics_textfile"},
@@ -383,6 +384,18 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
     if ((s = parse_int(f, "output", "top_k", 1, 1, 1000000, &c->head.top_k, err, errlen)) != PC_OK) return s;
     if ((s = parse_int(f, "output", "max_labels", 0, 0, INT64_MAX, &c->head.max_labels, err, errlen)) != PC_OK) return s;
     if ((s = parse_int(f, "output", "keep_versions", 3, 0, 100000, &c->keep_versions, err, errlen)) != PC_OK) return s;
+    if ((s = parse_bool(f, "output", "diff", true, &c->diff, err, errlen)) != PC_OK) return s;
+    c->max_changed = -1.0;
+    if ((v = ini_get(f, "output", "max_changed", NULL)) != NULL) {
+        char *end;
+        double x = strtod(v, &end);
+        bool pct = *end == '%' && end[1] == '\0';
+        if (pct) x /= 100.0;
+        if (end == v || (!pct && *end != '\0') || !(x >= 0 && x <= 1))
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.max_changed = '%s': expected a share in [0, 1] or a percentage",
+                          where(f, "output", "max_changed", at, sizeof at), v);
+        c->max_changed = x;
+    }
     if ((s = parse_bool(f, "output", "all_scores", false, &c->head.all_scores, err, errlen)) != PC_OK) return s;
     if ((v = ini_get(f, "output", "thresholds", NULL)) != NULL && *v) {
         if ((c->thresholds_path = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");

@@ -45,6 +45,9 @@ typedef struct job_config {
     float *thresholds;    /* owned; head.thresholds points here */
     bool single_shard;    /* [output] shards = ranks (default) | 1 */
     int64_t keep_versions;/* [output] keep_versions: older versions kept besides CURRENT, default 3 */
+    bool diff;            /* [output] diff: compare with the previous version (default true) */
+    double max_changed;   /* [output] max_changed: share (0..1, or "N%") of keys whose top-1 may
+                             change or vanish before the publish is blocked; < 0 = no gate */
     int64_t batch_rows;   /* [run] batch_rows, default 1024 */
     int64_t memory_mb;    /* [run] memory_mb per rank for pairs and shuffle buffers, default 512 */
     char *spill_dir;      /* [run] spill_dir, default $TMPDIR or /tmp */

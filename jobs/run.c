@@ -21,6 +21,7 @@
 #include <mpi.h>
 
 #include "jobs/commands.h"
+#include "jobs/diff.h"
 #include "jobs/job.h"
 #include "jobs/lock.h"
 #include "jobs/progress.h"
@@ -65,6 +66,9 @@ typedef struct run_state {
     double wall_start;     /* epoch seconds at start, for the report */
     job_lock *lock;        /* rank 0: the job's lock while it runs */
     char model_sha256[SHA256_HEX_BYTES]; /* rank 0: of the model file's bytes */
+    table_diff diff;       /* rank 0: against the previous version, when have_diff */
+    bool have_diff;
+    bool keep_staging;     /* a version blocked by output.max_changed stays staged */
     char **sets;           /* the --set overrides, for the manifest */
     int nsets;
     struct {
@@ -684,6 +688,34 @@ static bool staging_is_stale(const char *job, void *ctx)
     return strcmp(job, st->cfg->name) == 0;
 }
 
+/* Rank 0: tonight's table against the version it replaces (for the report), and the gate:
+ * a change above output.max_changed keeps the new version staged, unpublished, and fails the
+ * run (65) so that a person looks before services read it. Without a gate, a diff that cannot
+ * be made is a warning. */
+static pc_status diff_and_gate(run_state *st, const char *previous, char *err, size_t errlen)
+{
+    if (!st->cfg->diff && st->cfg->max_changed < 0) return PC_OK;
+    char why[PC_ERRLEN];
+    if (diff_versions(st->cfg->table_dir, previous, st->staging, &st->diff, why, sizeof why) != PC_OK) {
+        if (st->cfg->max_changed >= 0)
+            return pc_err(err, errlen, PC_ERR_IO, "output.max_changed: cannot diff against %s: %s", previous, why);
+        fprintf(stderr, "precast: warning: no diff against %s: %s\n", previous, why);
+        return PC_OK;
+    }
+    st->have_diff = true;
+    double share = diff_changed_share(&st->diff);
+    if (st->cfg->max_changed >= 0 && share > st->cfg->max_changed) {
+        st->diff.report.blocked = true;
+        st->keep_staging = true;
+        return pc_err(err, errlen, PC_ERR_DATA,
+                      "%.1f%% of %s's keys changed (%lld removed, %lld top-1 changed), over output.max_changed "
+                      "%.1f%%: not published; the new version is staged in %s",
+                      100 * share, previous, (long long)st->diff.report.keys_removed,
+                      (long long)st->diff.report.top1_changed, 100 * st->cfg->max_changed, st->staging);
+    }
+    return PC_OK;
+}
+
 /* The --set overrides, one "section.key=value" per line (NULL when none). */
 static char *join_overrides(const run_state *st)
 {
@@ -742,6 +774,7 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
         snprintf(path, sizeof path, "%s/MANIFEST.json", st->staging);
         if (paths == NULL || sizes == NULL || mtimes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
         if (s == PC_OK) s = manifest_write(path, &m, err, errlen);
+        if (s == PC_OK && has_previous) s = diff_and_gate(st, previous, err, errlen);
         if (s == PC_OK) s = table_publish(st->cfg->table_dir, st->staging, st->version, err, errlen);
         if (s == PC_OK) st->staging[0] = '\0'; /* published: nothing to clean up */
         /* Retention after CURRENT names the new version; a failure leaves old versions on
@@ -787,7 +820,7 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     stage_mark(&t, &st->sec.write);
     if (s == PC_OK) s = publish(st, checksum, err, errlen);
     stage_mark(&t, &st->sec.publish);
-    if (s != PC_OK && st->rank == 0 && st->staging[0] != '\0') table_staging_remove(st->staging);
+    if (s != PC_OK && st->rank == 0 && st->staging[0] != '\0' && !st->keep_staging) table_staging_remove(st->staging);
     return s;
 }
 
@@ -857,7 +890,7 @@ static void write_report(run_state *st, const double *all, pc_status s, const ch
                     .end = run_report_now(), .exit_status = (int)s, .message = s == PC_OK ? NULL : message,
                     .version = s == PC_OK ? st->version : NULL, .seconds = ranks[0].seconds,
                     .input_bytes = st->plan ? split_plan_total_size(st->plan) : 0, .ranks = ranks,
-                    .nranks = st->nranks, .diff = NULL};
+                    .nranks = st->nranks, .diff = st->have_diff ? &st->diff.report : NULL};
     char err[PC_ERRLEN];
     if (run_report_write(st->cfg->report_path, &r, err, sizeof err) != PC_OK)
         fprintf(stderr, "precast: warning: %s\n", err);
@@ -876,6 +909,7 @@ static pc_status take_lock(run_state *st, char *err, size_t errlen)
 
 static void run_state_clear(run_state *st)
 {
+    if (st->have_diff) diff_free(&st->diff);
     job_lock_release(st->lock);
     if (st->rejects != NULL) fclose(st->rejects);
     if (st->cfg != NULL && st->cfg->map.skip_bad_rows) { /* a part left by a failed map */

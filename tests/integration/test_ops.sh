@@ -49,3 +49,27 @@ PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/prec
     || not_ok "precast-cron" "exit $rc: $(cat cron.out cron.log 2>/dev/null | tail -5)"
 PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/precast-cron" nojob.ini >cron.out 2>&1; rc=$?
 [ $rc = 66 ] && ok "precast-cron passes a failure's status through (66)" || not_ok "precast-cron failure" "exit $rc"
+
+# The diff against the previous version, in the report, and the max_changed gate.
+cp "$FIX/small_sigmoid.onnx" .
+head -2001 a.csv >fewer.csv
+run_np 2 run job.ini --set input.paths=fewer.csv
+out=$($PY - t/report-job.json <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))["diff"]
+assert d["keys_before"] == 3000 and d["keys_after"] == 2000 and d["keys_removed"] == 1000 and d["keys_added"] == 0, d
+assert d["keys_compared"] == 2000 and d["top1_changed"] == 0 and not d["blocked"], d
+assert sum(c["before"] for c in d["classes"]) == 3000 and sum(c["after"] for c in d["classes"]) == 2000, d["classes"]
+print("diff: %d removed, %d compared, %d top-1 changed, %d classes" % (d["keys_removed"], d["keys_compared"], d["top1_changed"], len(d["classes"])))
+PYEOF
+) && ok "report diff: $out" || not_ok "report diff" "$out"
+before=$(cat t/CURRENT)
+run_np 2 run job.ini --set input.paths=fewer.csv --set model.path=small_sigmoid.onnx --set output.head=sigmoid \
+    --set output.max_changed=10%; rc=$?
+[ $rc = 65 ] && grep -q "keys changed .*over output.max_changed 10.0%: not published; the new version is staged in" "$TMP/err" \
+    && [ "$(cat t/CURRENT)" = "$before" ] && ls -d t/.staging-job >/dev/null 2>&1 \
+    && $PY -c 'import json,sys; d=json.load(open(sys.argv[1]))["diff"]; assert d["blocked"] and d["top1_changed"] > 200, d' t/report-job.json \
+    && ok "a change over max_changed blocks the publish (65), CURRENT unchanged, the version stays staged" \
+    || not_ok "max_changed gate" "exit $rc: $(head -c 300 "$TMP/err")"
+run_np 2 run job.ini --set input.paths=fewer.csv --set output.max_changed=10% \
+    && [ "$(cat t/CURRENT)" != "$before" ] && ok "an unchanged night passes the gate and publishes" || not_ok "gate pass" "$(head -c 300 "$TMP/err")"
