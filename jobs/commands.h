@@ -7,6 +7,7 @@
 #define PRECAST_COMMANDS_H
 
 int cmd_run(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_versions(int argc, char **argv);

@@ -131,6 +131,16 @@ pc_status ini_load(const char *path, ini **out, char *err, size_t errlen)
     return PC_OK;
 }
 
+ini *ini_create(const char *label)
+{
+    ini *f = calloc(1, sizeof *f);
+    if (f != NULL && (f->path = strdup(label)) == NULL) {
+        free(f);
+        f = NULL;
+    }
+    return f;
+}
+
 pc_status ini_set(ini *f, const char *assignment, char *err, size_t errlen)
 {
     const char *dot = strchr(assignment, '.'), *eq = strchr(assignment, '=');

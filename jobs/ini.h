@@ -21,6 +21,10 @@ typedef struct ini ini;
  * PC_ERR_CONFIG "path:line: reason". On failure *out is NULL. */
 pc_status ini_load(const char *path, ini **out, char *err, size_t errlen);
 
+/* An empty ini, for a job given only by --set-style assignments (`precast predict`); `label`
+ * stands for the file name in messages. NULL when out of memory. */
+ini *ini_create(const char *label);
+
 /* Applies a command-line override "section.key=value", replacing the file's value or adding
  * the key (its line is then 0). Malformed -> PC_ERR_USAGE. */
 pc_status ini_set(ini *f, const char *assignment, char *err, size_t errlen);

@@ -475,16 +475,15 @@ static pc_status resolve_run_files(const ini *f, job_config *c, char *err, size_
     return s;
 }
 
-pc_status job_config_load(const char *path, char *const *overrides, int noverrides,
-                          job_config **out, char *err, size_t errlen)
+/* Validates and resolves an ini (consumed) into *out; job_file names it and anchors relative
+ * paths. */
+static pc_status job_config_from_ini(ini *f, const char *job_file, char *const *overrides, int noverrides,
+                                     job_config **out, char *err, size_t errlen)
 {
-    *out = NULL;
-    ini *f = NULL;
-    pc_status s = ini_load(path, &f, err, errlen);
-    if (s != PC_OK) return s;
+    pc_status s = PC_OK;
     for (int i = 0; s == PC_OK && i < noverrides; i++) s = ini_set(f, overrides[i], err, errlen);
     job_config *c = calloc(1, sizeof *c);
-    if (s == PC_OK && (c == NULL || (c->job_file = strdup(path)) == NULL))
+    if (s == PC_OK && (c == NULL || (c->job_file = strdup(job_file)) == NULL))
         s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if (s == PC_OK) {
         c->head.kind = HEAD_AUTO;
@@ -503,6 +502,29 @@ pc_status job_config_load(const char *path, char *const *overrides, int noverrid
     }
     *out = c;
     return PC_OK;
+}
+
+pc_status job_config_load(const char *path, char *const *overrides, int noverrides,
+                          job_config **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    ini *f = NULL;
+    pc_status s = ini_load(path, &f, err, errlen);
+    if (s != PC_OK) return s;
+    return job_config_from_ini(f, path, overrides, noverrides, out, err, errlen);
+}
+
+pc_status job_config_from_assignments(const char *name, char *const *assignments, int n, job_config **out,
+                                      char *err, size_t errlen)
+{
+    *out = NULL;
+    ini *f = ini_create(name);
+    if (f == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    /* "./NAME": relative paths resolve against the working directory, as a user typing
+     * flags expects. */
+    char anchor[256];
+    snprintf(anchor, sizeof anchor, "./%s", name);
+    return job_config_from_ini(f, anchor, assignments, n, out, err, errlen);
 }
 
 void job_config_free(job_config *c)

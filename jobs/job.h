@@ -61,6 +61,11 @@ typedef struct job_config {
  * On failure *out is NULL. */
 pc_status job_config_load(const char *path, char *const *overrides, int noverrides,
                           job_config **out, char *err, size_t errlen);
+/* A job given only by "section.key=value" assignments (`precast predict`): relative paths are
+ * taken from the working directory; `name` (e.g. "predict") stands for the file in messages
+ * and is the default job name. */
+pc_status job_config_from_assignments(const char *name, char *const *assignments, int n, job_config **out,
+                                      char *err, size_t errlen);
 void job_config_free(job_config *c); /* accepts NULL */
 
 /* Reads a labels file: one class name per line, trailing '\r' stripped, a final empty line

@@ -12,7 +12,11 @@ static void usage(FILE *out)
             "usage: precast COMMAND [ARGS]\n"
             "\n"
             "  run JOB.ini [--set section.key=value]...   the batch job (under mpirun, or alone)\n"
+            "  run --check JOB.ini                         validate the job and exit\n"
+            "  predict --model M --input GLOB --table DIR  a one-off run without a job file\n"
             "  get TABLE KEY...  |  get TABLE -            point lookups, JSON lines out\n"
+            "  versions TABLE [--rollback V] [--keep N]    list versions, roll back, prune\n"
+            "  verify TABLE [V]                            re-read a version against its manifest\n"
             "  inspect MODEL.onnx                          inputs, outputs, ops, parameters, FLOPs\n"
             "\n"
             "`precast COMMAND --help` describes each command.\n");
@@ -30,6 +34,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0) return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "get") == 0) return cmd_get(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "versions") == 0) return cmd_versions(argc - 1, argv + 1);

@@ -75,6 +75,7 @@ typedef struct run_state {
         double setup, map, shuffle, write, publish; /* seconds of this rank in each stage */
     } sec;
     bool verbose;          /* --verbose: a per-rank table on stderr at the end */
+    bool check_only;       /* --check: validate the job and exit */
 } run_state;
 
 static void usage(FILE *out)
@@ -88,6 +89,8 @@ static void usage(FILE *out)
             "LevelDB shard per rank; the table's new version is published atomically.\n"
             "\n"
             "  --set section.key=value   override a job-file key (repeatable)\n"
+            "  --check                   validate and exit: job file, model, the first rows\n"
+            "                            through the model and head, table dir writable\n"
             "  -v, --verbose             at the end, a table per rank on stderr: segments,\n"
             "                            rows, seconds per stage, peak memory\n"
             "  -h, --help                this help\n"
@@ -794,6 +797,9 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
     return mpi_agree(s, st->comm, err, errlen);
 }
 
+/* Rows --check runs through the model. */
+#define CHECK_ROWS 1000
+
 /* Seconds since the previous mark, added to *stage. */
 static void stage_mark(double *last, double *stage)
 {
@@ -802,8 +808,57 @@ static void stage_mark(double *last, double *stage)
     *last = now;
 }
 
+/* --check: the table dir can be written (created if missing): a file is made and removed. */
+static pc_status check_table_writable(const run_state *st, char *err, size_t errlen)
+{
+    char probe[PATH_MAX + 64];
+    snprintf(probe, sizeof probe, "%s", st->cfg->table_dir);
+    for (char *p = probe + 1; *p; p++) /* mkdir -p */
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(probe, 0777);
+            *p = '/';
+        }
+    mkdir(probe, 0777);
+    snprintf(probe, sizeof probe, "%s/.precast-check-%ld", st->cfg->table_dir, (long)getpid());
+    FILE *f = fopen(probe, "w");
+    if (f == NULL) return pc_err(err, errlen, PC_ERR_CANTCREAT, "%s: cannot write: %s", st->cfg->table_dir, strerror(errno));
+    fclose(f);
+    unlink(probe);
+    return PC_OK;
+}
+
+static pc_status discard_pair(void *ctx, const char *key, size_t klen, const char *val, size_t vlen, int32_t file,
+                              int64_t line, char *err, size_t errlen)
+{
+    (void)ctx, (void)key, (void)klen, (void)val, (void)vlen, (void)file, (void)line, (void)err, (void)errlen;
+    return PC_OK;
+}
+
+/* precast run --check: the job file (already read), the model, the first rows through the
+ * model and the head, and the table dir, without writing a version. Collective. */
+static pc_status check_job(run_state *st, char *err, size_t errlen)
+{
+    pc_status s = load_model(st, err, errlen);
+    if (s == PC_OK) s = plan_splits(st, err, errlen);
+    if (s != PC_OK) return s;
+    if (st->rank == 0) {
+        map_stats probe;
+        s = map_probe(st->m, st->h, st->plan, &st->cfg->map, CHECK_ROWS, discard_pair, st, &probe, err, errlen);
+        if (s == PC_OK) s = check_table_writable(st, err, errlen);
+        if (s == PC_OK)
+            printf("precast: %s: ok: model %s loads (%d input%s), the first %lld rows of %d file%s map and predict, "
+                   "%s is writable\n", st->cfg->name, st->cfg->model_path, model_input_count(st->m),
+                   model_input_count(st->m) == 1 ? "" : "s", (long long)probe.rows_in,
+                   split_plan_file_count(st->plan), split_plan_file_count(st->plan) == 1 ? "" : "s",
+                   st->cfg->table_dir);
+    }
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
 static pc_status run_job(run_state *st, char *err, size_t errlen)
 {
+    if (st->check_only) return check_job(st, err, errlen);
     uint64_t checksum = 0;
     double t = MPI_Wtime();
     pc_status s = load_model(st, err, errlen);
@@ -824,8 +879,6 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     return s;
 }
 
-/* --verbose: rank 0 prints one line per rank — what it did and how long each stage took —
- * so that an operator sees stragglers and memory. Collective. */
 /* Per-rank figures gathered on rank 0 for the report and --verbose. */
 enum { RF_SEGMENTS, RF_ROWS_IN, RF_REJECTED, RF_WRITTEN, RF_BYTES_READ, RF_SETUP, RF_PARSE, RF_FORWARD, RF_SHUFFLE,
        RF_WRITE, RF_PUBLISH, RF_RSS_MB, RF_SPILLED, RF_COUNT };
@@ -928,12 +981,13 @@ static void run_state_clear(run_state *st)
 }
 
 /* Parses the command line; returns 0 to go on, else an exit status (after printing). */
-static int parse_args(int argc, char **argv, const char **job, char ***sets, int *nsets, bool *verbose,
-                      int rank)
+static int parse_args(int argc, char **argv, const char **job, char ***sets, int *nsets, run_state *st)
 {
+    int rank = st->rank;
     static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"verbose", no_argument, NULL, 'v'},
+                                         {"check", no_argument, NULL, 'c'},
                                          {NULL, 0, NULL, 0}};
     *sets = calloc((size_t)argc, sizeof(char *));
     *nsets = 0;
@@ -941,7 +995,8 @@ static int parse_args(int argc, char **argv, const char **job, char ***sets, int
     optind = 1;
     while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
         if (c == 's') (*sets)[(*nsets)++] = optarg;
-        else if (c == 'v') *verbose = true;
+        else if (c == 'v') st->verbose = true;
+        else if (c == 'c') st->check_only = true;
         else if (c == 'h') {
             if (rank == 0) usage(stdout);
             return -1;
@@ -961,36 +1016,19 @@ static int parse_args(int argc, char **argv, const char **job, char ***sets, int
     return 0;
 }
 
-int cmd_run(int argc, char **argv)
+/* Runs a job (from a file, or for `predict` from assignments alone when job is NULL), prints
+ * the outcome on rank 0, finalises MPI. Collective. Takes ownership of sets (the array). */
+static int run_and_report(run_state *stp, const char *job, char **sets, int nsets)
 {
-    /* --help needs no MPI: answer before MPI_Init, which is slow and needs a runtime. */
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-    MPI_Init(&argc, &argv);
-    run_state st = {.comm = MPI_COMM_WORLD};
-    MPI_Comm_rank(st.comm, &st.rank);
-    MPI_Comm_size(st.comm, &st.nranks);
-    st.started = MPI_Wtime();
-    st.wall_start = run_report_now();
+    run_state st = *stp;
     char err[PC_ERRLEN] = "";
-    const char *job = NULL;
-    char **sets = NULL;
-    int nsets = 0;
-    int rc = parse_args(argc, argv, &job, &sets, &nsets, &st.verbose, st.rank);
-    if (rc != 0) {
-        free(sets);
-        MPI_Finalize();
-        return rc < 0 ? 0 : rc;
-    }
     st.sets = sets;
     st.nsets = nsets;
-    pc_status s = job_config_load(job, sets, nsets, &st.cfg, err, sizeof err);
+    pc_status s = job ? job_config_load(job, sets, nsets, &st.cfg, err, sizeof err)
+                      : job_config_from_assignments("predict", sets, nsets, &st.cfg, err, sizeof err);
     s = mpi_agree(s, st.comm, err, sizeof err);
-    if (s == PC_OK) s = take_lock(&st, err, sizeof err);
-    bool locked = s == PC_OK; /* the report and metrics belong to the run holding the lock */
+    if (s == PC_OK && !st.check_only) s = take_lock(&st, err, sizeof err);
+    bool locked = s == PC_OK && !st.check_only; /* the report and metrics belong to the run holding the lock */
     if (s == PC_OK) s = run_job(&st, err, sizeof err);
     if (locked || st.verbose) {
         double *all = gather_rank_figures(&st);
@@ -1002,7 +1040,7 @@ int cmd_run(int argc, char **argv)
     if (st.rank == 0) {
         if (s != PC_OK) {
             fprintf(stderr, "precast: %s\n", err);
-        } else {
+        } else if (!st.check_only) {
             char oov[96] = "";
             if (st.total.oov_ids > 0)
                 snprintf(oov, sizeof oov, ", %lld out-of-vocabulary id%s mapped to %lld",
@@ -1023,4 +1061,139 @@ int cmd_run(int argc, char **argv)
     free(sets);
     MPI_Finalize();
     return (int)s;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    /* --help needs no MPI: answer before MPI_Init, which is slow and needs a runtime. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    MPI_Init(&argc, &argv);
+    run_state st = {.comm = MPI_COMM_WORLD};
+    MPI_Comm_rank(st.comm, &st.rank);
+    MPI_Comm_size(st.comm, &st.nranks);
+    st.started = MPI_Wtime();
+    st.wall_start = run_report_now();
+    const char *job = NULL;
+    char **sets = NULL;
+    int nsets = 0;
+    int rc = parse_args(argc, argv, &job, &sets, &nsets, &st);
+    if (rc != 0) {
+        free(sets);
+        MPI_Finalize();
+        return rc < 0 ? 0 : rc;
+    }
+    return run_and_report(&st, job, sets, nsets);
+}
+
+
+static void predict_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: precast predict --model M.onnx --input 'GLOB' --table DIR [options]\n"
+            "       mpirun -np N precast predict ...\n"
+            "\n"
+            "A one-off run without a job file: every flag stands for a job-file key, and the\n"
+            "job is named 'predict'. Relative paths are taken from the working directory.\n"
+            "\n"
+            "  --model M.onnx        [model] path\n"
+            "  --labels FILE         [model] labels\n"
+            "  --input 'GLOB'        [input] paths (quote globs; repeatable)\n"
+            "  --format csv|libsvm   [input] format\n"
+            "  --id-column C         [input] id_column (default id)\n"
+            "  --table DIR           [output] table\n"
+            "  --head H              [output] head (default auto)\n"
+            "  --top-k K             [output] top_k\n"
+            "  --set section.key=value   any other key (repeatable)\n"
+            "  --check, -v/--verbose as for `precast run`\n");
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            predict_usage(stdout);
+            return 0;
+        }
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},   {"labels", required_argument, NULL, 'l'},
+        {"input", required_argument, NULL, 'i'},   {"format", required_argument, NULL, 'f'},
+        {"id-column", required_argument, NULL, 'd'}, {"table", required_argument, NULL, 't'},
+        {"head", required_argument, NULL, 'H'},    {"top-k", required_argument, NULL, 'k'},
+        {"set", required_argument, NULL, 's'},     {"verbose", no_argument, NULL, 'v'},
+        {"check", no_argument, NULL, 'c'},         {NULL, 0, NULL, 0}};
+    /* Each flag becomes the "section.key=value" assignment it stands for. */
+    static const struct { int flag; const char *key; } keys[] = {
+        {'m', "model.path"}, {'l', "model.labels"}, {'f', "input.format"}, {'d', "input.id_column"},
+        {'t', "output.table"}, {'H', "output.head"}, {'k', "output.top_k"}};
+    char **sets = calloc((size_t)argc + 2, sizeof(char *)), **owned = calloc((size_t)argc + 2, sizeof(char *));
+    char *inputs = NULL;
+    int nsets = 0, nowned = 0, c, rc = 0;
+    bool verbose = false, check = false;
+    optind = 1;
+    while (sets && owned && rc == 0 && (c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+        if (c == 's') sets[nsets++] = optarg;
+        else if (c == 'v') verbose = true;
+        else if (c == 'c') check = true;
+        else if (c == 'i') { /* several --input flags make one space-separated list */
+            size_t n = (inputs ? strlen(inputs) + 1 : 0) + strlen(optarg) + 1;
+            char *p = realloc(inputs, n);
+            if (p == NULL) rc = PC_ERR_INTERNAL;
+            else {
+                if (inputs == NULL) p[0] = '\0';
+                else strcat(p, " ");
+                inputs = strcat(p, optarg);
+            }
+        } else {
+            const char *key = NULL;
+            for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+                if (keys[k].flag == c) key = keys[k].key;
+            if (key == NULL) {
+                predict_usage(stderr);
+                rc = PC_ERR_USAGE;
+                break;
+            }
+            size_t n = strlen(key) + strlen(optarg) + 2;
+            char *a = malloc(n);
+            if (a == NULL) rc = PC_ERR_INTERNAL;
+            else {
+                snprintf(a, n, "%s=%s", key, optarg);
+                sets[nsets++] = owned[nowned++] = a;
+            }
+        }
+    }
+    if (rc == 0 && (sets == NULL || owned == NULL)) rc = PC_ERR_INTERNAL;
+    if (rc == 0 && optind != argc) {
+        fprintf(stderr, "precast predict: unexpected argument '%s'\n", argv[optind]);
+        rc = PC_ERR_USAGE;
+    }
+    if (rc == 0 && inputs != NULL) {
+        size_t n = strlen(inputs) + 16;
+        char *a = malloc(n);
+        if (a == NULL) rc = PC_ERR_INTERNAL;
+        else {
+            snprintf(a, n, "input.paths=%s", inputs);
+            sets[nsets++] = owned[nowned++] = a;
+        }
+    }
+    free(inputs);
+    if (rc != 0) {
+        for (int i = 0; i < nowned; i++) free(owned[i]);
+        free(owned);
+        free(sets);
+        return rc;
+    }
+    MPI_Init(&argc, &argv);
+    run_state st = {.comm = MPI_COMM_WORLD, .verbose = verbose, .check_only = check};
+    MPI_Comm_rank(st.comm, &st.rank);
+    MPI_Comm_size(st.comm, &st.nranks);
+    st.started = MPI_Wtime();
+    st.wall_start = run_report_now();
+    rc = run_and_report(&st, NULL, sets, nsets);
+    for (int i = 0; i < nowned; i++) free(owned[i]);
+    free(owned);
+    return rc;
 }

@@ -58,6 +58,7 @@ typedef struct map_state {
     bound_input *inputs;
     int ninputs;
     int64_t rows;            /* rows in the current batch */
+    int64_t row_limit;       /* > 0: stop reading once this many rows were read (map_probe) */
     batch_keys keys;
     sparse_batch sparse;
     bool use_sparse;         /* LIBSVM rows go to the model as CSR */
@@ -480,6 +481,10 @@ static pc_status map_csv_segment(map_state *st, const split_segment *seg, const 
         }
         if (s != PC_OK || eof) break;
         st->stats->rows_in++;
+        if (st->row_limit > 0 && st->stats->rows_in > st->row_limit) {
+            st->stats->rows_in--;
+            break;
+        }
         const char *reason = "value";
         s = add_csv_record(st, fc, seg->file, &rec, &reason, err, errlen);
         if (s == PC_ERR_DATA) s = bad_row(st, s, seg->file, rec.line, rec.offset, reason, rec.raw, rec.raw_len, err, errlen);
@@ -605,6 +610,21 @@ pc_status map_close(mapper *mp, char *err, size_t errlen)
     pc_status s = flush_batch(&mp->st, err, errlen);
     map_abort(mp);
     return s;
+}
+
+pc_status map_probe(model *m, head *h, split_plan *plan, const map_config *cfg, int64_t max_rows,
+                    map_emit_fn emit, void *ctx, map_stats *stats, char *err, size_t errlen)
+{
+    mapper *mp = NULL;
+    pc_status s = map_open(m, h, plan, cfg, emit, ctx, stats, &mp, err, errlen);
+    if (s == PC_OK) mp->st.row_limit = max_rows;
+    int64_t n = split_plan_segment_count(plan);
+    for (int64_t i = 0; s == PC_OK && i < n && stats->rows_in < max_rows; i++) s = map_segment(mp, i, err, errlen);
+    if (s != PC_OK) {
+        map_abort(mp);
+        return s;
+    }
+    return map_close(mp, err, errlen);
 }
 
 pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,

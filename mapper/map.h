@@ -112,6 +112,12 @@ pc_status map_segment(mapper *mp, int64_t index, char *err, size_t errlen);
 pc_status map_close(mapper *mp, char *err, size_t errlen);
 void map_abort(mapper *mp); /* accepts NULL */
 
+/* Maps the plan's first rows (at least max_rows, or all there are), in segment order, through
+ * the model and head, handing pairs to emit: how `run --check` proves that the inputs parse.
+ * Not collective. */
+pc_status map_probe(model *m, head *h, split_plan *plan, const map_config *cfg, int64_t max_rows,
+                    map_emit_fn emit, void *ctx, map_stats *stats, char *err, size_t errlen);
+
 /* Maps segments [first, end) of the plan (REQUIRES split_resolve() done). On failure returns
  * the first error; *stats counts what was done until then. */
 pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,

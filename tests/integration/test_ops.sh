@@ -73,3 +73,22 @@ run_np 2 run job.ini --set input.paths=fewer.csv --set model.path=small_sigmoid.
     || not_ok "max_changed gate" "exit $rc: $(head -c 300 "$TMP/err")"
 run_np 2 run job.ini --set input.paths=fewer.csv --set output.max_changed=10% \
     && [ "$(cat t/CURRENT)" != "$before" ] && ok "an unchanged night passes the gate and publishes" || not_ok "gate pass" "$(head -c 300 "$TMP/err")"
+
+# run --check validates without publishing; predict runs without a job file.
+run_np 1 run --check job.ini --set output.table=checked; rc=$?
+[ $rc = 0 ] && grep -q "ok: model .* loads (1 input), the first 1000 rows of 1 file map and predict" "$TMP/out" && [ ! -e checked/CURRENT ] \
+    && ok "run --check: ok, nothing published" || not_ok "check ok" "exit $rc: $(cat "$TMP/out" "$TMP/err")"
+{ head -5 a.csv; echo "idZ,1,2"; } >badfirst.csv
+run_np 1 run --check job.ini --set input.paths=badfirst.csv; rc=$?
+[ $rc = 65 ] && grep -q "badfirst.csv:6: 3 fields" "$TMP/err" && ok "run --check finds a bad row among the first rows (65)" \
+    || not_ok "check bad row" "exit $rc: $(cat "$TMP/err")"
+run_np 1 run --check job.ini --set model.path=nosuch.onnx; rc=$?
+[ $rc = 66 ] && ok "run --check: a missing model is 66" || not_ok "check model" "exit $rc"
+touch notadir
+run_np 1 run --check job.ini --set output.table=notadir/t; rc=$?
+[ $rc = 73 ] && ok "run --check: a table dir that cannot be written is 73" || not_ok "check table" "exit $rc: $(cat "$TMP/err")"
+run_np 2 predict --model small_softmax.onnx --input a.csv --table pt --top-k 2 \
+    && [ "$("$PRECAST" get pt "$(sed -n 2p a.csv | cut -d, -f1)" | grep -c '"top":\[\[')" = 1 ] \
+    && grep -q "precast: predict: 3000 rows in" "$TMP/out" && ok "predict: a one-off run from flags" \
+    || not_ok "predict" "$(cat "$TMP/out" "$TMP/err" | head -c 300)"
+"$PRECAST" predict --model x.onnx --bogus >/dev/null 2>&1; [ $? = 64 ] && ok "predict: an unknown flag is 64" || not_ok "predict usage" "wrong status"
