@@ -8,6 +8,7 @@
  * computed at map time equals the checksum of a full scan of the written shards.
  */
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -306,6 +307,18 @@ static pc_status sweep_spills(run_state *st, char *err, size_t errlen)
     return mpi_agree(s, st->comm, err, errlen);
 }
 
+/* Test hook (PRECAST_TEST_CRASH=POINT:RANK): the rank kills itself with SIGKILL at the named
+ * point, as a crash or an operator's kill -9 would, so that tests can show what survives:
+ * after_map, mid_shuffle, mid_write, before_publish. */
+static void crash_point(const run_state *st, const char *point)
+{
+    const char *v = getenv("PRECAST_TEST_CRASH");
+    char name[64];
+    int rank = -1;
+    if (v != NULL && sscanf(v, "%63[a-z_]:%d", name, &rank) == 2 && rank == st->rank && strcmp(name, point) == 0)
+        raise(SIGKILL);
+}
+
 /* Test hook (PRECAST_TEST_SLOW_RANK=R:MS): rank R sleeps MS milliseconds per segment, so a
  * test can show that a straggler holds the job back by about one segment, not by its share. */
 static void test_slowdown(const run_state *st)
@@ -390,6 +403,7 @@ static pc_status shuffle_phase(run_state *st, char *err, size_t errlen)
     pc_status s = shuffle_pick_splitters(st->local, st->comm, &splitters, err, errlen); /* agreed */
     if (s != PC_OK) return s;
     s = mpi_agree(open_spill(st, MEMORY_SHARE_RECEIVED, &st->received, err, errlen), st->comm, err, errlen);
+    crash_point(st, "mid_shuffle");
     if (s == PC_OK)
         s = shuffle_exchange(st->local, splitters, memory_share(st, MEMORY_SHARE_CHUNK), st->received, st->comm,
                              &st->shuffle, err, errlen); /* agreed inside */
@@ -456,9 +470,10 @@ static pc_status write_own_pairs(run_state *st, shard_writer *w, char *err, size
     dup_check d = {0};
     pc_status s = PC_OK;
     pair p;
-    while (s == PC_OK && next_sorted(st, &p, &s, err, errlen)) {
+    for (int64_t n = 0; s == PC_OK && next_sorted(st, &p, &s, err, errlen); n++) {
         s = dup_check_pair(st, &d, &p, err, errlen);
         if (s == PC_OK) s = shard_writer_put(w, p.key, p.klen, p.val, p.vlen, err, errlen);
+        if (n == 100) crash_point(st, "mid_write");
     }
     free(d.key);
     return s;
@@ -778,6 +793,7 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
         if (paths == NULL || sizes == NULL || mtimes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
         if (s == PC_OK) s = manifest_write(path, &m, err, errlen);
         if (s == PC_OK && has_previous) s = diff_and_gate(st, previous, err, errlen);
+        crash_point(st, "before_publish");
         if (s == PC_OK) s = table_publish(st->cfg->table_dir, st->staging, st->version, err, errlen);
         if (s == PC_OK) st->staging[0] = '\0'; /* published: nothing to clean up */
         /* Retention after CURRENT names the new version; a failure leaves old versions on
@@ -866,6 +882,7 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     if (s == PC_OK) s = sweep_spills(st, err, errlen);
     stage_mark(&t, &st->sec.setup);
     if (s == PC_OK) s = map_phase(st, err, errlen);
+    crash_point(st, "after_map");
     if (s == PC_OK) s = collect_rejects(st, err, errlen);
     stage_mark(&t, &st->sec.map);
     if (s == PC_OK) s = shuffle_phase(st, err, errlen);

@@ -1,0 +1,35 @@
+#!/bin/bash
+# A run killed (SIGKILL, as by kill -9 or a crash) at any stage leaves the published version
+# current and answering as before; the next run cleans up and publishes a complete, verified
+# version. PRECAST_TEST_CRASH=POINT:RANK is a test hook in the driver.
+. "$(dirname "$0")/lib.sh"
+cd "$TMP"
+cp "$FIX/small_softmax.onnx" "$FIX/small_logits.onnx" .
+make_csv a.csv 4000 4 13
+mkdir -p spill
+write_job job.ini small_softmax.onnx a.csv t "top_k = 2" "[run]" "memory_mb = 1" "spill_dir = spill"
+run_np 2 run job.ini || { not_ok "first run" "$(cat "$TMP/err")"; exit 1; }
+key=$(sed -n 2p a.csv | cut -d, -f1)
+before_current=$(cat t/CURRENT)
+before=$("$PRECAST" get t "$key")
+for point in after_map:1 mid_shuffle:0 mid_write:1 before_publish:0; do
+    # the killed run would publish different values (another model), if it got that far
+    PRECAST_TEST_CRASH=$point run_np 2 run job.ini --set model.path=small_logits.onnx --set output.head=raw; rc=$?
+    if [ $rc = 0 ]; then not_ok "crash at $point" "the run did not die"; continue; fi
+    [ "$(cat t/CURRENT)" = "$before_current" ] && [ "$("$PRECAST" get t "$key")" = "$before" ] \
+        && ok "killed at $point (exit $rc): the published version still answers as before" \
+        || not_ok "crash at $point" "CURRENT or values changed"
+    "$PRECAST" verify t >/dev/null 2>verify.err && ok "killed at $point: precast verify passes on CURRENT" \
+        || not_ok "verify after $point" "$(cat verify.err)"
+done
+# The next run: the lock is free (flock died with the process), stale staging and spill files
+# are cleaned, and a complete version is published and verified.
+if run_np 2 run job.ini --set model.path=small_logits.onnx --set output.head=raw; then
+    [ "$(cat t/CURRENT)" != "$before_current" ] && "$PRECAST" verify t >/dev/null 2>verify.err \
+        && "$PRECAST" get t "$key" | grep -q '"scores"' \
+        && ok "the rerun publishes a complete version that verifies" || not_ok "rerun" "$(cat verify.err)"
+    [ -z "$(ls spill)" ] && ok "no spill file is left after the rerun" || not_ok "spill after crashes" "$(ls spill | head)"
+    ls -d t/.staging-* >/dev/null 2>&1 && not_ok "staging after rerun" "$(ls -a t)" || ok "no staging dir is left after the rerun"
+else
+    not_ok "rerun" "$(cat "$TMP/err")"
+fi
