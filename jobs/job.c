@@ -9,6 +9,11 @@
 
 #include "jobs/ini.h"
 
+const char *duplicates_name(duplicates_policy p)
+{
+    return p == DUPLICATES_FIRST ? "first" : p == DUPLICATES_LAST ? "last" : "fail";
+}
+
 /* Every key a job file may hold. A key not listed here is an error, so a typo such as
  * `top-k = 3` is caught instead of silently ignored. */
 static const char *const KNOWN_KEYS[][2] = {
@@ -372,9 +377,13 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
     if ((v = ini_get(f, "output", "value_format", NULL)) != NULL && !value_format_parse(v, &c->head.format))
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.value_format = '%s': expected json or f32",
                       where(f, "output", "value_format", at, sizeof at), v);
-    if ((v = ini_get(f, "output", "duplicates", NULL)) != NULL && strcmp(v, "fail") != 0)
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.duplicates = '%s': only 'fail' is supported",
-                      where(f, "output", "duplicates", at, sizeof at), v);
+    if ((v = ini_get(f, "output", "duplicates", NULL)) != NULL) {
+        if (strcmp(v, "first") == 0) c->duplicates = DUPLICATES_FIRST;
+        else if (strcmp(v, "last") == 0) c->duplicates = DUPLICATES_LAST;
+        else if (strcmp(v, "fail") != 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.duplicates = '%s': expected fail, first or last",
+                          where(f, "output", "duplicates", at, sizeof at), v);
+    }
     if ((v = ini_get(f, "output", "shards", NULL)) != NULL) {
         if (strcmp(v, "1") == 0) c->single_shard = true;
         else if (strcmp(v, "ranks") != 0)

@@ -18,6 +18,10 @@
 #include "mapper/head.h"
 #include "mapper/map.h"
 
+/* output.duplicates: what two rows with one id do. */
+typedef enum duplicates_policy { DUPLICATES_FAIL = 0, DUPLICATES_FIRST, DUPLICATES_LAST } duplicates_policy;
+const char *duplicates_name(duplicates_policy p);
+
 typedef struct job_config {
     char *job_file;       /* as given */
     char *name;           /* job name: [run] name, default the job file's base name */
@@ -44,6 +48,7 @@ typedef struct job_config {
                              value_format (labels from [model]) */
     float *thresholds;    /* owned; head.thresholds points here */
     bool single_shard;    /* [output] shards = ranks (default) | 1 */
+    duplicates_policy duplicates; /* [output] duplicates = fail (default) | first | last */
     int64_t keep_versions;/* [output] keep_versions: older versions kept besides CURRENT, default 3 */
     bool diff;            /* [output] diff: compare with the previous version (default true) */
     double max_changed;   /* [output] max_changed: share (0..1, or "N%") of keys whose top-1 may

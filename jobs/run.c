@@ -62,6 +62,10 @@ typedef struct run_state {
     double started;
     int64_t segments_done; /* input segments this rank mapped */
     int64_t spilled_bytes; /* written to spill files by this rank */
+    int64_t dup_dropped;   /* duplicate rows not written (output.duplicates = first | last) */
+    uint64_t dup_dropped_sum;
+    int64_t rows_written;  /* all ranks: rows in the written shards (verified by a scan) */
+    int64_t duplicates_dropped; /* all ranks */
     FILE *rejects;         /* this rank's part of the rejects file, once a row was skipped */
     int64_t bytes_read;    /* input bytes of the segments this rank mapped */
     double wall_start;     /* epoch seconds at start, for the report */
@@ -433,49 +437,123 @@ static bool next_sorted(run_state *st, pair *p, pc_status *s, char *err, size_t 
     return true;
 }
 
-/* Remembers the previous key of a stream so that two rows with one id fail the job, naming
- * the id and both places (equal keys always reach the same rank, next to each other). */
-typedef struct dup_check {
-    char *key;
-    size_t klen, cap;
+/* An owned copy of a pair (a merge's pointers die at its next call). */
+typedef struct held_pair {
+    char *key, *val;
+    size_t klen, vlen, kcap, vcap;
     kv_origin origin;
-    bool any;
-} dup_check;
+} held_pair;
 
-static pc_status dup_check_pair(run_state *st, dup_check *d, const pair *p, char *err, size_t errlen)
+static pc_status hold(held_pair *h, const pair *p, char *err, size_t errlen)
 {
-    if (d->any && kv_key_compare(d->key, d->klen, p->key, p->klen) == 0) {
-        char quoted[256];
-        json_quote(quoted, sizeof quoted, p->key, p->klen < 200 ? p->klen : 200);
-        return pc_err(err, errlen, PC_ERR_DATA, "duplicate id %s: %s:%lld and %s:%lld", quoted,
-                      split_plan_file_path(st->plan, d->origin.file), (long long)d->origin.line,
-                      split_plan_file_path(st->plan, p->origin.file), (long long)p->origin.line);
-    }
-    if (p->klen > d->cap) {
-        char *k = realloc(d->key, p->klen);
+    if (p->klen > h->kcap) {
+        char *k = realloc(h->key, p->klen);
         if (k == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-        d->key = k;
-        d->cap = p->klen;
+        h->key = k;
+        h->kcap = p->klen;
     }
-    if (p->klen) memcpy(d->key, p->key, p->klen);
-    d->klen = p->klen;
-    d->origin = p->origin;
-    d->any = true;
+    if (p->vlen > h->vcap) {
+        char *v = realloc(h->val, p->vlen);
+        if (v == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        h->val = v;
+        h->vcap = p->vlen;
+    }
+    if (p->klen) memcpy(h->key, p->key, p->klen);
+    if (p->vlen) memcpy(h->val, p->val, p->vlen);
+    h->klen = p->klen;
+    h->vlen = p->vlen;
+    h->origin = p->origin;
     return PC_OK;
+}
+
+static pair held_as_pair(const held_pair *h)
+{
+    return (pair){.key = h->key, .val = h->val, .klen = h->klen, .vlen = h->vlen, .origin = h->origin};
+}
+
+/* This rank's key range with duplicate ids resolved by output.duplicates: fail names the id
+ * and both places; first / last keep the row that comes first / last in input order (file,
+ * then line), whatever order the shuffle delivered them in. One pair is held back to see
+ * whether the next has the same key. */
+typedef struct unique_stream {
+    held_pair pending, out;
+    bool have;
+    int64_t dropped;        /* duplicate rows not written */
+    uint64_t dropped_sum;   /* their table_pair_hash, for the nothing-lost check */
+} unique_stream;
+
+static bool origin_before(kv_origin a, kv_origin b)
+{
+    return a.file < b.file || (a.file == b.file && a.line < b.line);
+}
+
+static bool next_unique(run_state *st, unique_stream *u, pair *out, pc_status *s, char *err, size_t errlen)
+{
+    pair p;
+    for (;;) {
+        bool got = next_sorted(st, &p, s, err, errlen);
+        if (*s != PC_OK) return false;
+        if (!got) {
+            if (!u->have) return false;
+            u->have = false;
+            *out = held_as_pair(&u->pending);
+            return true;
+        }
+        if (!u->have) {
+            u->have = true;
+            if ((*s = hold(&u->pending, &p, err, errlen)) != PC_OK) return false;
+            continue;
+        }
+        if (kv_key_compare(u->pending.key, u->pending.klen, p.key, p.klen) == 0) {
+            kv_origin a = u->pending.origin, b = p.origin;
+            if (st->cfg->duplicates == DUPLICATES_FAIL) {
+                if (origin_before(b, a)) a = p.origin, b = u->pending.origin;
+                char quoted[256];
+                json_quote(quoted, sizeof quoted, p.key, p.klen < 200 ? p.klen : 200);
+                *s = pc_err(err, errlen, PC_ERR_DATA, "duplicate id %s: %s:%lld and %s:%lld", quoted,
+                            split_plan_file_path(st->plan, a.file), (long long)a.line,
+                            split_plan_file_path(st->plan, b.file), (long long)b.line);
+                return false;
+            }
+            bool take_new = st->cfg->duplicates == DUPLICATES_LAST ? origin_before(a, b) : origin_before(b, a);
+            const pair dropped = take_new ? held_as_pair(&u->pending) : p;
+            u->dropped++;
+            u->dropped_sum += table_pair_hash(dropped.key, dropped.klen, dropped.val, dropped.vlen);
+            if (take_new && (*s = hold(&u->pending, &p, err, errlen)) != PC_OK) return false;
+            continue;
+        }
+        /* A new key: hand out the held pair, hold this one. */
+        if ((*s = hold(&u->out, &(pair){.key = u->pending.key, .val = u->pending.val, .klen = u->pending.klen,
+                                        .vlen = u->pending.vlen, .origin = u->pending.origin},
+                       err, errlen)) != PC_OK ||
+            (*s = hold(&u->pending, &p, err, errlen)) != PC_OK)
+            return false;
+        *out = held_as_pair(&u->out);
+        return true;
+    }
+}
+
+static void unique_stream_done(run_state *st, unique_stream *u)
+{
+    st->dup_dropped += u->dropped;
+    st->dup_dropped_sum += u->dropped_sum;
+    free(u->pending.key);
+    free(u->pending.val);
+    free(u->out.key);
+    free(u->out.val);
 }
 
 /* Writes this rank's sorted pairs into an open shard writer, checking for duplicates. */
 static pc_status write_own_pairs(run_state *st, shard_writer *w, char *err, size_t errlen)
 {
-    dup_check d = {0};
+    unique_stream u = {0};
     pc_status s = PC_OK;
     pair p;
-    for (int64_t n = 0; s == PC_OK && next_sorted(st, &p, &s, err, errlen); n++) {
-        s = dup_check_pair(st, &d, &p, err, errlen);
-        if (s == PC_OK) s = shard_writer_put(w, p.key, p.klen, p.val, p.vlen, err, errlen);
+    for (int64_t n = 0; s == PC_OK && next_unique(st, &u, &p, &s, err, errlen); n++) {
+        s = shard_writer_put(w, p.key, p.klen, p.val, p.vlen, err, errlen);
         if (n == 100) crash_point(st, "mid_write");
     }
-    free(d.key);
+    unique_stream_done(st, &u);
     return s;
 }
 
@@ -488,12 +566,11 @@ enum { STREAM_MORE = 0, STREAM_DONE = 1, STREAM_FAILED = 2 };
 static pc_status send_pairs_to_root(run_state *st, char *err, size_t errlen)
 {
     char *buf = malloc(STREAM_CHUNK);
-    dup_check d = {0};
+    unique_stream u = {0};
     pc_status s = buf ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     size_t used = 4;
     pair p;
-    while (s == PC_OK && next_sorted(st, &p, &s, err, errlen)) {
-        s = dup_check_pair(st, &d, &p, err, errlen);
+    while (s == PC_OK && next_unique(st, &u, &p, &s, err, errlen)) {
         size_t need = 4 + 4 + 4 + 8 + p.klen + p.vlen;
         if (s == PC_OK && 4 + need > STREAM_CHUNK)
             s = pc_err(err, errlen, PC_ERR_DATA, "a pair of %zu bytes exceeds the stream chunk", need);
@@ -521,7 +598,7 @@ static pc_status send_pairs_to_root(run_state *st, char *err, size_t errlen)
     memcpy(out, &last, 4);
     MPI_Send(out, (int)used, MPI_BYTE, 0, 0, st->comm);
     free(buf);
-    free(d.key);
+    unique_stream_done(st, &u);
     return s;
 }
 
@@ -610,12 +687,20 @@ static pc_status verify_written(run_state *st, uint64_t *checksum, char *err, si
     MPI_Allreduce(&rows, &all_rows, 1, MPI_INT64_T, MPI_SUM, st->comm);
     MPI_Allreduce(&sum, &all_sum, 1, MPI_UINT64_T, MPI_SUM, st->comm);
     MPI_Allreduce(&st->map_checksum, &all_map_sum, 1, MPI_UINT64_T, MPI_SUM, st->comm);
+    int64_t dropped = 0;
+    uint64_t dropped_sum = 0;
+    MPI_Allreduce(&st->dup_dropped, &dropped, 1, MPI_INT64_T, MPI_SUM, st->comm);
+    MPI_Allreduce(&st->dup_dropped_sum, &dropped_sum, 1, MPI_UINT64_T, MPI_SUM, st->comm);
     *checksum = all_sum;
-    if (st->total.rows_in != all_rows + st->total.rows_rejected)
+    st->rows_written = all_rows;
+    st->duplicates_dropped = dropped;
+    /* Every row read is in the table, in the rejects, or a duplicate dropped by policy. */
+    if (st->total.rows_in != all_rows + st->total.rows_rejected + dropped)
         return pc_err(err, errlen, PC_ERR_INTERNAL,
-                      "nothing-lost check failed: %lld rows in, %lld in the shards, %lld rejected",
-                      (long long)st->total.rows_in, (long long)all_rows, (long long)st->total.rows_rejected);
-    if (all_sum != all_map_sum)
+                      "nothing-lost check failed: %lld rows in, %lld in the shards, %lld rejected, %lld duplicates dropped",
+                      (long long)st->total.rows_in, (long long)all_rows, (long long)st->total.rows_rejected,
+                      (long long)dropped);
+    if (all_sum + dropped_sum != all_map_sum)
         return pc_err(err, errlen, PC_ERR_INTERNAL,
                       "nothing-lost check failed: shard checksum %016llx differs from map-time %016llx",
                       (unsigned long long)all_sum, (unsigned long long)all_map_sum);
@@ -780,7 +865,7 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
             .format_version = 1, .created = created, .job = st->cfg->name, .version = st->version,
             .model_path = st->cfg->model_path, .model_sha256 = st->model_sha256, .job_file = st->cfg->job_file,
             .ninputs = nfiles, .input_paths = paths, .input_sizes = sizes, .input_mtimes = mtimes,
-            .rows_in = st->total.rows_in, .rows_written = st->total.rows_emitted,
+            .rows_in = st->total.rows_in, .rows_written = st->rows_written,
             .rows_rejected = st->total.rows_rejected, .checksum = checksum,
             .value_format = (char *)value_format_name(st->cfg->head.format),
             .head = (char *)head_kind_name(head_effective_kind(st->h)),
@@ -1066,10 +1151,14 @@ static int run_and_report(run_state *stp, const char *job, char **sets, int nset
             int shards = st.cfg->single_shard ? 1 : st.nranks;
             char rejected[PATH_MAX + 32] = "";
             if (st.total.rows_rejected > 0) snprintf(rejected, sizeof rejected, " (in %s)", st.cfg->rejects_path);
-            printf("precast: %s: %lld rows in, %lld written, %lld rejected%s%s, %.2f s, %.0f rows/s, "
+            char dups[96] = "";
+            if (st.duplicates_dropped > 0)
+                snprintf(dups, sizeof dups, ", %lld duplicate%s dropped (%s)", (long long)st.duplicates_dropped,
+                         st.duplicates_dropped == 1 ? "" : "s", duplicates_name(st.cfg->duplicates));
+            printf("precast: %s: %lld rows in, %lld written, %lld rejected%s%s%s, %.2f s, %.0f rows/s, "
                    "%d shard%s, published %s\n",
-                   st.cfg->name, (long long)st.total.rows_in, (long long)st.total.rows_emitted,
-                   (long long)st.total.rows_rejected, rejected, oov, seconds,
+                   st.cfg->name, (long long)st.total.rows_in, (long long)st.rows_written,
+                   (long long)st.total.rows_rejected, rejected, dups, oov, seconds,
                    seconds > 0 ? (double)st.total.rows_in / seconds : 0.0, shards,
                    shards == 1 ? "" : "s", st.version);
         }

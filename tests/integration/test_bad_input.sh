@@ -75,3 +75,24 @@ expect "missing job file" 66 "nojob\.ini" run nojob.ini
     && ok "inspect lists ops and parameters" || not_ok "inspect" "$(cat inspect.txt)"
 "$PRECAST" inspect unsupported_op.onnx >/dev/null 2>err.txt; rc=$?
 [ $rc = 78 ] && grep -q "Conv" err.txt && ok "inspect refuses an unsupported op (78)" || not_ok "inspect unsupported" "exit $rc $(cat err.txt)"
+
+# output.duplicates = first | last: the row that comes first / last in input order wins,
+# whatever order the shuffle delivered them in; the others are counted as dropped.
+dup_id=$(sed -n 10p good.csv | cut -d, -f1)
+other_id=$(sed -n 101p good.csv | cut -d, -f1)
+{ head -100 good.csv; sed -n 101p good.csv | sed "s/^$other_id,/$dup_id,/"; tail -n +102 good.csv; } >dup2.csv
+want_first=$("$PRECAST" get table "$dup_id" | sed 's/.*"value": //')
+want_last=$("$PRECAST" get table "$other_id" | sed 's/.*"value": //')
+for policy in first last; do
+    for np in 1 3; do
+        if run_np $np run job.ini --set input.paths=dup2.csv --set output.duplicates=$policy --set output.table=d-$policy-$np; then
+            got=$("$PRECAST" get d-$policy-$np "$dup_id" | sed 's/.*"value": //')
+            want=$want_first; [ $policy = last ] && want=$want_last
+            [ "$got" = "$want" ] && grep -q "499 written, 0 rejected, 1 duplicate dropped ($policy)" "$TMP/out" \
+                && ok "duplicates = $policy, -np $np: the $policy row wins, one counted as dropped" \
+                || not_ok "duplicates $policy -np $np" "got $got want $want; $(cat "$TMP/out")"
+        else
+            not_ok "duplicates $policy -np $np" "$(head -c 300 "$TMP/err")"
+        fi
+    done
+done
