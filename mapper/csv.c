@@ -3,20 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mapper/readbuf.h"
 #include "mapper/source.h"
 
 struct csv_reader {
-    source *src;
+    readbuf rb;          /* bytes of the segment's source */
     char *path;
     int64_t end;         /* records starting at or after this file offset are not ours */
 
-    /* Read buffer: valid bytes [0, len), next unconsumed byte at pos; buf[0] is at file
-     * offset file_off. It grows (up to max_cap) only while one record does not fit. */
-    char *buf;
-    size_t cap, len, pos, max_cap, max_record;
-    int64_t file_off;
-    int64_t line;        /* physical line of buf[pos] */
-    bool file_eof;       /* the source returned 0 bytes */
+    size_t max_record;   /* longest record accepted, terminator included */
     bool done;           /* no more records for this segment */
     pc_status broken;    /* a non-data error happened: the reader is unusable */
 
@@ -34,45 +29,6 @@ struct csv_reader {
 
 typedef enum scan_stop { SCAN_NEWLINE, SCAN_EOF, SCAN_FULL } scan_stop;
 
-/* Discards buf[0, pos), then reads more bytes after the valid ones, growing the buffer
- * (up to max_cap) if it is full. *got = bytes read: 0 at end of file, or when the buffer is
- * full at max_cap (then r->file_eof is false). */
-static pc_status fill(csv_reader *r, size_t *got, char *err, size_t errlen)
-{
-    *got = 0;
-    if (r->file_eof) return PC_OK;
-    if (r->pos > 0) {
-        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-        r->file_off += (int64_t)r->pos;
-        r->len -= r->pos;
-        r->pos = 0;
-    }
-    if (r->len == r->cap) {
-        if (r->cap >= r->max_cap) return PC_OK;
-        size_t ncap = r->cap > r->max_cap / 2 ? r->max_cap : 2 * r->cap;
-        char *nb = realloc(r->buf, ncap);
-        if (nb == NULL)
-            return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (%zu-byte record buffer)",
-                          r->path, ncap);
-        r->buf = nb;
-        r->cap = ncap;
-    }
-    size_t n;
-    char why[PC_ERRLEN];
-    pc_status st = source_read(r->src, r->buf + r->len, r->cap - r->len, &n, why, sizeof why);
-    if (st != PC_OK) {
-        /* Name the line reached: the one after the last '\n' buffered. */
-        int64_t line = r->line;
-        for (const char *p = r->buf + r->pos, *e = r->buf + r->len;
-             p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
-            line++;
-        return pc_err(err, errlen, st, "%s:%lld: %s", r->path, (long long)line, why);
-    }
-    if (n == 0) r->file_eof = true;
-    r->len += n;
-    *got = n;
-    return PC_OK;
-}
 
 /* Scans from buf[pos + *rel] for the first '\n' reached with an even count of '"' (the
  * count starts at *quotes), refilling as needed. On return *rel is the length from pos to
@@ -84,7 +40,7 @@ static pc_status scan_to_end(csv_reader *r, bool keep, size_t *rel, int64_t *quo
                              int64_t *nls, scan_stop *stop, char *err, size_t errlen)
 {
     for (;;) {
-        const char *p = r->buf + r->pos + *rel, *data_end = r->buf + r->len;
+        const char *p = r->rb.buf + r->rb.pos + *rel, *data_end = r->rb.buf + r->rb.len;
         while (p < data_end) {
             const char *nl = memchr(p, '\n', (size_t)(data_end - p));
             const char *lim = nl != NULL ? nl : data_end;
@@ -97,21 +53,21 @@ static pc_status scan_to_end(csv_reader *r, bool keep, size_t *rel, int64_t *quo
             (*nls)++;
             p = nl + 1;
             if ((*quotes & 1) == 0) {
-                *rel = (size_t)(p - (r->buf + r->pos));
+                *rel = (size_t)(p - (r->rb.buf + r->rb.pos));
                 *stop = SCAN_NEWLINE;
                 return PC_OK;
             }
         }
-        *rel = (size_t)(p - (r->buf + r->pos));
+        *rel = (size_t)(p - (r->rb.buf + r->rb.pos));
         if (!keep) {
-            r->pos += *rel;
+            r->rb.pos += *rel;
             *rel = 0;
         }
         size_t got;
-        pc_status st = fill(r, &got, err, errlen);
+        pc_status st = readbuf_fill(&r->rb, &got, "record", err, errlen);
         if (st != PC_OK) return st;
         if (got == 0) {
-            *stop = r->file_eof ? SCAN_EOF : SCAN_FULL;
+            *stop = r->rb.file_eof ? SCAN_EOF : SCAN_FULL;
             return PC_OK;
         }
     }
@@ -275,21 +231,21 @@ pc_status csv_reader_next(csv_reader *r, csv_record *rec, bool *eof, char *err, 
             return PC_OK;
         }
         pc_status st;
-        if (r->pos == r->len) {
+        if (r->rb.pos == r->rb.len) {
             size_t got;
-            st = fill(r, &got, err, errlen);
+            st = readbuf_fill(&r->rb, &got, "record", err, errlen);
             if (st != PC_OK) return r->broken = st;
             if (got == 0) {
                 r->done = true;
                 continue;
             }
         }
-        int64_t offset = r->file_off + (int64_t)r->pos;
+        int64_t offset = r->rb.file_off + (int64_t)r->rb.pos;
         if (offset >= r->end) {
             r->done = true;
             continue;
         }
-        int64_t line = r->line, quotes = 0, nls = 0;
+        int64_t line = r->rb.line, quotes = 0, nls = 0;
         size_t rel = 0;
         scan_stop stop;
         st = scan_to_end(r, true, &rel, &quotes, &nls, &stop, err, errlen);
@@ -306,17 +262,17 @@ pc_status csv_reader_next(csv_reader *r, csv_record *rec, bool *eof, char *err, 
             /* Too long to buffer: skip to its end by the same rule, keeping nothing. */
             st = scan_to_end(r, false, &rel, &quotes, &nls, &stop, err, errlen);
             if (st != PC_OK) return r->broken = st;
-            r->pos += rel;
-            r->line += nls;
+            r->rb.pos += rel;
+            r->rb.line += nls;
             if (skip) continue;
             return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: record longer than %zu bytes",
                           r->path, (long long)line, r->max_record);
         }
-        const char *raw = r->buf + r->pos;
+        const char *raw = r->rb.buf + r->rb.pos;
         size_t n = rel - (stop == SCAN_NEWLINE);
         if (n > 0 && raw[n - 1] == '\r') n--;
-        r->pos += rel;
-        r->line += nls;
+        r->rb.pos += rel;
+        r->rb.line += nls;
         if (skip) continue;
         if (r->strip_bom && offset == 0 && n >= 3 && memcmp(raw, "\xEF\xBB\xBF", 3) == 0) {
             raw += 3;
@@ -342,50 +298,51 @@ pc_status csv_reader_open_opts(const char *path, const split_segment *seg,
     *out = NULL;
     csv_reader *r = calloc(1, sizeof *r);
     if (r == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
-    r->cap = opts != NULL && opts->buffer_size > 0 ? opts->buffer_size : CSV_DEFAULT_BUFFER;
+    r->rb.cap = opts != NULL && opts->buffer_size > 0 ? opts->buffer_size : CSV_DEFAULT_BUFFER;
     r->max_record = opts != NULL && opts->max_record > 0 ? opts->max_record
                                                           : CSV_DEFAULT_MAX_RECORD;
     /* One byte more than the longest record: a full buffer without an end is too long. */
-    r->max_cap = r->max_record + 1 > r->cap ? r->max_record + 1 : r->cap;
+    r->rb.max_cap = r->max_record + 1 > r->rb.cap ? r->max_record + 1 : r->rb.cap;
     r->end = seg->end;
     r->path = strdup(path);
-    r->buf = malloc(r->cap);
-    if (r->path == NULL || r->buf == NULL) {
+    r->rb.path = r->path;
+    r->rb.buf = malloc(r->rb.cap);
+    if (r->path == NULL || r->rb.buf == NULL) {
         csv_reader_close(r);
         return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     }
     /* Mid-file, the source starts one byte early: that byte tells whether a record starts
      * exactly at seg->start. */
-    pc_status st = source_open(path, seg->start > 0 ? seg->start - 1 : 0, &r->src, err, errlen);
+    pc_status st = source_open(path, seg->start > 0 ? seg->start - 1 : 0, &r->rb.src, err, errlen);
     if (st != PC_OK) {
         csv_reader_close(r);
         return st;
     }
     /* A compressed file is one segment, read to its end (offsets are uncompressed ones). */
-    if (source_compressed(r->src)) r->end = INT64_MAX;
+    if (source_compressed(r->rb.src)) r->end = INT64_MAX;
     if (seg->start == 0) {
-        r->line = 1;
+        r->rb.line = 1;
         r->skip_first = true;
         *out = r;
         return PC_OK;
     }
     /* Mid-file: find the first '\n' at or after start-1 with even quote parity from the
      * start of the file; the record after it is our first one. */
-    r->file_off = seg->start - 1;
-    r->line = seg->line_at_start; /* for a read error's message; set exactly below */
+    r->rb.file_off = seg->start - 1;
+    r->rb.line = seg->line_at_start; /* for a read error's message; set exactly below */
     size_t got = 0;
-    if (st == PC_OK) st = fill(r, &got, err, errlen);
+    if (st == PC_OK) st = readbuf_fill(&r->rb, &got, "record", err, errlen);
     if (st == PC_OK && got == 0) r->done = true; /* the file shrank; nothing to read */
     if (st == PC_OK && got > 0) {
-        int64_t quotes = seg->in_quotes_at_start ^ (r->buf[0] == '"');
+        int64_t quotes = seg->in_quotes_at_start ^ (r->rb.buf[0] == '"');
         int64_t nls = 0;
         size_t rel = 0;
         scan_stop stop;
-        r->line = seg->line_at_start - (r->buf[0] == '\n');
+        r->rb.line = seg->line_at_start - (r->rb.buf[0] == '\n');
         st = scan_to_end(r, false, &rel, &quotes, &nls, &stop, err, errlen);
         if (st == PC_OK) {
-            r->pos += rel;
-            r->line += nls;
+            r->rb.pos += rel;
+            r->rb.line += nls;
             if (stop != SCAN_NEWLINE) r->done = true;
         }
     }
@@ -406,9 +363,9 @@ pc_status csv_reader_open(const char *path, const split_segment *seg, csv_reader
 void csv_reader_close(csv_reader *r)
 {
     if (r == NULL) return;
-    source_close(r->src);
+    source_close(r->rb.src);
     free(r->path);
-    free(r->buf);
+    free(r->rb.buf);
     free(r->fbuf);
     free(r->fields);
     free(r->lens);

@@ -5,22 +5,17 @@
 #include <string.h>
 
 #include "mapper/numparse.h"
+#include "mapper/readbuf.h"
 #include "mapper/source.h"
 
 struct libsvm_reader {
-    source *src;
+    readbuf rb;          /* bytes of the segment's source */
     char *path;
     int64_t end;         /* lines starting at or after this file offset are not ours */
     bool one_based;
     int64_t width;
 
-    /* Read buffer: valid bytes [0, len), next unconsumed byte at pos; buf[0] is at file
-     * offset file_off. It grows (up to max_cap) only while one line does not fit. */
-    char *buf;
-    size_t cap, len, pos, max_cap, max_record;
-    int64_t file_off;
-    int64_t line;        /* physical line of buf[pos] */
-    bool file_eof;       /* the source returned 0 bytes */
+    size_t max_record;   /* longest record accepted, terminator included */
     bool done;           /* no more records for this segment */
     pc_status broken;    /* a non-data error happened: the reader is unusable */
 
@@ -34,45 +29,6 @@ struct libsvm_reader {
 
 typedef enum scan_stop { SCAN_NEWLINE, SCAN_EOF, SCAN_FULL } scan_stop;
 
-/* Discards buf[0, pos), then reads more bytes after the valid ones, growing the buffer
- * (up to max_cap) if it is full. *got = bytes read: 0 at end of file, or when the buffer is
- * full at max_cap (then r->file_eof is false). */
-static pc_status fill(libsvm_reader *r, size_t *got, char *err, size_t errlen)
-{
-    *got = 0;
-    if (r->file_eof) return PC_OK;
-    if (r->pos > 0) {
-        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
-        r->file_off += (int64_t)r->pos;
-        r->len -= r->pos;
-        r->pos = 0;
-    }
-    if (r->len == r->cap) {
-        if (r->cap >= r->max_cap) return PC_OK;
-        size_t ncap = r->cap > r->max_cap / 2 ? r->max_cap : 2 * r->cap;
-        char *nb = realloc(r->buf, ncap);
-        if (nb == NULL)
-            return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (%zu-byte line buffer)",
-                          r->path, ncap);
-        r->buf = nb;
-        r->cap = ncap;
-    }
-    size_t n;
-    char why[PC_ERRLEN];
-    pc_status st = source_read(r->src, r->buf + r->len, r->cap - r->len, &n, why, sizeof why);
-    if (st != PC_OK) {
-        /* Name the line reached: the one after the last '\n' buffered. */
-        int64_t line = r->line;
-        for (const char *p = r->buf + r->pos, *e = r->buf + r->len;
-             p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
-            line++;
-        return pc_err(err, errlen, st, "%s:%lld: %s", r->path, (long long)line, why);
-    }
-    if (n == 0) r->file_eof = true;
-    r->len += n;
-    *got = n;
-    return PC_OK;
-}
 
 /* Scans from buf[pos + *rel] for the next '\n', refilling as needed. On return *rel is the
  * length from pos to just past that '\n' (SCAN_NEWLINE), or to the end of the data
@@ -83,23 +39,23 @@ static pc_status scan_line(libsvm_reader *r, bool keep, size_t *rel, scan_stop *
                            char *err, size_t errlen)
 {
     for (;;) {
-        const char *p = r->buf + r->pos + *rel, *data_end = r->buf + r->len;
+        const char *p = r->rb.buf + r->rb.pos + *rel, *data_end = r->rb.buf + r->rb.len;
         const char *nl = p < data_end ? memchr(p, '\n', (size_t)(data_end - p)) : NULL;
         if (nl != NULL) {
-            *rel = (size_t)(nl + 1 - (r->buf + r->pos));
+            *rel = (size_t)(nl + 1 - (r->rb.buf + r->rb.pos));
             *stop = SCAN_NEWLINE;
             return PC_OK;
         }
-        *rel = (size_t)(data_end - (r->buf + r->pos));
+        *rel = (size_t)(data_end - (r->rb.buf + r->rb.pos));
         if (!keep) {
-            r->pos += *rel;
+            r->rb.pos += *rel;
             *rel = 0;
         }
         size_t got;
-        pc_status st = fill(r, &got, err, errlen);
+        pc_status st = readbuf_fill(&r->rb, &got, "line", err, errlen);
         if (st != PC_OK) return st;
         if (got == 0) {
-            *stop = r->file_eof ? SCAN_EOF : SCAN_FULL;
+            *stop = r->rb.file_eof ? SCAN_EOF : SCAN_FULL;
             return PC_OK;
         }
     }
@@ -236,21 +192,21 @@ pc_status libsvm_reader_next(libsvm_reader *r, libsvm_record *rec, bool *eof, ch
             return PC_OK;
         }
         pc_status st;
-        if (r->pos == r->len) {
+        if (r->rb.pos == r->rb.len) {
             size_t got;
-            st = fill(r, &got, err, errlen);
+            st = readbuf_fill(&r->rb, &got, "line", err, errlen);
             if (st != PC_OK) return r->broken = st;
             if (got == 0) {
                 r->done = true;
                 continue;
             }
         }
-        int64_t offset = r->file_off + (int64_t)r->pos;
+        int64_t offset = r->rb.file_off + (int64_t)r->rb.pos;
         if (offset >= r->end) {
             r->done = true;
             continue;
         }
-        int64_t line = r->line;
+        int64_t line = r->rb.line;
         size_t rel = 0;
         scan_stop stop;
         st = scan_line(r, true, &rel, &stop, err, errlen);
@@ -265,16 +221,16 @@ pc_status libsvm_reader_next(libsvm_reader *r, libsvm_record *rec, bool *eof, ch
             /* Too long to buffer: skip to its end, keeping nothing. */
             st = scan_line(r, false, &rel, &stop, err, errlen);
             if (st != PC_OK) return r->broken = st;
-            r->pos += rel;
-            r->line += stop == SCAN_NEWLINE;
+            r->rb.pos += rel;
+            r->rb.line += stop == SCAN_NEWLINE;
             return pc_err(err, errlen, PC_ERR_DATA, "%s:%lld: line longer than %zu bytes",
                           r->path, (long long)line, r->max_record);
         }
-        const char *raw = r->buf + r->pos;
+        const char *raw = r->rb.buf + r->rb.pos;
         size_t n = rel - (stop == SCAN_NEWLINE);
         if (n > 0 && raw[n - 1] == '\r') n--;
-        r->pos += rel;
-        r->line += stop == SCAN_NEWLINE;
+        r->rb.pos += rel;
+        r->rb.line += stop == SCAN_NEWLINE;
         rec->raw = raw;
         rec->raw_len = n;
         if (rel > r->max_record)
@@ -300,47 +256,48 @@ pc_status libsvm_reader_open(const char *path, const split_segment *seg,
     if (r == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     r->one_based = opts->one_based;
     r->width = opts->width;
-    r->cap = opts->buffer_size > 0 ? opts->buffer_size : LIBSVM_DEFAULT_BUFFER;
+    r->rb.cap = opts->buffer_size > 0 ? opts->buffer_size : LIBSVM_DEFAULT_BUFFER;
     r->max_record = opts->max_record > 0 ? opts->max_record : LIBSVM_DEFAULT_MAX_RECORD;
     /* One byte more than the longest line: a full buffer without an end is too long. */
-    r->max_cap = r->max_record + 1 > r->cap ? r->max_record + 1 : r->cap;
+    r->rb.max_cap = r->max_record + 1 > r->rb.cap ? r->max_record + 1 : r->rb.cap;
     r->end = seg->end;
     r->path = strdup(path);
-    r->buf = malloc(r->cap);
-    if (r->path == NULL || r->buf == NULL) {
+    r->rb.path = r->path;
+    r->rb.buf = malloc(r->rb.cap);
+    if (r->path == NULL || r->rb.buf == NULL) {
         libsvm_reader_close(r);
         return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     }
     /* Mid-file, the source starts one byte early: that byte tells whether a line starts
      * exactly at seg->start. */
-    pc_status st = source_open(path, seg->start > 0 ? seg->start - 1 : 0, &r->src, err, errlen);
+    pc_status st = source_open(path, seg->start > 0 ? seg->start - 1 : 0, &r->rb.src, err, errlen);
     if (st != PC_OK) {
         libsvm_reader_close(r);
         return st;
     }
     /* A compressed file is one segment, read to its end (offsets are uncompressed ones). */
-    if (source_compressed(r->src)) r->end = INT64_MAX;
+    if (source_compressed(r->rb.src)) r->end = INT64_MAX;
     if (seg->start == 0) {
-        r->line = 1;
+        r->rb.line = 1;
         *out = r;
         return PC_OK;
     }
     /* Mid-file: our first line is the one after the first '\n' at or after start-1 (a line
      * starting exactly at start has its '\n' at start-1). */
-    r->file_off = seg->start - 1;
-    r->line = seg->line_at_start; /* for a read error's message; set exactly below */
+    r->rb.file_off = seg->start - 1;
+    r->rb.line = seg->line_at_start; /* for a read error's message; set exactly below */
     size_t got = 0;
-    if (st == PC_OK) st = fill(r, &got, err, errlen);
+    if (st == PC_OK) st = readbuf_fill(&r->rb, &got, "line", err, errlen);
     if (st == PC_OK && got == 0) r->done = true; /* the file shrank; nothing to read */
     if (st == PC_OK && got > 0) {
         size_t rel = 0;
         scan_stop stop;
         /* line_at_start counts the '\n's before start, the one at start-1 included */
-        r->line = seg->line_at_start - (r->buf[0] == '\n');
+        r->rb.line = seg->line_at_start - (r->rb.buf[0] == '\n');
         st = scan_line(r, false, &rel, &stop, err, errlen);
         if (st == PC_OK) {
-            r->pos += rel;
-            r->line += stop == SCAN_NEWLINE;
+            r->rb.pos += rel;
+            r->rb.line += stop == SCAN_NEWLINE;
             if (stop != SCAN_NEWLINE) r->done = true;
         }
     }
@@ -355,9 +312,9 @@ pc_status libsvm_reader_open(const char *path, const split_segment *seg,
 void libsvm_reader_close(libsvm_reader *r)
 {
     if (r == NULL) return;
-    source_close(r->src);
+    source_close(r->rb.src);
     free(r->path);
-    free(r->buf);
+    free(r->rb.buf);
     free(r->id);
     free(r->idx);
     free(r->vals);
