@@ -27,6 +27,12 @@ pc_status st_ldb_err(char *err, size_t errlen, pc_status code, char *lerr, const
 /* A version name as CURRENT may hold it: a plain directory name, printable, not hidden. */
 bool st_version_name_valid(const char *v, size_t n);
 
+/* Resolves a version given by name, or NULL for CURRENT's, into its name (name, NAME_MAX + 1
+ * bytes) and its directory path (vdir, PATH_MAX bytes). PC_ERR_NOINPUT for no CURRENT, an
+ * invalid name or a path too long; nothing is checked on disk beyond CURRENT. */
+pc_status st_version_resolve(const char *table_dir, const char *version, char *name, char *vdir, char *err,
+                             size_t errlen);
+
 /* Takes the table lock (table.h: exclusive flock of table_dir/.precast-table.lock, created if
  * missing; waits for it).  On success *fd is the lock's descriptor for st_table_unlock.
  * Failure -> PC_ERR_CANTCREAT (cannot create the lock file) or PC_ERR_IO, *fd = -1. */

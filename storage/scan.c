@@ -106,21 +106,11 @@ pc_status table_scan_open(const char *table_dir, const char *version, table_scan
                           char *err, size_t errlen)
 {
     *out = NULL;
-    char cur[NAME_MAX + 1];
-    pc_status rc;
-    if (version == NULL) {
-        rc = table_current(table_dir, cur, sizeof cur, err, errlen);
-        if (rc != PC_OK)
-            return rc;
-        version = cur;
-    }
-    if (!st_version_name_valid(version, strlen(version)))
-        return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir,
-                      version);
-    char vdir[PATH_MAX];
-    rc = fs_path(vdir, sizeof vdir, PC_ERR_NOINPUT, err, errlen, "%s/%s", table_dir, version);
+    char name[NAME_MAX + 1], vdir[PATH_MAX];
+    pc_status rc = st_version_resolve(table_dir, version, name, vdir, err, errlen);
     if (rc != PC_OK)
         return rc;
+    version = name;
     table_scan *s;
     rc = table_scan_open_dir(vdir, &s, err, errlen);
     if (rc != PC_OK)

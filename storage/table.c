@@ -186,6 +186,21 @@ pc_status table_version_name(const char *table_dir, const char *job, char *name,
     return table_version_name_at(table_dir, job, time(NULL), name, cap, err, errlen);
 }
 
+pc_status st_version_resolve(const char *table_dir, const char *version, char *name, char *vdir, char *err,
+                             size_t errlen)
+{
+    if (version == NULL) {
+        pc_status rc = table_current(table_dir, name, NAME_MAX + 1, err, errlen);
+        if (rc != PC_OK)
+            return rc;
+    } else {
+        if (strlen(version) > NAME_MAX || !st_version_name_valid(version, strlen(version)))
+            return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir, version);
+        strcpy(name, version);
+    }
+    return fs_path(vdir, PATH_MAX, PC_ERR_NOINPUT, err, errlen, "%s/%s", table_dir, name);
+}
+
 pc_status table_current(const char *table_dir, char *version, size_t cap, char *err,
                         size_t errlen)
 {
@@ -480,21 +495,12 @@ pc_status table_verify(const char *table_dir, const char *version, int64_t *rows
 {
     if (rows != NULL)
         *rows = 0;
-    char cur[NAME_MAX + 1];
-    pc_status rc;
-    if (version == NULL) {
-        rc = table_current(table_dir, cur, sizeof cur, err, errlen);
-        if (rc != PC_OK)
-            return rc;
-        version = cur;
-    }
-    if (!st_version_name_valid(version, strlen(version)))
-        return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir,
-                      version);
-    char vdir[PATH_MAX], mpath[PATH_MAX];
-    if ((rc = fs_path(vdir, sizeof vdir, PC_ERR_NOINPUT, err, errlen, "%s/%s", table_dir,
-                      version)) != PC_OK ||
-        (rc = fs_path(mpath, sizeof mpath, PC_ERR_NOINPUT, err, errlen, "%s/MANIFEST.json",
+    char name[NAME_MAX + 1], vdir[PATH_MAX], mpath[PATH_MAX];
+    pc_status rc = st_version_resolve(table_dir, version, name, vdir, err, errlen);
+    if (rc != PC_OK)
+        return rc;
+    version = name;
+    if ((rc = fs_path(mpath, sizeof mpath, PC_ERR_NOINPUT, err, errlen, "%s/MANIFEST.json",
                       vdir)) != PC_OK)
         return rc;
     struct stat st;
