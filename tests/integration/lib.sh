@@ -23,10 +23,10 @@ not_ok() { echo "not ok - $1: $2"; }
 # Under ASan, leak detection is off in MPI processes: Open MPI's dlopen'd components keep
 # allocations by design and unload before LeakSanitizer can name them, so they cannot be
 # suppressed; the non-MPI tests keep leak detection.
+MPI_ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 run_np() {
     local np=$1; shift
-    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-        mpirun --oversubscribe -np "$np" "$PRECAST" "$@" >"$TMP/out" 2>"$TMP/err"
+    ASAN_OPTIONS=$MPI_ASAN_OPTIONS mpirun --oversubscribe -np "$np" "$PRECAST" "$@" >"$TMP/out" 2>"$TMP/err"
 }
 
 # write_job FILE MODEL INPUTS TABLE [extra lines...]: a job file with paths relative to it.

@@ -8,7 +8,7 @@ write_job job.ini small_softmax.onnx a.csv t "[run]" "split_mb = 1" "metrics_tex
 mkdir -p metrics
 
 # A second run of the same job while the first holds the lock exits 75 naming the holder.
-PRECAST_TEST_SLOW_RANK=0:3000 mpirun --oversubscribe -np 1 "$PRECAST" run job.ini >first.out 2>first.err &
+ASAN_OPTIONS=$MPI_ASAN_OPTIONS PRECAST_TEST_SLOW_RANK=0:3000 mpirun --oversubscribe -np 1 "$PRECAST" run job.ini >first.out 2>first.err &
 first=$!
 for _ in $(seq 50); do [ -s t/.lock-job ] && break; sleep 0.1; done
 run_np 1 run job.ini; rc=$?
@@ -44,10 +44,10 @@ run_np 1 run job.ini --set input.paths=nothing.csv; rc=$?
     && ok "metrics after a failure: last success kept, exit status 66" || not_ok "metrics failure" "$(cat metrics/precast.prom)"
 
 # scripts/precast-cron passes the exit status through and timestamps the log.
-PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/precast-cron" job.ini >cron.out 2>&1; rc=$?
+ASAN_OPTIONS=$MPI_ASAN_OPTIONS PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/precast-cron" job.ini >cron.out 2>&1; rc=$?
 [ $rc = 0 ] && grep -qE '^20[0-9-]+T[0-9:]+Z .*published v' cron.log && ok "precast-cron: exit 0, timestamped log" \
     || not_ok "precast-cron" "exit $rc: $(cat cron.out cron.log 2>/dev/null | tail -5)"
-PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/precast-cron" nojob.ini >cron.out 2>&1; rc=$?
+ASAN_OPTIONS=$MPI_ASAN_OPTIONS PRECAST_RANKS=1 PRECAST_LOG=$TMP/cron.log PRECAST="$PRECAST" "$ROOT/scripts/precast-cron" nojob.ini >cron.out 2>&1; rc=$?
 [ $rc = 66 ] && ok "precast-cron passes a failure's status through (66)" || not_ok "precast-cron failure" "exit $rc"
 
 # The diff against the previous version, in the report, and the max_changed gate.
