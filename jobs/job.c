@@ -29,7 +29,8 @@ static const char *const KNOWN_KEYS[][2] = {
     {"output", "max_changed"},
     {"run", "name"},         {"run", "batch_rows"},    {"run", "memory_mb"},
     {"run", "spill_dir"},    {"run", "split_mb"},      {"run", "lock"},
-    {"run", "report"},       {"run", "metrics_textfile"},
+    {"run", "report"},       {"run", "metrics_textfile"}, {"run", "checkpoint"},
+    {"run", "checkpoint_dir"},
 };
 
 static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
@@ -481,6 +482,8 @@ static pc_status resolve_run_files(const ini *f, job_config *c, char *err, size_
     if (s == PC_OK) s = run_file(f, c, "run", "lock", ".lock-", "", &c->lock_path, err, errlen);
     if (s == PC_OK) s = run_file(f, c, "run", "report", "report-", ".json", &c->report_path, err, errlen);
     if (s == PC_OK) s = run_file(f, c, "run", "metrics_textfile", NULL, "", &c->metrics_path, err, errlen);
+    if (s == PC_OK) s = run_file(f, c, "run", "checkpoint_dir", ".checkpoint-", "", &c->checkpoint_dir, err, errlen);
+    if (s == PC_OK) s = parse_bool(f, "run", "checkpoint", true, &c->checkpoint, err, errlen);
     return s;
 }
 
@@ -560,6 +563,7 @@ void job_config_free(job_config *c)
     free(c->lock_path);
     free(c->report_path);
     free(c->metrics_path);
+    free(c->checkpoint_dir);
     free(c->thresholds);
     free(c);
 }

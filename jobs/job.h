@@ -60,6 +60,8 @@ typedef struct job_config {
     char *lock_path;      /* [run] lock, default TABLE/.lock-<job> */
     char *report_path;    /* [run] report (JSON), default TABLE/report-<job>.json */
     char *metrics_path;   /* [run] metrics_textfile (Prometheus), or NULL */
+    bool checkpoint;      /* [run] checkpoint: keep per-segment map outputs for --resume (default true) */
+    char *checkpoint_dir; /* [run] checkpoint_dir, default TABLE/.checkpoint-<job> */
 } job_config;
 
 /* Loads path, applies "section.key=value" overrides in order, validates and resolves.

@@ -21,6 +21,7 @@
 
 #include <mpi.h>
 
+#include "jobs/checkpoint.h"
 #include "jobs/commands.h"
 #include "jobs/diff.h"
 #include "jobs/job.h"
@@ -70,6 +71,10 @@ typedef struct run_state {
     int64_t bytes_read;    /* input bytes of the segments this rank mapped */
     double wall_start;     /* epoch seconds at start, for the report */
     job_lock *lock;        /* rank 0: the job's lock while it runs */
+    checkpoint *ckpt;      /* per-segment map outputs (run.checkpoint), or NULL */
+    bool ckpt_active;      /* a segment's outputs are being written to ckpt */
+    bool resume;           /* --resume: reuse finished segments' outputs */
+    int64_t segments_reused;
     char model_sha256[SHA256_HEX_BYTES]; /* rank 0: of the model file's bytes */
     table_diff diff;       /* rank 0: against the previous version, when have_diff */
     bool have_diff;
@@ -94,6 +99,8 @@ static void usage(FILE *out)
             "LevelDB shard per rank; the table's new version is published atomically.\n"
             "\n"
             "  --set section.key=value   override a job-file key (repeatable)\n"
+            "  --resume                  after a killed run: reuse the map outputs of the\n"
+            "                            segments it finished (run.checkpoint, on by default)\n"
             "  --check                   validate and exit: job file, model, the first rows\n"
             "                            through the model and head, table dir writable\n"
             "  -v, --verbose             at the end, a table per rank on stderr: segments,\n"
@@ -206,7 +213,7 @@ static void rejects_part(const run_state *st, int r, char *path, size_t cap)
 
 /* bad_rows = skip: one JSON line per skipped row into this rank's part of the rejects file,
  * opened on the first bad row (so a clean night writes nothing). */
-static pc_status reject_row(void *ctx, int32_t file, int64_t line, int64_t offset, const char *reason,
+static pc_status reject_row(void *ctx, int32_t file, int64_t line_no, int64_t offset, const char *reason,
                             const char *message, const char *raw, size_t raw_len, char *err, size_t errlen)
 {
     run_state *st = ctx;
@@ -233,10 +240,18 @@ static pc_status reject_row(void *ctx, int32_t file, int64_t line, int64_t offse
         json_quote(q1, SIZE_MAX, fpath, strlen(fpath));
         json_quote(q2, SIZE_MAX, message, strlen(message));
         json_quote(q3, SIZE_MAX, raw ? raw : "", raw ? raw_len : 0);
-        if (fprintf(st->rejects, "{\"file\": %s, \"line\": %lld, \"offset\": %lld, \"reason\": \"%s\", "
-                                 "\"message\": %s, \"row\": %s}\n",
-                    q1, (long long)line, (long long)offset, reason, q2, raw ? q3 : "null") < 0)
+        size_t cap = strlen(q1) + strlen(q2) + strlen(q3) + strlen(reason) + 128;
+        char *line = malloc(cap);
+        int n = line ? snprintf(line, cap, "{\"file\": %s, \"line\": %lld, \"offset\": %lld, \"reason\": \"%s\", "
+                                           "\"message\": %s, \"row\": %s}\n",
+                                q1, (long long)line_no, (long long)offset, reason, q2, raw ? q3 : "null")
+                     : -1;
+        if (n < 0) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        else if (fwrite(line, 1, (size_t)n, st->rejects) != (size_t)n)
             s = pc_err(err, errlen, PC_ERR_IO, "%s: %s", path, strerror(errno));
+        else if (st->ckpt_active)
+            s = checkpoint_reject(st->ckpt, line, (size_t)n, err, errlen);
+        free(line);
     }
     free(q1);
     free(q2);
@@ -280,7 +295,64 @@ static pc_status emit_pair(void *ctx, const char *key, size_t klen, const char *
 {
     run_state *st = ctx;
     st->map_checksum += table_pair_hash(key, klen, val, vlen);
-    return kv_spill_append(st->local, key, klen, val, vlen, (kv_origin){file, line}, err, errlen);
+    pc_status s = kv_spill_append(st->local, key, klen, val, vlen, (kv_origin){file, line}, err, errlen);
+    if (s == PC_OK && st->ckpt_active)
+        s = checkpoint_pair(st->ckpt, key, klen, val, vlen, (kv_origin){file, line}, err, errlen);
+    return s;
+}
+
+/* --resume: a finished segment's pairs and rejects, read back from its checkpoint. */
+static pc_status reuse_pair(void *ctx, const char *key, size_t klen, const char *val, size_t vlen, kv_origin o,
+                            char *err, size_t errlen)
+{
+    run_state *st = ctx;
+    st->map_checksum += table_pair_hash(key, klen, val, vlen);
+    return kv_spill_append(st->local, key, klen, val, vlen, o, err, errlen);
+}
+
+static pc_status reuse_rejects(void *ctx, const char *lines, size_t len, char *err, size_t errlen)
+{
+    run_state *st = ctx;
+    char path[PATH_MAX + 32];
+    rejects_part(st, st->rank, path, sizeof path);
+    if (st->rejects == NULL && (st->rejects = fopen(path, "w")) == NULL)
+        return pc_err(err, errlen, PC_ERR_CANTCREAT, "%s: %s", path, strerror(errno));
+    if (fwrite(lines, 1, len, st->rejects) != len) return pc_err(err, errlen, PC_ERR_IO, "%s: %s", path, strerror(errno));
+    return PC_OK;
+}
+
+/* Maps one segment, or with --resume reuses its checkpointed outputs; with checkpoints on,
+ * seals the segment's outputs once it is done. */
+static pc_status map_one_segment(run_state *st, mapper *mp, int64_t i, char *err, size_t errlen)
+{
+    if (st->ckpt != NULL && st->resume) {
+        map_stats got;
+        bool found = false;
+        pc_status s = checkpoint_load(st->ckpt, i, reuse_pair, reuse_rejects, st, &got, &found, err, errlen);
+        if (s != PC_OK) return s;
+        if (found) {
+            st->stats.rows_in += got.rows_in;
+            st->stats.rows_emitted += got.rows_emitted;
+            st->stats.rows_rejected += got.rows_rejected;
+            st->stats.oov_ids += got.oov_ids;
+            st->segments_reused++;
+            return PC_OK;
+        }
+    }
+    map_stats before = st->stats;
+    pc_status s = st->ckpt ? checkpoint_begin(st->ckpt, i, err, errlen) : PC_OK;
+    st->ckpt_active = st->ckpt != NULL && s == PC_OK;
+    if (s == PC_OK) s = map_segment(mp, i, err, errlen);
+    if (s == PC_OK && st->ckpt) s = map_flush(mp, err, errlen); /* the segment's outputs end here */
+    st->ckpt_active = false;
+    if (s == PC_OK && st->ckpt) {
+        map_stats delta = {.rows_in = st->stats.rows_in - before.rows_in,
+                           .rows_emitted = st->stats.rows_emitted - before.rows_emitted,
+                           .rows_rejected = st->stats.rows_rejected - before.rows_rejected,
+                           .oov_ids = st->stats.oov_ids - before.oov_ids};
+        s = checkpoint_commit(st->ckpt, &delta, err, errlen);
+    }
+    return s;
 }
 
 /* How run.memory_mb is shared (reducer/shuffle.h): the local store and the received store
@@ -311,9 +383,56 @@ static pc_status sweep_spills(run_state *st, char *err, size_t errlen)
     return mpi_agree(s, st->comm, err, errlen);
 }
 
+/* The run's checkpoint key: a hash of what decides every segment's outputs — the model's
+ * bytes, the job's settings and overrides, the input files' names, sizes and mtimes. */
+static void checkpoint_key(const run_state *st, char hex[SHA256_HEX_BYTES])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, st->model_sha256, strlen(st->model_sha256));
+    char *text = NULL;
+    size_t len = 0;
+    if (model_file_read(st->cfg->job_file, &text, &len, NULL, 0) == PC_OK) sha256_update(&c, text, len);
+    free(text);
+    for (int i = 0; i < st->nsets; i++) sha256_update(&c, st->sets[i], strlen(st->sets[i]) + 1);
+    for (int i = 0; i < split_plan_file_count(st->plan); i++) {
+        struct stat sb;
+        const char *path = split_plan_file_path(st->plan, i);
+        int64_t id[2] = {split_plan_file_size(st->plan, i), stat(path, &sb) == 0 ? (int64_t)sb.st_mtime : 0};
+        sha256_update(&c, path, strlen(path) + 1);
+        sha256_update(&c, id, sizeof id);
+    }
+    int64_t split = split_plan_split_bytes(st->plan);
+    sha256_update(&c, &split, sizeof split);
+    uint8_t digest[32];
+    sha256_final(&c, digest);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* run.checkpoint: rank 0 clears old checkpoints unless --resume, computes the key and shares
+ * it; every rank opens the dir. Collective. */
+static pc_status open_checkpoints(run_state *st, char *err, size_t errlen)
+{
+    if (!st->cfg->checkpoint) {
+        if (st->resume) return mpi_agree(pc_err(err, errlen, PC_ERR_USAGE, "--resume needs run.checkpoint = true"),
+                                         st->comm, err, errlen);
+        return PC_OK;
+    }
+    char key[SHA256_HEX_BYTES] = "";
+    if (st->rank == 0) {
+        if (!st->resume) checkpoint_clear(st->cfg->checkpoint_dir);
+        checkpoint_key(st, key);
+    }
+    MPI_Bcast(key, sizeof key, MPI_CHAR, 0, st->comm);
+    MPI_Barrier(st->comm); /* cleared before anyone writes */
+    pc_status s = checkpoint_open(st->cfg->checkpoint_dir, key, &st->ckpt, err, errlen);
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
 /* Test hook (PRECAST_TEST_CRASH=POINT:RANK): the rank kills itself with SIGKILL at the named
  * point, as a crash or an operator's kill -9 would, so that tests can show what survives:
- * after_map, mid_shuffle, mid_write, before_publish. */
+ * mid_map (after the rank's second segment), after_map, mid_shuffle, mid_write,
+ * before_publish. */
 static void crash_point(const run_state *st, const char *point)
 {
     const char *v = getenv("PRECAST_TEST_CRASH");
@@ -352,8 +471,9 @@ static pc_status map_phase(run_state *st, char *err, size_t errlen)
     for (int64_t i; s == PC_OK && (i = work_queue_next(q)) < nsegs;) {
         test_slowdown(st);
         int64_t rows_before = st->stats.rows_in;
-        s = map_segment(mp, i, err, errlen);
+        s = map_one_segment(st, mp, i, err, errlen);
         st->segments_done++;
+        if (st->segments_done == 2) crash_point(st, "mid_map");
         st->bytes_read += segs[i].end - segs[i].start;
         work_queue_report(q, st->stats.rows_in - rows_before, segs[i].end - segs[i].start);
         if (prog != NULL) {
@@ -881,6 +1001,7 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
         crash_point(st, "before_publish");
         if (s == PC_OK) s = table_publish(st->cfg->table_dir, st->staging, st->version, err, errlen);
         if (s == PC_OK) st->staging[0] = '\0'; /* published: nothing to clean up */
+        if (s == PC_OK && st->cfg->checkpoint) checkpoint_clear(st->cfg->checkpoint_dir); /* no longer needed */
         /* Retention after CURRENT names the new version; a failure leaves old versions on
          * disk but does not undo the publish. */
         int64_t removed = 0;
@@ -965,6 +1086,7 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     pc_status s = load_model(st, err, errlen);
     if (s == PC_OK) s = plan_splits(st, err, errlen);
     if (s == PC_OK) s = sweep_spills(st, err, errlen);
+    if (s == PC_OK) s = open_checkpoints(st, err, errlen);
     stage_mark(&t, &st->sec.setup);
     if (s == PC_OK) s = map_phase(st, err, errlen);
     crash_point(st, "after_map");
@@ -1064,6 +1186,7 @@ static pc_status take_lock(run_state *st, char *err, size_t errlen)
 
 static void run_state_clear(run_state *st)
 {
+    checkpoint_close(st->ckpt);
     if (st->have_diff) diff_free(&st->diff);
     job_lock_release(st->lock);
     if (st->rejects != NULL) fclose(st->rejects);
@@ -1090,6 +1213,7 @@ static int parse_args(int argc, char **argv, const char **job, char ***sets, int
                                          {"help", no_argument, NULL, 'h'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"check", no_argument, NULL, 'c'},
+                                         {"resume", no_argument, NULL, 'r'},
                                          {NULL, 0, NULL, 0}};
     *sets = calloc((size_t)argc, sizeof(char *));
     *nsets = 0;
@@ -1099,6 +1223,7 @@ static int parse_args(int argc, char **argv, const char **job, char ***sets, int
         if (c == 's') (*sets)[(*nsets)++] = optarg;
         else if (c == 'v') st->verbose = true;
         else if (c == 'c') st->check_only = true;
+        else if (c == 'r') st->resume = true;
         else if (c == 'h') {
             if (rank == 0) usage(stdout);
             return -1;
@@ -1139,6 +1264,8 @@ static int run_and_report(run_state *stp, const char *job, char **sets, int nset
         free(all);
     }
     double seconds = MPI_Wtime() - st.started;
+    int64_t reused = 0; /* segments taken from checkpoints (--resume), all ranks */
+    MPI_Reduce(&st.segments_reused, &reused, 1, MPI_INT64_T, MPI_SUM, 0, st.comm);
     if (st.rank == 0) {
         if (s != PC_OK) {
             fprintf(stderr, "precast: %s\n", err);
@@ -1151,9 +1278,10 @@ static int run_and_report(run_state *stp, const char *job, char **sets, int nset
             int shards = st.cfg->single_shard ? 1 : st.nranks;
             char rejected[PATH_MAX + 32] = "";
             if (st.total.rows_rejected > 0) snprintf(rejected, sizeof rejected, " (in %s)", st.cfg->rejects_path);
-            char dups[96] = "";
+            char dups[160] = "";
+            if (reused > 0) snprintf(dups, 64, ", %lld segment%s reused", (long long)reused, reused == 1 ? "" : "s");
             if (st.duplicates_dropped > 0)
-                snprintf(dups, sizeof dups, ", %lld duplicate%s dropped (%s)", (long long)st.duplicates_dropped,
+                snprintf(dups + strlen(dups), sizeof dups - strlen(dups), ", %lld duplicate%s dropped (%s)", (long long)st.duplicates_dropped,
                          st.duplicates_dropped == 1 ? "" : "s", duplicates_name(st.cfg->duplicates));
             printf("precast: %s: %lld rows in, %lld written, %lld rejected%s%s%s, %.2f s, %.0f rows/s, "
                    "%d shard%s, published %s\n",

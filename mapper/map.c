@@ -605,6 +605,11 @@ void map_abort(mapper *mp)
     free(mp);
 }
 
+pc_status map_flush(mapper *mp, char *err, size_t errlen)
+{
+    return flush_batch(&mp->st, err, errlen);
+}
+
 pc_status map_close(mapper *mp, char *err, size_t errlen)
 {
     pc_status s = flush_batch(&mp->st, err, errlen);

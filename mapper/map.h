@@ -110,6 +110,9 @@ pc_status map_open(model *m, head *h, split_plan *plan, const map_config *cfg, m
                    void *ctx, map_stats *stats, mapper **out, char *err, size_t errlen);
 pc_status map_segment(mapper *mp, int64_t index, char *err, size_t errlen);
 pc_status map_close(mapper *mp, char *err, size_t errlen);
+/* Runs the partial batch now, so that everything read so far has been emitted (a segment's
+ * outputs end with the segment: checkpoints need that). */
+pc_status map_flush(mapper *mp, char *err, size_t errlen);
 void map_abort(mapper *mp); /* accepts NULL */
 
 /* Maps the plan's first rows (at least max_rows, or all there are), in segment order, through

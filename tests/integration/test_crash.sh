@@ -33,3 +33,31 @@ if run_np 2 run job.ini --set model.path=small_logits.onnx --set output.head=raw
 else
     not_ok "rerun" "$(cat "$TMP/err")"
 fi
+
+# --resume: a run killed mid-map is rerun reusing the segments it finished; the table (and
+# the rejects) are exactly those of a clean run.
+for i in 0 1 2 3 4 5; do make_csv part$i.csv 1500 4 $((40 + i)); sed -i "2,\$s/^id\([0-9]*\),/id\1-$i,/" part$i.csv; done
+sed -i '20s/.*/id-bad,1,2/' part0.csv
+write_job r.ini small_softmax.onnx "part*.csv" tr "top_k = 2" "[input]" "bad_rows = skip"
+{ echo "[model]"; echo "path = small_softmax.onnx"; echo "[input]"; echo "paths = part*.csv"; echo "bad_rows = skip";
+  echo "[output]"; echo "table = tr"; echo "top_k = 2"; echo "[run]"; echo "split_mb = 1"; } >r.ini
+run_np 1 run r.ini --set output.table=clean && "$DUMP" clean >clean.txt && cp clean/rejects-r.jsonl clean-rejects.jsonl \
+    || not_ok "resume: clean run" "$(cat "$TMP/err")"
+PRECAST_TEST_CRASH=mid_map:1 run_np 2 run r.ini; rc=$?
+[ $rc != 0 ] && [ ! -e tr/CURRENT ] && ls tr/.checkpoint-r/seg-*.pairs >/dev/null 2>&1 \
+    && ok "killed mid-map (exit $rc): nothing published, finished segments checkpointed ($(ls tr/.checkpoint-r/*.pairs | wc -l))" \
+    || not_ok "resume: kill" "exit $rc: $(ls -a tr tr/.checkpoint-r 2>&1 | head)"
+if run_np 2 run r.ini --resume && "$DUMP" tr >resumed.txt; then
+    reused=$(grep -o '[0-9]* segments\? reused' "$TMP/out")
+    [ -n "$reused" ] && cmp -s clean.txt resumed.txt && cmp -s clean-rejects.jsonl tr/rejects-r.jsonl \
+        && [ ! -e tr/.checkpoint-r ] && "$PRECAST" verify tr >/dev/null \
+        && ok "--resume reuses finished segments ($reused): the same table and rejects as a clean run, checkpoints removed" \
+        || not_ok "resume" "$(cat "$TMP/out") $(diff clean-rejects.jsonl tr/rejects-r.jsonl | head -3)"
+else
+    not_ok "resume run" "$(cat "$TMP/err")"
+fi
+# Checkpoints of another model are never reused.
+PRECAST_TEST_CRASH=mid_map:0 run_np 2 run r.ini --set output.table=tr2; rc=$?
+run_np 2 run r.ini --set output.table=tr2 --set model.path=small_logits.onnx --set output.head=softmax_topk --resume \
+    && ! grep -q "reused" "$TMP/out" && ok "--resume after a model change maps everything again" \
+    || not_ok "resume model change" "$(cat "$TMP/out" "$TMP/err" | head -c 300)"
