@@ -43,6 +43,12 @@ for np in 1 2; do
     add "precast end to end, mpirun -np $np (wall)" "$rps"
     echo "  $(cat "$OUT/run$np.txt")"
 done
+# The same with run.checkpoint off: what keeping map outputs for --resume costs.
+rm -rf "$OUT/table"
+t0=$(now)
+mpirun --oversubscribe -np 2 bin/precast run "$OUT/bench.ini" --set run.checkpoint=false >"$OUT/run-nockpt.txt"
+t1=$(now)
+add "precast end to end, -np 2, checkpoint off" "$(awk -v r="$ROWS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", r/(b-a)}')"
 
 fwd=$(build/bin/bench_forward "$OUT/bench.onnx" 1024 "$ROWS")
 echo "$fwd" | sed 's/^/  /'
