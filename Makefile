@@ -129,6 +129,8 @@ help:
 	@echo "make demo       example model and data, the example job under mpirun, lookups"
 	@echo "make bench      benchmarks: precast against PyTorch, figures side by side"
 	@echo "make bench-scale  20M rows, -np 2, memory_mb 256: rows/s, peak RSS, spill, stages"
+	@echo "make check-onnx the ONNX backend conformance cases alone"
+	@echo "make check-fuzz libFuzzer over the ONNX reader and compiler (FUZZ_SECONDS=60)"
 	@echo "make clean      remove build output"
 
 # check-fuzz and check-onnx live in their own makefiles, beside their harnesses.
