@@ -632,20 +632,6 @@ pc_status map_probe(model *m, head *h, split_plan *plan, const map_config *cfg, 
     return map_close(mp, err, errlen);
 }
 
-pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,
-                       const map_config *cfg, map_emit_fn emit, void *ctx, map_stats *stats,
-                       char *err, size_t errlen)
-{
-    mapper *mp = NULL;
-    pc_status s = map_open(m, h, plan, cfg, emit, ctx, stats, &mp, err, errlen);
-    for (int64_t i = first; s == PC_OK && i < end; i++) s = map_segment(mp, i, err, errlen);
-    if (s != PC_OK) {
-        map_abort(mp);
-        return s;
-    }
-    return map_close(mp, err, errlen);
-}
-
 pc_status map_head_create(const model *m, const head_config *cfg, head **out, char *err, size_t errlen)
 {
     head_output outs[2];

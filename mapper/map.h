@@ -121,10 +121,5 @@ void map_abort(mapper *mp); /* accepts NULL */
 pc_status map_probe(model *m, head *h, split_plan *plan, const map_config *cfg, int64_t max_rows,
                     map_emit_fn emit, void *ctx, map_stats *stats, char *err, size_t errlen);
 
-/* Maps segments [first, end) of the plan (REQUIRES split_resolve() done). On failure returns
- * the first error; *stats counts what was done until then. */
-pc_status map_segments(model *m, head *h, split_plan *plan, int64_t first, int64_t end,
-                       const map_config *cfg, map_emit_fn emit, void *ctx, map_stats *stats,
-                       char *err, size_t errlen);
 
 #endif

@@ -114,23 +114,6 @@ START_TEST(test_pack_round_trip_and_malformed)
 }
 END_TEST
 
-START_TEST(test_merge_runs)
-{
-    kv_buffer *runs[3] = {kv_create(), kv_create(), kv_create()};
-    append_str(runs[0], "a", "", 0);
-    append_str(runs[0], "d", "", 0);
-    append_str(runs[1], "b", "", 0);
-    append_str(runs[1], "c", "", 0);
-    append_str(runs[1], "e", "", 0);
-    kv_buffer *out = NULL;
-    ck_assert_int_eq(shuffle_merge_runs(runs, 3, &out, err, sizeof err), PC_OK);
-    ck_assert_int_eq(kv_count(out), 5);
-    const char *want[] = {"a", "b", "c", "d", "e"};
-    for (int i = 0; i < 5; i++) ck_assert(key_is(out, i, want[i]));
-    kv_free(out);
-    for (int i = 0; i < 3; i++) kv_free(runs[i]);
-}
-END_TEST
 
 
 /* ------------------------------------------------------------------------------------------ */
@@ -505,85 +488,6 @@ START_TEST(test_spill_reservoir)
 }
 END_TEST
 
-/* Every rank makes `per_rank` pairs with skewed keys (a common prefix, very different
- * lengths); after the sample sort the union must be the same pairs, sorted within and across
- * ranks. */
-static void check_shuffle(int per_rank, int skew)
-{
-    int rank, nranks;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    kv_buffer *local = kv_create();
-    uint64_t sum_in = 0;
-    for (int i = 0; i < per_rank; i++) {
-        char k[64], v[32];
-        int id = i * nranks + rank;
-        if (skew) snprintf(k, sizeof k, "user-000000%0*d", 1 + id % 7, id);
-        else snprintf(k, sizeof k, "%d", id);
-        snprintf(v, sizeof v, "v%d", id);
-        append_str(local, k, v, i);
-        sum_in += (uint64_t)id * 2654435761u;
-    }
-    kv_buffer *out = NULL;
-    ck_assert_int_eq(shuffle_sample_sort(local, MPI_COMM_WORLD, &out, err, sizeof err), PC_OK);
-    int64_t n = kv_count(out), total = 0;
-    uint64_t sum_out = 0, sum_all_in = 0, sum_all_out = 0;
-    for (int64_t i = 0; i < n; i++) {
-        size_t kl, vl;
-        const char *k = kv_key(out, i, &kl);
-        const char *v = kv_value(out, i, &vl);
-        ck_assert(vl > 1 && v[0] == 'v');
-        char num[32] = {0};
-        memcpy(num, v + 1, vl - 1 < 31 ? vl - 1 : 31); /* values are not NUL-terminated */
-        sum_out += (uint64_t)strtoll(num, NULL, 10) * 2654435761u;
-        if (i > 0) {
-            size_t pl;
-            const char *p = kv_key(out, i - 1, &pl);
-            ck_assert_int_lt(kv_key_compare(p, pl, k, kl), 0);
-        }
-    }
-    MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(&sum_in, &sum_all_in, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    MPI_Allreduce(&sum_out, &sum_all_out, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-    ck_assert_int_eq(total, (int64_t)per_rank * nranks);
-    ck_assert(sum_all_in == sum_all_out);
-    /* Across ranks: my last key < the next non-empty rank's first key. */
-    char first[64] = {0}, last[64] = {0};
-    if (n > 0) {
-        size_t kl;
-        const char *k = kv_key(out, 0, &kl);
-        memcpy(first, k, kl < 63 ? kl : 63);
-        k = kv_key(out, n - 1, &kl);
-        memcpy(last, k, kl < 63 ? kl : 63);
-    }
-    char *firsts = malloc(64 * (size_t)nranks), *lasts = malloc(64 * (size_t)nranks);
-    int64_t *counts = malloc(sizeof(int64_t) * (size_t)nranks);
-    MPI_Allgather(first, 64, MPI_CHAR, firsts, 64, MPI_CHAR, MPI_COMM_WORLD);
-    MPI_Allgather(last, 64, MPI_CHAR, lasts, 64, MPI_CHAR, MPI_COMM_WORLD);
-    MPI_Allgather(&n, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, MPI_COMM_WORLD);
-    const char *prev_last = NULL;
-    for (int r = 0; r < nranks; r++) {
-        if (counts[r] == 0) continue;
-        if (prev_last) ck_assert_msg(strcmp(prev_last, firsts + 64 * r) < 0, "rank %d out of order", r);
-        prev_last = lasts + 64 * r;
-        /* Balance: regular sampling keeps every shard within 25% of the mean here. */
-        if (per_rank >= 1000)
-            ck_assert_msg(counts[r] < per_rank * 5 / 4 && counts[r] > per_rank * 3 / 4,
-                          "rank %d holds %lld of %d per rank", r, (long long)counts[r], per_rank);
-    }
-    free(firsts);
-    free(lasts);
-    free(counts);
-    kv_free(out);
-    kv_free(local);
-}
-
-START_TEST(test_shuffle_numeric_ids) { check_shuffle(5000, 0); }
-END_TEST
-START_TEST(test_shuffle_skewed_ids) { check_shuffle(5000, 1); }
-END_TEST
-START_TEST(test_shuffle_tiny_and_empty) { check_shuffle(1, 0); check_shuffle(0, 0); }
-END_TEST
 
 
 /* ------------------------------------------------------------------------------------------ */
@@ -860,12 +764,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_sort_large_random);
     tcase_add_test(tc, test_duplicate_found_with_origins);
     tcase_add_test(tc, test_pack_round_trip_and_malformed);
-    tcase_add_test(tc, test_merge_runs);
     suite_add_tcase(s, tc);
     TCase *mpi = tcase_create("shuffle");
-    tcase_add_test(mpi, test_shuffle_numeric_ids);
-    tcase_add_test(mpi, test_shuffle_skewed_ids);
-    tcase_add_test(mpi, test_shuffle_tiny_and_empty);
     tcase_set_timeout(mpi, 120);
     suite_add_tcase(s, mpi);
     TCase *sp = tcase_create("spill");
