@@ -47,7 +47,7 @@ ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS
 TESTS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/test_*.c))
 TOOLS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/tool_*.c))
 
-.PHONY: all check check-asan check-valgrind demo bench bench-scale clean help fixtures
+.PHONY: all check check-asan check-valgrind demo bench bench-scale clean help fixtures install
 all: $(BIN)/precast bin/precast
 
 # bin/precast is what users type; it is a symlink to the build's binary.
@@ -118,6 +118,19 @@ bench: all
 bench-scale: all
 	scripts/bench_scale.sh
 
+# make install PREFIX=/usr/local: the precast command, the library, <precast.h> (lookups)
+# and a pkg-config file, so that `cc app.c $(pkg-config --cflags --libs precast)` works.
+PREFIX ?= /usr/local
+install: $(BIN)/precast $(BUILD)/libprecast.a
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BIN)/precast $(DESTDIR)$(PREFIX)/bin/precast
+	install -m 644 $(BUILD)/libprecast.a $(DESTDIR)$(PREFIX)/lib/libprecast.a
+	install -m 644 storage/precast.h $(DESTDIR)$(PREFIX)/include/precast.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: precast' 'Description: point lookups in precast prediction tables' 'Version: 0.4.0' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lprecast -lleveldb -lpthread' \
+	    >$(DESTDIR)$(PREFIX)/lib/pkgconfig/precast.pc
+
 clean:
 	rm -rf build build-asan build-clang bin
 
@@ -131,6 +144,7 @@ help:
 	@echo "make bench-scale  20M rows, -np 2, memory_mb 256: rows/s, peak RSS, spill, stages"
 	@echo "make check-onnx the ONNX backend conformance cases alone"
 	@echo "make check-fuzz libFuzzer over the ONNX reader and compiler (FUZZ_SECONDS=60)"
+	@echo "make install PREFIX=DIR  the command, libprecast.a, precast.h and precast.pc"
 	@echo "make clean      remove build output"
 
 # check-fuzz and check-onnx live in their own makefiles, beside their harnesses.
