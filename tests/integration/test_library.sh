@@ -7,13 +7,18 @@ cp "$FIX/small_softmax.onnx" .
 make_csv a.csv 500 4 3
 write_job job.ini small_softmax.onnx a.csv t "top_k = 2"
 run_np 2 run job.ini || { not_ok "library: run" "$(cat "$TMP/err")"; exit 1; }
-if make -s -C "$ROOT" BUILD="$BUILD" install PREFIX="$TMP/prefix" >install.log 2>&1; then
+SANITIZE=0
+case "$BUILD" in *asan*) SANITIZE=1 ;; esac
+if make -s -C "$ROOT" SANITIZE=$SANITIZE BUILD="$BUILD" install PREFIX="$TMP/prefix" >install.log 2>&1; then
     ok "make install PREFIX=...: $(ls "$TMP/prefix/lib" "$TMP/prefix/include" | tr '\n' ' ')"
 else
     not_ok "make install" "$(tail -5 install.log)"
 fi
 export PKG_CONFIG_PATH="$TMP/prefix/lib/pkgconfig"
-if cc -std=c11 -Wall -Werror "$ROOT/docs/examples/lookup.c" $(pkg-config --cflags --libs precast) -o lookup 2>cc.err; then
+# Under make check-asan the installed library is instrumented: so must the programs be.
+SAN=""
+case "$BUILD" in *asan*) SAN="-fsanitize=address,undefined" ;; esac
+if cc -std=c11 -Wall -Werror $SAN "$ROOT/docs/examples/lookup.c" $(pkg-config --cflags --libs precast) -o lookup 2>cc.err; then
     ok "the example builds with pkg-config --cflags --libs precast"
 else
     not_ok "example build" "$(cat cc.err)"
@@ -51,7 +56,7 @@ int main(int argc, char **argv)
     return rc;
 }
 CEOF
-cc -std=c11 -Wall -Werror multi.c $(pkg-config --cflags --libs precast) -o multi && ./multi t "$k1" nope "$k2" >multi.out \
+cc -std=c11 -Wall -Werror $SAN multi.c $(pkg-config --cflags --libs precast) -o multi && ./multi t "$k1" nope "$k2" >multi.out \
     && [ "$(grep -v '^version' multi.out | sort)" = "$(grep -v '^version' <(./lookup t "$k1" nope "$k2") | sort)" ] \
     && grep -q "^version $(cat t/CURRENT) format json$" multi.out \
     && ok "precast_table_multi_get answers as single gets; version and format" || not_ok "multi_get" "$(cat multi.out)"
