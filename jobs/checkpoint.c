@@ -1,5 +1,7 @@
 #include "jobs/checkpoint.h"
 
+#include "kernels/model.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -127,23 +129,6 @@ pc_status checkpoint_commit(checkpoint *c, const map_stats *counts, char *err, s
     return PC_OK;
 }
 
-/* Reads a whole file (NULL, 0 if it cannot). */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = buf ? (size_t)n : 0;
-    return buf;
-}
-
 /* Checks a .pairs file's frame and pair lengths; fills the footer counts. */
 static bool valid_pairs(const char *b, size_t n, uint64_t footer[5])
 {
@@ -171,13 +156,14 @@ pc_status checkpoint_load(checkpoint *c, int64_t index, checkpoint_pair_fn on_pa
     size_t n = 0, rn = 0;
     uint64_t footer[5];
     seg_path(c, index, "pairs", path, sizeof path);
-    char *b = slurp(path, &n);
+    char *b = NULL, *r = NULL;
+    model_file_read(path, &b, &n, NULL, 0); /* a missing file: b stays NULL */
     if (b == NULL || !valid_pairs(b, n, footer)) {
         free(b);
         return PC_OK;
     }
     seg_path(c, index, "rejects", path, sizeof path);
-    char *r = slurp(path, &rn);
+    model_file_read(path, &r, &rn, NULL, 0);
     if (r == NULL) {
         free(b);
         return PC_OK;

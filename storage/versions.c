@@ -362,6 +362,28 @@ static pc_status to_trash(const char *table_dir, const char *name, char *trash, 
     return PC_OK;
 }
 
+/* Moves one victim (a version or a stale staging dir) to the trash and records it as
+ * victims[*nvict] (its trash name) and shown[*nvict] (its name). A failure to move it is
+ * remembered in *first (the first such) and the next victim is tried; only running out of
+ * memory stops the loop (returned). */
+static pc_status trash_victim(const char *table_dir, char *name, char **shown, char **victims,
+                              int64_t *nvict, pc_status *first, char *err, size_t errlen)
+{
+    shown[*nvict] = name;
+    victims[*nvict] = malloc(NAME_MAX + 1);
+    if (victims[*nvict] == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", table_dir);
+    char e2[PC_ERRLEN];
+    pc_status vr = to_trash(table_dir, name, victims[*nvict], e2, sizeof e2);
+    if (vr == PC_OK) {
+        (*nvict)++;
+        return PC_OK;
+    }
+    free(victims[*nvict]);
+    victims[*nvict] = NULL;
+    if (*first == PC_OK) *first = pc_err(err, errlen, vr, "%s", e2);
+    return PC_OK;
+}
+
 pc_status table_retain(const char *table_dir, int64_t keep, table_staging_stale_fn stale,
                        void *ctx, char *removed, size_t cap, int64_t *nremoved, char *err,
                        size_t errlen)
@@ -424,43 +446,13 @@ pc_status table_retain(const char *table_dir, int64_t keep, table_staging_stale_
                 kept++;
                 continue;
             }
-            shown[nvict] = vers[i];
-            victims[nvict] = malloc(NAME_MAX + 1);
-            if (victims[nvict] == NULL) {
-                rc = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", table_dir);
-                break;
-            }
-            char e2[PC_ERRLEN];
-            pc_status vr = to_trash(table_dir, vers[i], victims[nvict], e2, sizeof e2);
-            if (vr == PC_OK)
-                nvict++;
-            else {
-                free(victims[nvict]);
-                victims[nvict] = NULL;
-                if (first == PC_OK)
-                    first = pc_err(err, errlen, vr, "%s", e2);
-            }
+            rc = trash_victim(table_dir, vers[i], shown, victims, &nvict, &first, err, errlen);
         }
         free(vers);
         for (int64_t i = 0; rc == PC_OK && stale != NULL && i < nnames; i++) {
             if (!staging_name(names[i]) || !stale(names[i] + strlen(STAGING_PREFIX), ctx))
                 continue;
-            shown[nvict] = names[i];
-            victims[nvict] = malloc(NAME_MAX + 1);
-            if (victims[nvict] == NULL) {
-                rc = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", table_dir);
-                break;
-            }
-            char e2[PC_ERRLEN];
-            pc_status vr = to_trash(table_dir, names[i], victims[nvict], e2, sizeof e2);
-            if (vr == PC_OK)
-                nvict++;
-            else {
-                free(victims[nvict]);
-                victims[nvict] = NULL;
-                if (first == PC_OK)
-                    first = pc_err(err, errlen, vr, "%s", e2);
-            }
+            rc = trash_victim(table_dir, names[i], shown, victims, &nvict, &first, err, errlen);
         }
         if (nvict > 0) {
             char e2[PC_ERRLEN];

@@ -21,84 +21,7 @@
 
 #include "mapper/libsvm.h"
 #include "mapper/split.h"
-
-/* ---------------------------------------------------------------- temp files */
-
-static void make_tmpdir(char *dir, size_t n)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, n, "%s/precast_libsvm_XXXXXX", t != NULL && t[0] ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d != NULL) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void write_bytes(const char *dir, const char *name, const char *data, size_t len)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static void write_str(const char *dir, const char *name, const char *data)
-{
-    write_bytes(dir, name, data, strlen(data));
-}
-
-/* ---------------------------------------------------------------- growing string */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1) nc *= 2;
-        b->s = realloc(b->s, nc);
-        ck_assert_ptr_nonnull(b->s);
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    ck_assert(n >= 0 && (size_t)n < sizeof tmp);
-    sb_add(b, tmp, (size_t)n);
-}
+#include "tests/test_files.h"
 
 /* ---------------------------------------------------------------- reader helpers */
 
@@ -174,7 +97,7 @@ static const char R0[] =
 START_TEST(test_libsvm_round_trip)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     write_str(dir, "r0.svm", R0);
     snprintf(path, sizeof path, "%s/r0.svm", dir);
     static const size_t buffers[] = {0, 1, 2, 3, 7, 64};
@@ -230,7 +153,7 @@ END_TEST
 START_TEST(test_libsvm_one_based)
 {
     char dir[4096], path[4200], want[4400];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     static const char data[] =
         "a 1:1 2:2 784:3\n"   /* 1 */
         "b 0:1 2:2\n"         /* 2: 0 in a 1-based file */
@@ -273,7 +196,7 @@ END_TEST
 START_TEST(test_libsvm_errors)
 {
     char dir[4096], path[4200], want[4400], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     static const char data[] =
         "ok1 1:1\n"                          /* 1 */
         "x1 1:1 2 3:3\n"                     /* 2: pair without ':' */
@@ -358,7 +281,7 @@ END_TEST
 START_TEST(test_libsvm_long_rows)
 {
     char dir[4096], path[4200];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     enum { NROWS = 40, WIDTH = 100000 };
     static int32_t idx[NROWS][3000];
     static float vals[NROWS][3000];
@@ -406,7 +329,7 @@ END_TEST
 START_TEST(test_libsvm_too_long)
 {
     char dir[4096], path[4200], want[4400];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     /* max_record = 10 bytes, terminator included */
     write_str(dir, "l.svm",
               "abc 1:234\n"      /* 1: exactly 10 bytes: fine */
@@ -446,7 +369,7 @@ END_TEST
 START_TEST(test_libsvm_default_limits)
 {
     char dir[4096], path[4200], want[4400];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     sbuf file = {0};
     sb_add(&file, "mid", 3);
     int64_t mid_nnz = 0;
@@ -483,7 +406,7 @@ END_TEST
 START_TEST(test_libsvm_open_and_io_errors)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     split_segment seg = {.file = 0, .start = 0, .end = 10, .line_at_start = 1};
     libsvm_options o = {.width = 10};
     libsvm_reader *r = (libsvm_reader *)&seg;
@@ -682,7 +605,7 @@ START_TEST(test_libsvm_split_reference_sane)
     /* The reference itself: the right rows and errors, so that the equality checks below
      * compare something real. */
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     write_set(dir);
     int64_t nrec, nerr;
     char *ref = reference(dir, 0, &nrec, &nerr);
@@ -702,7 +625,7 @@ END_TEST
 START_TEST(test_libsvm_split_nparts)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     write_set(dir);
     for (int o = 0; o < NSPLIT_OPTS; o++) {
         int64_t nrec, nerr, n2, e2;
@@ -732,7 +655,7 @@ END_TEST
 START_TEST(test_libsvm_split_every_cut)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     write_set(dir);
     for (int o = 0; o < NSPLIT_OPTS; o++) {
         int64_t nrec, nerr, n2, e2;
@@ -758,7 +681,7 @@ END_TEST
 START_TEST(test_libsvm_split_random_cuts)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     write_set(dir);
     int64_t nrec, nerr, n2, e2;
     char *ref = reference(dir, 1, &nrec, &nerr);
@@ -835,7 +758,7 @@ static void strip_all(char *s, const char *what)
 START_TEST(test_libsvm_split_bytes)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     write_set(dir);
     for (int o = 0; o < NSPLIT_OPTS; o++) {
         int64_t nrec, nerr, n2, e2;
@@ -870,9 +793,9 @@ END_TEST
 START_TEST(test_libsvm_gz_like_plain)
 {
     char plain[4096], dir[4096], mixed[4096];
-    make_tmpdir(plain, sizeof plain);
-    make_tmpdir(dir, sizeof dir);
-    make_tmpdir(mixed, sizeof mixed);
+    make_tmpdir(plain, sizeof plain, "libsvm");
+    make_tmpdir(dir, sizeof dir, "libsvm");
+    make_tmpdir(mixed, sizeof mixed, "libsvm");
     write_set(plain);
     write_set_as(dir, ~0u);
     write_set_as(mixed, 0x2b); /* a, b (empty), d, f compressed */
@@ -929,7 +852,7 @@ END_TEST
 START_TEST(test_libsvm_gz_damaged_and_empty)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "libsvm");
     sbuf body = {0};
     for (int i = 0; i < 6000; i++) sb_printf(&body, "r%d %d:%d.5 %d:1\n", i, i % 7, i, 7 + i % 90);
     write_gz(dir, "big.svm.gz", body.s, body.len, 1);

@@ -27,84 +27,7 @@
 #include "mapper/numparse.h"
 #include "mapper/source.h"
 #include "mapper/split.h"
-
-/* ---------------------------------------------------------------- temp files */
-
-static void make_tmpdir(char *dir, size_t n)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, n, "%s/precast_mapper_XXXXXX", t != NULL && t[0] ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d != NULL) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void write_bytes(const char *dir, const char *name, const char *data, size_t len)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static void write_str(const char *dir, const char *name, const char *data)
-{
-    write_bytes(dir, name, data, strlen(data));
-}
-
-/* ---------------------------------------------------------------- growing string */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1) nc *= 2;
-        b->s = realloc(b->s, nc);
-        ck_assert_ptr_nonnull(b->s);
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    ck_assert(n >= 0 && (size_t)n < sizeof tmp);
-    sb_add(b, tmp, (size_t)n);
-}
+#include "tests/test_files.h"
 
 /* ---------------------------------------------------------------- reading whole plans */
 
@@ -323,7 +246,7 @@ static void strip_gz(char *s)
 START_TEST(test_csv_quoting)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_str(dir, "a.csv", A_CSV);
     snprintf(path, sizeof path, "%s/a.csv", dir);
     struct { int64_t line; int64_t n; const char *f[3]; } want[] = {
@@ -373,7 +296,7 @@ END_TEST
 START_TEST(test_csv_raw_and_fields)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     /* one field only, trailing comma, NUL byte inside a field, lone CR inside an unquoted field */
     static const char data[] = "h\nonly\na,b,\nx\0y,\"q\"\nc\rd,e\n";
     write_bytes(dir, "r.csv", data, sizeof data - 1);
@@ -446,7 +369,7 @@ static void expect_eof(csv_reader *r)
 START_TEST(test_csv_many_fields)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     enum { NREC = 300, MAXF = 40 };
     static char text[NREC][MAXF][16];
     static int nfields[NREC];
@@ -498,7 +421,7 @@ END_TEST
 START_TEST(test_csv_malformed_consumed)
 {
     char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_str(dir, "e.csv", E_CSV);
     snprintf(path, sizeof path, "%s/e.csv", dir);
     split_segment seg = {.file = 0, .start = 0, .end = (int64_t)strlen(E_CSV), .line_at_start = 1};
@@ -520,7 +443,7 @@ END_TEST
 START_TEST(test_csv_unterminated_line)
 {
     char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_str(dir, "u.csv", "h,v\n1,\"a\nb\"\n2,ok\n3,\"abc\n4,x\n5,y\n");
     snprintf(path, sizeof path, "%s/u.csv", dir);
     split_segment seg = {.file = 0, .start = 0, .end = 1000, .line_at_start = 1};
@@ -539,7 +462,7 @@ END_TEST
 START_TEST(test_csv_record_too_long)
 {
     char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     /* max_record = 10 bytes, terminator included */
     write_str(dir, "l.csv",
               "h,v\n"
@@ -584,7 +507,7 @@ END_TEST
 START_TEST(test_csv_default_limits)
 {
     char dir[4096], path[4200], err[PC_ERRLEN], want[4400];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     size_t big = (size_t)17 << 20, mid = (size_t)3 << 20;
     size_t total = 4 + 2 + mid + 2 + 2 + big + 2 + 5;
     char *data = malloc(total), *p = data;
@@ -617,7 +540,7 @@ END_TEST
 START_TEST(test_csv_header)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     csv_header h;
 
     write_str(dir, "a.csv", A_CSV);
@@ -711,7 +634,7 @@ START_TEST(test_split_reference_sane)
     /* The reference itself: the right number of rows and errors, so that the equality
      * checks below compare something real. */
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky(dir);
     int64_t nrec, nerr;
     char *ref = reference(dir, 0, &nrec, &nerr);
@@ -731,7 +654,7 @@ END_TEST
 START_TEST(test_split_nparts)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky(dir);
     for (int o = 0; o < NOPTS; o++) {
         int64_t nrec, nerr, n2, e2;
@@ -774,7 +697,7 @@ END_TEST
 START_TEST(test_split_every_cut)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky(dir);
     for (int o = 0; o < NOPTS; o++) {
         if (OPTS[o].buffer_size == 1) continue; /* a read() per byte: slow under valgrind */
@@ -801,7 +724,7 @@ END_TEST
 START_TEST(test_split_random_cuts)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky(dir);
     int64_t nrec, nerr, n2, e2;
     char *ref = reference(dir, 0, &nrec, &nerr);
@@ -838,7 +761,7 @@ END_TEST
 START_TEST(test_split_segments_layout)
 {
     char dir[4096], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_str(dir, "1.csv", "0123456789");
     write_str(dir, "2.csv", "");
     write_str(dir, "3.csv", "abcde");
@@ -882,7 +805,7 @@ END_TEST
 START_TEST(test_split_count_file_changed)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_str(dir, "x.csv", "h\n1\n2\n\"3\"\n");
     const char *pats[] = {"x.csv"};
     split_plan *p;
@@ -911,7 +834,7 @@ END_TEST
 START_TEST(test_split_count_random)
 {
     char dir[4096], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     size_t n = 50000;
     char *data = malloc(n);
     ck_assert_ptr_nonnull(data);
@@ -994,7 +917,7 @@ static void check_layout(split_plan *p)
 START_TEST(test_split_bytes_layout)
 {
     char dir[4096], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_str(dir, "1.csv", "0123456789");
     write_str(dir, "2.csv", "");
     write_str(dir, "3.csv", "abcde");
@@ -1078,7 +1001,7 @@ END_TEST
 START_TEST(test_split_bytes_every_size)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky(dir);
     const int opts[] = {0, 2, 3};
     const int nparts[] = {1, 2, 3, 7};
@@ -1117,7 +1040,7 @@ END_TEST
 START_TEST(test_split_bytes_random)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky(dir);
     int64_t nrec, nerr, n2, e2;
     char *ref = reference(dir, 0, &nrec, &nerr);
@@ -1166,7 +1089,7 @@ START_TEST(test_source_bytes)
     ck_assert_int_eq(source_codec_of("gz"), SOURCE_CODEC_PLAIN);
     ck_assert_int_eq(source_codec_of(".gz"), SOURCE_CODEC_GZIP);
 
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     size_t n = 400000; /* > the 256 KiB input buffer even compressed: random bytes */
     char *data = malloc(n), *back = malloc(n + 1);
     ck_assert(data != NULL && back != NULL);
@@ -1237,8 +1160,8 @@ END_TEST
 START_TEST(test_gz_csv_like_plain)
 {
     char plain[4096], dir[4096];
-    make_tmpdir(plain, sizeof plain);
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(plain, sizeof plain, "mapper");
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky(plain);
     write_tricky_as(dir, ~0u);
     for (int o = 0; o < NOPTS; o++) {
@@ -1294,7 +1217,7 @@ END_TEST
 START_TEST(test_gz_mixed_plan)
 {
     char dir[4096];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_tricky_as(dir, 0x55); /* a, c, e, g compressed */
     int64_t nrec, nerr, n2, e2;
     split_plan *one = plan_opts(dir, "*", 1, 0, NULL);
@@ -1375,7 +1298,7 @@ static pc_status read_until_error(const char *path, const csv_reader_options *op
 START_TEST(test_gz_damaged)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     sbuf body = {0};
     sb_printf(&body, "id,v\n");
     uint64_t s = 99;
@@ -1472,7 +1395,7 @@ END_TEST
 START_TEST(test_gz_empty)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     write_gz(dir, "a.csv.gz", "", 0, 1);
     write_bytes(dir, "b.csv.gz", "", 0);
     write_gz(dir, "c.csv.gz", "h1,h2\n", 6, 2);
@@ -1514,7 +1437,7 @@ END_TEST
 START_TEST(test_glob)
 {
     char dir[4096], sub[4200], err[PC_ERRLEN];
-    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(dir, sizeof dir, "mapper");
     /* base_dir with glob characters in its name: they are taken literally */
     snprintf(sub, sizeof sub, "%s/in[1]*", dir);
     ck_assert_int_eq(mkdir(sub, 0700), 0);
