@@ -97,6 +97,35 @@ size_t json_quote(char *out, size_t cap, const char *str, size_t len)
     return n;
 }
 
+/* Appends n bytes of p at out[*len] (cap bytes, NUL kept room for), counting past the end. */
+static void put_bytes(char *out, size_t cap, size_t *len, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++, (*len)++)
+        if (*len + 1 < cap)
+            out[*len] = p[i];
+}
+
+size_t value_json(char *out, size_t cap, const char *val, size_t vlen, value_format f)
+{
+    size_t n = 0;
+    if (f == VALUE_FORMAT_F32) {
+        put_bytes(out, cap, &n, "[", 1);
+        for (size_t i = 0; i + 4 <= vlen; i += 4) {
+            float x;
+            memcpy(&x, val + i, 4);
+            char num[32];
+            int k = snprintf(num, sizeof num, "%s%.9g", i ? "," : "", (double)x);
+            put_bytes(out, cap, &n, num, (size_t)k);
+        }
+        put_bytes(out, cap, &n, "]", 1);
+    } else {
+        put_bytes(out, cap, &n, val, vlen);
+    }
+    if (cap > 0)
+        out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
 static head_kind resolve_auto(const head_output *o, int n)
 {
     if (n >= 2 && o[0].elem == MODEL_ELEM_FLOAT && o[1].elem == MODEL_ELEM_INT64 && o[0].width == o[1].width)

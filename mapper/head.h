@@ -106,4 +106,9 @@ size_t head_value_max_bytes(const head *h);
  * part of valid UTF-8 becomes \u00XX, so the output is always valid JSON. */
 size_t json_quote(char *out, size_t cap, const char *s, size_t len);
 
+/* Writes a stored value (vlen bytes, as head_encode made it) as JSON text into out, like
+ * json_quote: VALUE_FORMAT_JSON values are JSON already and are copied; VALUE_FORMAT_F32
+ * values become an array of numbers ("%.9g", enough to read each float back exactly). */
+size_t value_json(char *out, size_t cap, const char *val, size_t vlen, value_format f);
+
 #endif

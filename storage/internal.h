@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <leveldb/c.h>
+#include <limits.h>
 
 #include "kernels/status.h"
 
@@ -40,6 +42,23 @@ pc_status st_table_lock(const char *table_dir, int *fd, char *err, size_t errlen
 
 /* Releases a lock from st_table_lock; accepts -1. */
 void st_table_unlock(int fd);
+
+/* A published shard opened for reading through a private view (view.c): the table's files
+ * are never written, no lock is taken on them, and any number of processes may read one
+ * shard at once.  db is NULL and dir empty when closed. */
+typedef struct st_shard_view {
+    leveldb_t *db;
+    char dir[PATH_MAX]; /* the view: $TMPDIR/precast-view-<pid>-XXXXXX */
+} st_shard_view;
+
+/* Opens the shard directory `shard` with opts (which must not create missing databases).
+ * Failure -> PC_ERR_IO naming the shard (PC_ERR_CANTCREAT if the view cannot be made), and
+ * v is left closed. */
+pc_status st_shard_view_open(const char *shard, const leveldb_options_t *opts, st_shard_view *v,
+                             char *err, size_t errlen);
+
+/* Closes the database and removes the view; accepts a closed view. */
+void st_shard_view_close(st_shard_view *v);
 
 #define ST_TABLE_LOCK_NAME ".precast-table.lock"
 

@@ -19,7 +19,7 @@ struct table_scan {
     int64_t shard;        /* index of the open shard, or of the next one to open */
     leveldb_options_t *opts;
     leveldb_readoptions_t *ro;
-    leveldb_t *db;        /* the open shard, NULL between shards */
+    st_shard_view view;   /* the open shard; closed between shards */
     leveldb_iterator_t *it;
     bool started;         /* it has been positioned (the current pair is returned) */
     int64_t rows;         /* of the open shard so far */
@@ -39,10 +39,8 @@ static void close_shard(table_scan *s)
 {
     if (s->it != NULL)
         leveldb_iter_destroy(s->it);
-    if (s->db != NULL)
-        leveldb_close(s->db);
+    st_shard_view_close(&s->view);
     s->it = NULL;
-    s->db = NULL;
     s->started = false;
 }
 
@@ -143,13 +141,9 @@ static pc_status open_shard(table_scan *s, char *err, size_t errlen)
     struct stat st; /* LevelDB's open would create a missing directory */
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return pc_err(err, errlen, PC_ERR_IO, "%s: shard missing", path);
-    char *lerr = NULL;
-    s->db = leveldb_open(s->opts, path, &lerr);
-    if (lerr != NULL || s->db == NULL) {
-        s->db = NULL;
-        return st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s: open shard", path);
-    }
-    s->it = leveldb_create_iterator(s->db, s->ro);
+    if ((rc = st_shard_view_open(path, s->opts, &s->view, err, errlen)) != PC_OK)
+        return rc;
+    s->it = leveldb_create_iterator(s->view.db, s->ro);
     if (s->it == NULL)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     s->rows = 0;
@@ -195,7 +189,7 @@ pc_status table_scan_next(table_scan *s, const char **key, size_t *klen, const c
             *eof = true;
             return PC_OK;
         }
-        if (s->db == NULL) {
+        if (s->view.db == NULL) {
             if ((rc = open_shard(s, err, errlen)) != PC_OK)
                 return fail(s, rc);
         }

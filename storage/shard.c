@@ -275,6 +275,25 @@ pc_status shard_writer_put(shard_writer *w, const void *key, size_t klen, const 
     return PC_OK;
 }
 
+/* Writes the memtable out as a table file, so that the published shard holds all its pairs
+ * in table files and an empty log: every reader's open would otherwise replay the log and
+ * build the same table file again in its private view (view.c).  LevelDB's C API has no
+ * flush; a compaction of a range past the last key flushes the memtable and then finds
+ * nothing to compact, so no table file is rewritten. */
+static pc_status writer_flush_memtable(shard_writer *w, char *err, size_t errlen)
+{
+    size_t n = w->prev_len + 1; /* prev + "\0": the least key after the last one */
+    char *past = malloc(n);
+    if (past == NULL)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", w->path);
+    if (w->prev_len > 0)
+        memcpy(past, w->prev, w->prev_len);
+    past[w->prev_len] = '\0';
+    leveldb_compact_range(w->db, past, n, past, n);
+    free(past);
+    return PC_OK;
+}
+
 pc_status shard_writer_close(shard_writer *w, shard_info *info, char *err, size_t errlen)
 {
     memset(info, 0, sizeof *info);
@@ -283,6 +302,8 @@ pc_status shard_writer_close(shard_writer *w, shard_info *info, char *err, size_
         rc = pc_err(err, errlen, PC_ERR_IO, "%s: writer failed earlier", w->path);
     else
         rc = writer_flush(w, w->wsync, err, errlen); /* synced, even if the batch is empty */
+    if (rc == PC_OK && w->rows > 0)
+        rc = writer_flush_memtable(w, err, errlen);
     if (rc == PC_OK) {
         const char *slash = strrchr(w->path, '/');
         info->dir = strdup(slash != NULL ? slash + 1 : w->path);
@@ -328,7 +349,7 @@ static pc_status scan_shard(const char *path, shard_info *got, char *err, size_t
     leveldb_options_t *opts = leveldb_options_create();
     leveldb_readoptions_t *ro = leveldb_readoptions_create();
     pc_status rc = PC_OK;
-    leveldb_t *db = NULL;
+    st_shard_view view = {0};
     leveldb_iterator_t *it = NULL;
     char *prev = NULL;
     size_t prev_len = 0, prev_cap = 0;
@@ -340,14 +361,9 @@ static pc_status scan_shard(const char *path, shard_info *got, char *err, size_t
     leveldb_options_set_paranoid_checks(opts, 1);
     leveldb_readoptions_set_verify_checksums(ro, 1);
     leveldb_readoptions_set_fill_cache(ro, 0);
-    char *lerr = NULL;
-    db = leveldb_open(opts, path, &lerr);
-    if (lerr != NULL || db == NULL) {
-        db = NULL;
-        rc = st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s: open shard", path);
+    if ((rc = st_shard_view_open(path, opts, &view, err, errlen)) != PC_OK)
         goto out;
-    }
-    it = leveldb_create_iterator(db, ro);
+    it = leveldb_create_iterator(view.db, ro);
     if (it == NULL) {
         rc = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
         goto out;
@@ -390,7 +406,7 @@ static pc_status scan_shard(const char *path, shard_info *got, char *err, size_t
         got->bytes += (int64_t)(klen + vlen);
         got->checksum += table_pair_hash(k, klen, v, vlen);
     }
-    lerr = NULL;
+    char *lerr = NULL;
     leveldb_iter_get_error(it, &lerr);
     if (lerr != NULL) {
         rc = st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s: scan", path);
@@ -407,8 +423,7 @@ static pc_status scan_shard(const char *path, shard_info *got, char *err, size_t
 out:
     if (it != NULL)
         leveldb_iter_destroy(it);
-    if (db != NULL)
-        leveldb_close(db);
+    st_shard_view_close(&view);
     if (ro != NULL)
         leveldb_readoptions_destroy(ro);
     if (opts != NULL)

@@ -319,7 +319,7 @@ struct table {
     leveldb_filterpolicy_t *bloom;
     leveldb_cache_t *cache;
     leveldb_readoptions_t *ro;
-    leveldb_t **dbs;  /* m->nshards */
+    st_shard_view *shards; /* m->nshards, each open through a private view */
     int64_t *route;   /* indices of the non-empty shards, in key order */
     int64_t nroute;
 };
@@ -328,11 +328,10 @@ void table_close(table *t)
 {
     if (t == NULL)
         return;
-    if (t->dbs != NULL)
+    if (t->shards != NULL)
         for (int64_t i = 0; i < t->m->nshards; i++)
-            if (t->dbs[i] != NULL)
-                leveldb_close(t->dbs[i]);
-    free(t->dbs);
+            st_shard_view_close(&t->shards[i]);
+    free(t->shards);
     free(t->route);
     /* The filter policy and cache must outlive the databases that use them. */
     if (t->ro != NULL)
@@ -384,10 +383,10 @@ pc_status table_open_version(const char *table_dir, const char *version, table *
     t->cache = leveldb_cache_create_lru(READ_CACHE_BYTES);
     t->ro = leveldb_readoptions_create();
     int64_t n = t->m->nshards;
-    t->dbs = calloc((size_t)n + 1, sizeof *t->dbs);
+    t->shards = calloc((size_t)n + 1, sizeof *t->shards);
     t->route = calloc((size_t)n + 1, sizeof *t->route);
     if (t->opts == NULL || t->bloom == NULL || t->cache == NULL || t->ro == NULL ||
-        t->dbs == NULL || t->route == NULL) {
+        t->shards == NULL || t->route == NULL) {
         rc = pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", t->dir);
         goto fail;
     }
@@ -408,13 +407,8 @@ pc_status table_open_version(const char *table_dir, const char *version, table *
             rc = pc_err(err, errlen, PC_ERR_IO, "%s: shard missing", spath);
             goto fail;
         }
-        char *lerr = NULL;
-        t->dbs[i] = leveldb_open(t->opts, spath, &lerr);
-        if (lerr != NULL || t->dbs[i] == NULL) {
-            t->dbs[i] = NULL;
-            rc = st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s: open shard", spath);
+        if ((rc = st_shard_view_open(spath, t->opts, &t->shards[i], err, errlen)) != PC_OK)
             goto fail;
-        }
         if (s->first_key != NULL)
             t->route[t->nroute++] = i;
     }
@@ -459,7 +453,7 @@ pc_status table_get(table *t, const void *key, size_t klen, char **val, size_t *
         return PC_OK; /* between two ranges, or after the last */
     char *lerr = NULL;
     size_t n = 0;
-    char *v = leveldb_get(t->dbs[i], t->ro, key, klen, &n, &lerr);
+    char *v = leveldb_get(t->shards[i].db, t->ro, key, klen, &n, &lerr);
     if (lerr != NULL) {
         if (v != NULL)
             leveldb_free(v);

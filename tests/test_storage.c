@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "storage/fsutil.h" /* private, used here for temp-dir cleanup and its own tests */
+#include "storage/internal.h" /* private: the read views */
 #include "storage/sha256.h"
 #include "storage/table.h"
 
@@ -358,20 +359,58 @@ static void write_big_shard(const char *path, shard_info *info)
     ck_assert_msg(shard_writer_close(w, info, err, sizeof err) == PC_OK, "%s", err);
 }
 
-START_TEST(test_shard_corrupt_log)
+/* "name size" per entry of dir, sorted, into out: the shard's files as a reader sees them. */
+static void list_files(const char *dir, char *out, size_t cap)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        char p[PATH_MAX];
+        join(p, sizeof p, dir, names[i]->d_name);
+        struct stat st;
+        ck_assert(lstat(p, &st) == 0);
+        len += (size_t)snprintf(out + len, cap - len, "%s %lld %lld\n", names[i]->d_name,
+                                (long long)st.st_size, (long long)st.st_mtime);
+        ck_assert_uint_lt(len, cap);
+        free(names[i]);
+    }
+    free(names);
+}
+
+START_TEST(test_shard_sealed_and_read_only)
 {
     char dir[PATH_MAX], path[PATH_MAX], err[PC_ERRLEN];
     mk_tmp(dir, sizeof dir);
     join(path, sizeof path, dir, "shard-00000");
     shard_info info;
     write_big_shard(path, &info);
-    /* Fresh from the writer, the pairs are in LevelDB's log. */
-    corrupt_file(path, ".log");
+    /* The writer leaves every pair in table files: logs are empty, so readers replay nothing. */
+    char before[8192], after[8192];
+    list_files(path, before, sizeof before);
+    ck_assert_msg(strstr(before, ".ldb") != NULL, "%s", before);
+    for (const char *l = before; (l = strstr(l, ".log ")) != NULL; l++)
+        ck_assert_msg(strncmp(l, ".log 0 ", 7) == 0, "a log with pairs left:\n%s", before);
+    /* Two readers at once (LevelDB alone would refuse the second: its lock), and neither
+     * writes a byte into the shard. */
+    st_shard_view a = {0}, b = {0};
+    leveldb_options_t *opts = leveldb_options_create();
+    ck_assert_msg(st_shard_view_open(path, opts, &a, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_msg(st_shard_view_open(path, opts, &b, err, sizeof err) == PC_OK, "%s", err);
     int64_t rows;
     uint64_t cs;
-    ck_assert_int_eq(shard_scan(path, &rows, &cs, err, sizeof err), PC_ERR_IO);
-    ck_assert_msg(strstr(err, path) != NULL, "%s", err);
-    ck_assert_int_eq(rows, 0);
+    ck_assert_msg(shard_scan(path, &rows, &cs, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert_uint_eq(cs, info.checksum);
+    char view[PATH_MAX];
+    memcpy(view, a.dir, sizeof view);
+    st_shard_view_close(&a);
+    st_shard_view_close(&b);
+    leveldb_options_destroy(opts);
+    ck_assert_msg(!fs_exists(view), "%s left behind", view);
+    list_files(path, after, sizeof after);
+    ck_assert_str_eq(before, after);
     shard_info_clear(&info);
     rm_tmp(dir);
 }
@@ -384,7 +423,6 @@ START_TEST(test_shard_corrupt_table)
     join(path, sizeof path, dir, "shard-00000");
     shard_info info;
     write_big_shard(path, &info);
-    /* Opening once turns the log into a sorted table (.ldb). */
     int64_t rows;
     uint64_t cs;
     ck_assert_msg(shard_scan(path, &rows, &cs, err, sizeof err) == PC_OK, "%s", err);
@@ -1599,7 +1637,7 @@ static Suite *storage_suite(void)
     tcase_add_test(tc, test_shard_round_trip);
     tcase_add_test(tc, test_shard_empty);
     tcase_add_test(tc, test_shard_out_of_order);
-    tcase_add_test(tc, test_shard_corrupt_log);
+    tcase_add_test(tc, test_shard_sealed_and_read_only);
     tcase_add_test(tc, test_shard_corrupt_table);
     tcase_add_test(tc, test_manifest_round_trip);
     tcase_add_test(tc, test_manifest_write_refuses_invalid);
