@@ -35,6 +35,9 @@ MAPPER_SRC  := $(wildcard mapper/*.c)
 REDUCER_SRC := $(wildcard reducer/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
 JOBS_SRC    := $(filter-out jobs/main.c,$(wildcard jobs/*.c))
+# server/ (precast serve) links libmicrohttpd; it stays out of libprecast.a so that programs
+# using the lookup library need only LevelDB.
+SERVER_SRC  := $(wildcard server/*.c)
 
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 KERNELS_OBJ := $(call objs,$(KERNELS_SRC))
@@ -42,6 +45,8 @@ MAPPER_OBJ  := $(call objs,$(MAPPER_SRC))
 REDUCER_OBJ := $(call objs,$(REDUCER_SRC))
 STORAGE_OBJ := $(call objs,$(STORAGE_SRC))
 JOBS_OBJ    := $(call objs,$(JOBS_SRC))
+SERVER_OBJ  := $(call objs,$(SERVER_SRC))
+MHD_LIBS    := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS_OBJ)
 
 TESTS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/test_*.c))
@@ -59,9 +64,9 @@ $(BUILD)/libprecast.a: $(ALL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/precast: $(BUILD)/jobs/main.o $(BUILD)/libprecast.a
+$(BIN)/precast: $(BUILD)/jobs/main.o $(SERVER_OBJ) $(BUILD)/libprecast.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(MHD_LIBS) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -82,9 +87,10 @@ $(BIN)/test_onnx:    $(BUILD)/tests/test_onnx.o $(KERNELS_OBJ)
 $(BIN)/test_libsvm:  $(BUILD)/tests/test_libsvm.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
 $(BIN)/test_ops:     $(BUILD)/tests/test_ops.o $(BUILD)/libprecast.a
+$(BIN)/test_resp:    $(BUILD)/tests/test_resp.o $(BUILD)/server/resp.o
 $(BIN)/test_%:
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(MHD_LIBS) $(LDLIBS)
 
 # Model fixtures with numpy reference outputs (Debian's python3-onnx and python3-numpy).
 FIXTURES := $(BUILD)/fixtures/.stamp

@@ -12,5 +12,6 @@ int cmd_get(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_versions(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_serve(int argc, char **argv); /* server/serve.c */
 
 #endif

@@ -12,6 +12,7 @@ PACKAGES="
   python3 python3-numpy python3-onnx python3-torch python3-sklearn
   valgrind clang libclang-rt-14-dev
   libonnx-testdata
+  libmicrohttpd-dev curl redis-tools redis-server wrk
 "
 
 SUDO=""

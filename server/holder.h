@@ -1,0 +1,48 @@
+/*
+ * holder.h — the version a server answers from, switched when CURRENT changes.
+ *
+ * A request acquires the current version, does all its lookups in it (so one batch is never
+ * answered from two versions), and releases it.  holder_reload() opens the version CURRENT
+ * names now, if it is another one, and makes it current: requests that start afterwards use
+ * it, requests still running keep theirs, and the old version is closed when its last
+ * request releases it.  A version that fails to open is not switched to; the old one keeps
+ * answering.
+ *
+ * Ownership: the holder owns every open version; a holder_ver pointer is valid from
+ * holder_acquire until the matching holder_release.  Thread safety: acquire and release from
+ * any number of threads; reload and close from one thread (the server's main loop).
+ */
+#ifndef PRECAST_SERVER_HOLDER_H
+#define PRECAST_SERVER_HOLDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/status.h"
+#include "storage/table.h"
+
+typedef struct holder holder;
+typedef struct holder_ver holder_ver;
+
+/* Opens table_dir's current version.  Errors as table_open (66 no table or no CURRENT,
+ * 74 I/O or corruption). */
+pc_status holder_open(const char *table_dir, holder **out, char *err, size_t errlen);
+
+/* Closes every version; REQUIRES: no version is acquired. Accepts NULL. */
+void holder_close(holder *h);
+
+holder_ver *holder_acquire(holder *h);
+void holder_release(holder *h, holder_ver *v);
+
+table *holder_ver_table(const holder_ver *v);
+const char *holder_ver_name(const holder_ver *v);
+/* Creation time of the version (its manifest's "created"), seconds since the epoch; 0 when
+ * unknown. */
+int64_t holder_ver_created(const holder_ver *v);
+
+/* Re-reads CURRENT.  *switched is true when another version was opened and made current.
+ * On failure (new version unreadable) the current version is kept and err says why. */
+pc_status holder_reload(holder *h, bool *switched, char *err, size_t errlen);
+
+#endif
