@@ -328,15 +328,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     const serve_ctx *ctx = cls;
     http_req *rq = *state;
-    if (rq == NULL) { /* the headers: set up, and wait for a POST's body */
+    if (rq == NULL) {
+        /* The headers: set up and answer on a later call.  A response queued on this first
+         * call counts as one given before the request was read, and libmicrohttpd then
+         * closes the connection instead of keeping it alive. */
         rq = calloc(1, sizeof *rq);
         if (rq == NULL)
             return MHD_NO;
         rq->t0 = metrics_now_us();
         *state = rq;
-        if (strcmp(method, "POST") == 0)
-            return MHD_YES;
-    } else if (*upload_size > 0) { /* a piece of the body */
+        return MHD_YES;
+    }
+    if (*upload_size > 0) { /* a piece of the body */
         if (!rq->too_big && rq->body.len + *upload_size > ctx->lim.max_body_bytes)
             rq->too_big = true;
         if (!rq->too_big)
