@@ -229,6 +229,16 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     o->table = argv[optind];
     if (o->http == NULL && o->resp == NULL)
         o->http = "127.0.0.1:8080";
+    const char *addrs[2] = {o->http, o->resp};
+    for (int i = 0; i < 2; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char err[PC_ERRLEN];
+        if (addrs[i] != NULL && serve_parse_addr(addrs[i], &ss, &len, err, sizeof err) != PC_OK) {
+            fprintf(stderr, "precast serve: %s\n", err);
+            return PC_ERR_USAGE;
+        }
+    }
     o->lim = (serve_limits){.max_key_bytes = (size_t)key, .max_batch = (size_t)batch,
                             .max_body_bytes = (size_t)body, .max_connections = (unsigned)conns,
                             .idle_seconds = (unsigned)idle, .threads = (unsigned)threads};
