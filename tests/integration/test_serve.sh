@@ -15,7 +15,7 @@ k1=$(sed -n 1p keys.txt); k2=$(sed -n 2p keys.txt)
 # start_server LOG ARGS...: starts precast serve on free ports; sets SPID, HPORT, RPORT.
 start_server() {
     local log=$1; shift
-    "$PRECAST" serve t --http 127.0.0.1:0 --resp 127.0.0.1:0 "$@" 2>"$log" &
+    "$PRECAST" serve "${SERVE_TABLE:-t}" --http 127.0.0.1:0 --resp 127.0.0.1:0 "$@" 2>"$log" &
     SPID=$!
     for _ in $(seq 100); do grep -q "resp listening" "$log" && break; sleep 0.1; done
     HPORT=$(sed -n 's/.*http listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log")
@@ -188,6 +188,19 @@ PYEOF
 case "$got" in "-ERR max number of clients reached | b'' "*) ok "limit: a third connection over --max-connections 2 is refused; idle ones close ($got)" ;;
     *) not_ok "connection limits" "$got" ;; esac
 kill -TERM "$SPID"; wait "$SPID"
+# ---- a corrupt shard: 503 and a Redis error, never a wrong value ----
+cp -r t c
+for f in c/"$(cat c/CURRENT)"/shard-*/*.ldb; do
+    $PY -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); [b.__setitem__(i, b[i]^0x5a) for i in range(0, len(b)-64)]; open(p,'wb').write(b)" "$f"
+done
+if SERVE_TABLE=c start_server corrupt.log; then
+    got=$(http GET "/v1/predictions/$k1"); r=$(rcli GET "$k1" 2>&1)
+    case "$got|$r" in "503 {\"error\": "*"Corruption"*"|ERR "*) ok "a corrupt shard: HTTP 503 and a Redis error naming the corruption" ;;
+        *) not_ok "corrupt shard" "$got | $r" ;; esac
+    kill -TERM "$SPID"; wait "$SPID"
+else
+    not_ok "serve corrupt table" "$(cat corrupt.log)"
+fi
 "$PRECAST" serve "$TMP/none" 2>none.err; rc=$?
 [ $rc = 66 ] && grep -q "none" none.err && ok "serve: a missing table exits 66 naming it" || not_ok "missing table" "rc $rc $(cat none.err)"
 "$PRECAST" serve t --http 300.1.1.1:80 2>bad.err; rc=$?
