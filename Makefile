@@ -149,7 +149,7 @@ help:
 	@echo "make bench      benchmarks: precast against PyTorch, figures side by side"
 	@echo "make bench-scale  20M rows, -np 2, memory_mb 256: rows/s, peak RSS, spill, stages"
 	@echo "make check-onnx the ONNX backend conformance cases alone"
-	@echo "make check-fuzz libFuzzer over the ONNX reader and compiler (FUZZ_SECONDS=60)"
+	@echo "make check-fuzz libFuzzer over the ONNX reader and compiler and the RESP parser (FUZZ_SECONDS=60 each)"
 	@echo "make install PREFIX=DIR  the command, libprecast.a, precast.h and precast.pc"
 	@echo "make clean      remove build output"
 
