@@ -31,6 +31,7 @@ typedef struct conn {
     size_t rlen, rcap;
     char *wbuf;
     size_t wlen, woff, wcap;
+    size_t parsed;  /* rbuf[0..parsed) was found to be an incomplete command */
     bool closing;  /* close once wbuf is sent */
     bool want_out; /* registered for EPOLLOUT */
     time_t last_active;
@@ -319,15 +320,24 @@ static void conn_close(worker *w, conn *c)
 /* Answers every whole command in rbuf, until replies pile up past WBUF_HIGH. */
 static void process(worker *w, conn *c)
 {
+    /* The parser restarts from the start of a command.  A command can only become whole
+     * when its last newline arrives, so without a newline in the new bytes there is nothing
+     * to parse: a client trickling a large command byte by byte costs no re-scans. */
+    if (c->parsed > 0 && memchr(c->rbuf + c->parsed, '\n', c->rlen - c->parsed) == NULL)
+        return;
+    c->parsed = 0;
     size_t off = 0;
+    bool incomplete = false;
     uint64_t t0 = metrics_now_us();
     while (!c->closing && off < c->rlen && c->wlen - c->woff < WBUF_HIGH) {
         size_t argc = 0, used = 0;
         char err[160];
         resp_result r = resp_parse(c->rbuf + off, c->rlen - off, &w->srv->plim, w->argv, &argc,
                                    &used, err, sizeof err);
-        if (r == RESP_INCOMPLETE)
+        if (r == RESP_INCOMPLETE) {
+            incomplete = true;
             break;
+        }
         if (r == RESP_BAD) {
             char msg[200];
             snprintf(msg, sizeof msg, "ERR %s", err);
@@ -344,6 +354,8 @@ static void process(worker *w, conn *c)
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;
     }
+    if (incomplete)
+        c->parsed = c->rlen;
 }
 
 static void set_events(worker *w, conn *c)

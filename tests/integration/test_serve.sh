@@ -128,6 +128,22 @@ non-numeric count|*x\r\n
 bulk without $|*2\r\n+GET\r\n
 missing CRLF after a bulk|*2\r\n$3\r\nGETxx$1\r\na\r\n
 CASES
+got=$($PY - "$RPORT" "$k1" <<'PYEOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+k = sys.argv[2].encode()
+cmd = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k)
+for b in cmd:                      # one byte at a time
+    s.sendall(bytes([b])); time.sleep(0.002)
+first = s.recv(65536)
+s.sendall(cmd + cmd[:7]); time.sleep(0.1); s.sendall(cmd[7:])   # a pipeline split mid-command
+second = b""
+while second.count(b"top") < 2:
+    second += s.recv(65536)
+print(first.count(b"top"), second.count(b"top"))
+PYEOF
+)
+[ "$got" = "1 2" ] && ok "resp: a command sent byte by byte, and a pipeline split mid-command, are answered" || not_ok "trickle" "$got"
 got=$(resp_send '*3\r\n$3\r\nGET\r\n$1\r\na')
 [ "$got" = "b''" ] && [ "$(rcli PING)" = PONG ] && ok "resp: a truncated array gets no reply; the server lives on" || not_ok "truncated" "$got"
 
