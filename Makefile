@@ -88,6 +88,7 @@ $(BIN)/test_libsvm:  $(BUILD)/tests/test_libsvm.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
 $(BIN)/test_ops:     $(BUILD)/tests/test_ops.o $(BUILD)/libprecast.a
 $(BIN)/test_resp:    $(BUILD)/tests/test_resp.o $(BUILD)/server/resp.o
+$(BIN)/test_numparse: $(BUILD)/tests/test_numparse.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_%:
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(MHD_LIBS) $(LDLIBS)
@@ -161,8 +162,11 @@ check check-asan: $(BIN)/onnx_conformance
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
-# Forward-pass benchmark (C side of `make bench`).
+# The C sides of `make bench`: forward pass, CSV parsing, table writes.
 $(BIN)/bench_forward: $(BUILD)/tests/bench_forward.o $(KERNELS_OBJ)
+$(BIN)/bench_parse: $(BUILD)/tests/bench_parse.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/bench_write: $(BUILD)/tests/bench_write.o $(BUILD)/libprecast.a
+$(BIN)/bench_%:
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 .SECONDARY:
