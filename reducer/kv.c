@@ -5,12 +5,16 @@
 
 typedef struct kv_entry {
     uint64_t offset;  /* of the key in the arena; the value follows the key */
+    uint64_t prefix;  /* first 8 key bytes, big-endian, zero-padded: most comparisons end
+                         here (ids like "r0668784" share their first 4 bytes by the thousand) */
     uint32_t klen;
     uint32_t vlen;
-    int64_t line;
-    int32_t file;
-    uint32_t prefix;  /* first 4 key bytes, big-endian: most comparisons end here */
+    uint64_t origin;  /* file << ORIGIN_LINE_BITS | line, to keep the entry at 32 bytes */
 } kv_entry;
+
+#define ORIGIN_LINE_BITS 40
+#define ORIGIN_MAX_LINE ((INT64_C(1) << ORIGIN_LINE_BITS) - 1)
+#define ORIGIN_MAX_FILE ((INT32_C(1) << (64 - ORIGIN_LINE_BITS)) - 1)
 
 struct kv_buffer {
     char *arena;
@@ -37,10 +41,10 @@ void kv_free(kv_buffer *kv)
     free(kv);
 }
 
-static uint32_t key_prefix(const unsigned char *key, size_t klen)
+static uint64_t key_prefix(const unsigned char *key, size_t klen)
 {
-    uint32_t p = 0;
-    for (size_t i = 0; i < 4; i++) p = (p << 8) | (i < klen ? key[i] : 0u);
+    uint64_t p = 0;
+    for (size_t i = 0; i < 8; i++) p = (p << 8) | (i < klen ? key[i] : 0u);
     return p;
 }
 
@@ -66,6 +70,10 @@ pc_status kv_append(kv_buffer *kv, const void *key, size_t klen, const void *val
 {
     if (klen > UINT32_MAX || vlen > UINT32_MAX)
         return pc_err(err, errlen, PC_ERR_DATA, "key or value longer than 4 GiB");
+    if (origin.file < 0 || origin.file > ORIGIN_MAX_FILE || origin.line < 0 ||
+        origin.line > ORIGIN_MAX_LINE)
+        return pc_err(err, errlen, PC_ERR_DATA, "origin out of range: file %d, line %lld",
+                      (int)origin.file, (long long)origin.line);
     if (!grow((void **)&kv->arena, &kv->arena_cap, kv->arena_len + klen + vlen, 1) ||
         !grow((void **)&kv->entries, &kv->cap, kv->count + 1, sizeof(kv_entry)))
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory holding %zu pairs (%zu bytes)",
@@ -74,8 +82,7 @@ pc_status kv_append(kv_buffer *kv, const void *key, size_t klen, const void *val
     e->offset = kv->arena_len;
     e->klen = (uint32_t)klen;
     e->vlen = (uint32_t)vlen;
-    e->file = origin.file;
-    e->line = origin.line;
+    e->origin = (uint64_t)origin.file << ORIGIN_LINE_BITS | (uint64_t)origin.line;
     e->prefix = key_prefix(key, klen);
     if (klen) memcpy(kv->arena + kv->arena_len, key, klen);
     if (vlen) memcpy(kv->arena + kv->arena_len + klen, val, vlen);
@@ -136,7 +143,8 @@ const char *kv_value(const kv_buffer *kv, int64_t i, size_t *vlen)
 
 kv_origin kv_origin_of(const kv_buffer *kv, int64_t i)
 {
-    return (kv_origin){.file = kv->entries[i].file, .line = kv->entries[i].line};
+    uint64_t o = kv->entries[i].origin;
+    return (kv_origin){.file = (int32_t)(o >> ORIGIN_LINE_BITS), .line = (int64_t)(o & ORIGIN_MAX_LINE)};
 }
 
 int kv_key_compare(const void *a, size_t alen, const void *b, size_t blen)
@@ -215,8 +223,9 @@ void kv_pack(const kv_buffer *kv, int64_t first, int64_t end, char *out)
         const kv_entry *e = &kv->entries[i];
         memcpy(out, &e->klen, 4);
         memcpy(out + 4, &e->vlen, 4);
-        memcpy(out + 8, &e->file, 4);
-        memcpy(out + 12, &e->line, 8);
+        kv_origin o = kv_origin_of(kv, i);
+        memcpy(out + 8, &o.file, 4);
+        memcpy(out + 12, &o.line, 8);
         memcpy(out + PACKED_HEADER, kv->arena + e->offset, (size_t)e->klen + e->vlen);
         out += PACKED_HEADER + e->klen + e->vlen;
     }
