@@ -125,6 +125,11 @@ bench: all
 bench-scale: all
 	scripts/bench_scale.sh
 
+# Lookups beside redis-server (issue 6): redis-benchmark, wrk and in-process, side by side.
+.PHONY: bench-serve
+bench-serve: all $(BIN)/tool_resp_load $(BIN)/tool_bench_lookup
+	scripts/bench_serve.sh
+
 # make install PREFIX=/usr/local: the precast command, the library, <precast.h> (lookups)
 # and a pkg-config file, so that `cc app.c $(pkg-config --cflags --libs precast)` works.
 PREFIX ?= /usr/local
@@ -149,6 +154,7 @@ help:
 	@echo "make demo       example model and data, the example job under mpirun, lookups"
 	@echo "make bench      benchmarks: precast against PyTorch, figures side by side"
 	@echo "make bench-scale  20M rows, -np 2, memory_mb 256: rows/s, peak RSS, spill, stages"
+	@echo "make bench-serve  precast serve and precast_table_get beside redis-server (redis-benchmark, wrk)"
 	@echo "make check-onnx the ONNX backend conformance cases alone"
 	@echo "make check-fuzz libFuzzer over the ONNX reader and compiler and the RESP parser (FUZZ_SECONDS=60 each)"
 	@echo "make install PREFIX=DIR  the command, libprecast.a, precast.h and precast.pc"

@@ -33,7 +33,7 @@ typedef struct conn {
     size_t wlen, woff, wcap;
     size_t parsed;  /* rbuf[0..parsed) was found to be an incomplete command */
     bool closing;  /* close once wbuf is sent */
-    bool want_out; /* registered for EPOLLOUT */
+    uint32_t events; /* what epoll watches for now: changed only when it must change */
     time_t last_active;
     struct conn *prev, *next;
 } conn;
@@ -362,11 +362,12 @@ static void set_events(worker *w, conn *c)
 {
     bool backlog = c->woff < c->wlen;
     bool want_in = !c->closing && c->wlen - c->woff < WBUF_HIGH;
-    struct epoll_event ev = {.events = (want_in ? EPOLLIN : 0) | (backlog ? EPOLLOUT : 0) |
-                                       EPOLLRDHUP,
-                             .data.ptr = c};
+    uint32_t events = (want_in ? EPOLLIN : 0) | (backlog ? EPOLLOUT : 0) | EPOLLRDHUP;
+    if (events == c->events)
+        return; /* the common case — read, answer, all sent — costs no system call */
+    struct epoll_event ev = {.events = events, .data.ptr = c};
     epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
-    c->want_out = backlog;
+    c->events = events;
 }
 
 /* Sends what it can; false if the connection is gone. */
@@ -482,6 +483,7 @@ static void on_accept(worker *w)
             continue;
         }
         c->last_active = now_s();
+        c->events = ev.events;
         c->next = w->conns;
         if (w->conns != NULL)
             w->conns->prev = c;
