@@ -176,3 +176,4 @@ $(BIN)/bench_%:
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 .SECONDARY:
+-include tests/drills.mk
