@@ -431,8 +431,9 @@ static pc_status open_checkpoints(run_state *st, char *err, size_t errlen)
 
 /* Test hook (PRECAST_TEST_CRASH=POINT:RANK): the rank kills itself with SIGKILL at the named
  * point, as a crash or an operator's kill -9 would, so that tests can show what survives:
- * mid_map (after the rank's second segment), after_map, mid_shuffle, mid_write,
- * before_publish. */
+ * mid_map (after the rank's second segment), after_map, mid_shuffle, mid_write, after_write
+ * (every shard written and scanned), before_publish; storage/ adds before_current (between
+ * the version's rename and CURRENT) and mid_retention (table.c, versions.c). */
 static void crash_point(const run_state *st, const char *point)
 {
     const char *v = getenv("PRECAST_TEST_CRASH");
@@ -1096,6 +1097,7 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     stage_mark(&t, &st->sec.shuffle);
     if (s == PC_OK) s = write_shards(st, err, errlen);
     if (s == PC_OK) s = verify_written(st, &checksum, err, errlen);
+    crash_point(st, "after_write"); /* every shard written and scanned, nothing published */
     stage_mark(&t, &st->sec.write);
     if (s == PC_OK) s = publish(st, checksum, err, errlen);
     stage_mark(&t, &st->sec.publish);

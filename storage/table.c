@@ -230,6 +230,19 @@ pc_status table_current(const char *table_dir, char *version, size_t cap, char *
     return PC_OK;
 }
 
+/* Test hook (PRECAST_TEST_CRASH=before_current:RANK, any rank: only rank 0 publishes): the
+ * process kills itself with SIGKILL after the version dir has its name and before CURRENT
+ * names it, so that tests/drills/ can show a version renamed but not current is harmless. */
+#include <signal.h>
+static void publish_crash_point(const char *point)
+{
+    const char *v = getenv("PRECAST_TEST_CRASH");
+    char name[64];
+    int rank;
+    if (v != NULL && sscanf(v, "%63[a-z_]:%d", name, &rank) == 2 && strcmp(name, point) == 0)
+        raise(SIGKILL);
+}
+
 pc_status table_publish(const char *table_dir, const char *staging, const char *version,
                         char *err, size_t errlen)
 {
@@ -287,6 +300,7 @@ pc_status table_publish(const char *table_dir, const char *staging, const char *
         return rc;
     }
     rc = fs_fsync_path(table_dir, err, errlen);
+    publish_crash_point("before_current");
 
     /* 4. CURRENT names it. */
     bool replaced = false;

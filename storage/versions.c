@@ -384,6 +384,18 @@ static pc_status trash_victim(const char *table_dir, char *name, char **shown, c
     return PC_OK;
 }
 
+/* Test hook (PRECAST_TEST_CRASH=mid_retention:RANK, any rank): SIGKILL after the victims
+ * were moved aside to .trash-* and before they are removed (tests/drills/). */
+#include <signal.h>
+static void retention_crash_point(const char *point)
+{
+    const char *v = getenv("PRECAST_TEST_CRASH");
+    char name[64];
+    int rank;
+    if (v != NULL && sscanf(v, "%63[a-z_]:%d", name, &rank) == 2 && strcmp(name, point) == 0)
+        raise(SIGKILL);
+}
+
 pc_status table_retain(const char *table_dir, int64_t keep, table_staging_stale_fn stale,
                        void *ctx, char *removed, size_t cap, int64_t *nremoved, char *err,
                        size_t errlen)
@@ -465,6 +477,8 @@ pc_status table_retain(const char *table_dir, int64_t keep, table_staging_stale_
     st_table_unlock(lock);
 
     /* 3. Out of the lock: the removals themselves, which may take long. */
+    if (nvict > 0)
+        retention_crash_point("mid_retention");
     for (int64_t i = 0; i < nvict; i++)
         remove_trash(table_dir, victims[i], shown[i], &r, &first, err, errlen);
     if (victims != NULL)
