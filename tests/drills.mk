@@ -27,13 +27,14 @@ check check-asan: $(DRILL_SHIM) $(BIN)/drill_lookup
 
 drills: drill-tools
 	@mkdir -p $(dir $(DRILL_RESULTS)); : >$(DRILL_RESULTS)
-	@export BUILD=$(BUILD) DRILL_RESULTS=$(abspath $(DRILL_RESULTS)); fails=0; \
+	@export BUILD=$(BUILD) DRILL_RESULTS=$(abspath $(DRILL_RESULTS)); \
 	for d in "crash_points.sh $(DRILL_CRASH_ROUNDS)" "random_kill.sh $(DRILL_KILLS)" \
 	         "powerloss.sh $(DRILL_POWERLOSS_RUNS)" "disk_full.sh $(DRILL_DISKFULL_STEPS)" \
 	         "corruption.sh $(DRILL_FLIPS)" "concurrency.sh $(DRILL_CONCURRENCY_SECONDS)" \
 	         "abuse.sh $(DRILL_IDLE_CONNS) $(DRILL_MALFORMED) $(DRILL_LOAD_SECONDS)"; do \
-	    echo "== tests/drills/$$d"; start=$$(date +%s); \
-	    bash tests/drills/$$d 2>&1 | grep -v '^# ' ; \
+	    name=$${d%%.sh*}; start=$$(date +%s); echo "== tests/drills/$$d  (log: $(dir $(DRILL_RESULTS))$$name.log)"; \
+	    bash tests/drills/$$d >$(dir $(DRILL_RESULTS))$$name.log 2>&1; \
+	    grep -v '^# ' $(dir $(DRILL_RESULTS))$$name.log | tail -15; \
 	    echo "   ($$(( $$(date +%s) - start )) s)"; \
 	done; \
 	echo "== summary ($(DRILL_RESULTS))"; cat $(DRILL_RESULTS); \
