@@ -1,15 +1,19 @@
 # make drills — the reliability drills of issue 8 (tests/drills/, docs/RELIABILITY.md).
 # Each drill prints "drill NAME: trials=T failures=F ..."; the summary table is the lines of
-# $(DRILL_RESULTS). Counts (override on the command line):
-DRILL_CRASH_ROUNDS ?= 3        # passes over every crash point
-DRILL_KILLS ?= 100             # random kill -9 trials
-DRILL_POWERLOSS_RUNS ?= 4      # journaled runs (every fsync in each is a crash point)
-DRILL_DISKFULL_STEPS ?= 6      # tmpfs sizes for the table, and for the spill dir
-DRILL_FLIPS ?= 200             # byte flips
+# $(DRILL_RESULTS). Counts (override on the command line): passes over every crash point,
+# random kill -9 trials, journaled runs for the power-loss drill (each fsync in each is a crash
+# point), tmpfs sizes for the table and for the spill dir, byte flips, seconds of lookups
+# against publish/rollback/--keep, idle connections, malformed requests, seconds of steady
+# load on the server (10 minutes).
+DRILL_CRASH_ROUNDS ?= 3
+DRILL_KILLS ?= 100
+DRILL_POWERLOSS_RUNS ?= 4
+DRILL_DISKFULL_STEPS ?= 6
+DRILL_FLIPS ?= 200
 DRILL_CONCURRENCY_SECONDS ?= 60
 DRILL_IDLE_CONNS ?= 1000
 DRILL_MALFORMED ?= 10000
-DRILL_LOAD_SECONDS ?= 600      # steady load on the server (10 minutes)
+DRILL_LOAD_SECONDS ?= 600
 DRILL_RESULTS ?= $(BUILD)/drills/results.txt
 
 DRILL_SHIM := $(BUILD)/drills/powerloss_shim.so

@@ -6,6 +6,7 @@
 # (found by bisection: the smallest size on which a second version is published, H; half the
 # steps at H - 4 KiB × i, which run out of space late — the manifest, CURRENT — and half spread
 # between one version's size and H, which run out in the shard writes).
+# Then ENOSPC injected (LD_PRELOAD shim) into the writes of MANIFEST.json and of CURRENT.
 # Spill: memory_mb = 1 with spill_dir on a tmpfs of 4 pages + i × 16 KiB.
 # Each step: the run that hits ENOSPC exits 73 or 74 with a message naming a path on the full
 # file system; CURRENT and the previous version's answers are unchanged and it verifies; after
@@ -94,6 +95,27 @@ for i in $(seq 1 "$STEPS"); do
     if [ $i -le $(((STEPS + 1) / 2)) ]; then size=$((hi - 4 * i)); else size=$((used + 4 + (hi - used) * (i - 1) / STEPS)); fi
     one_step table "$MNT/table" "$size" $((S * 8))
     mount -o remount,size=$((S * 8 + 1024))k "$MNT/table"
+done
+# The late writes a tmpfs size cannot single out: write(2) of the version's MANIFEST.json and
+# of the table's CURRENT fail with ENOSPC (tests/drills/powerloss_shim.so, PL_ENOSPC).
+SHIM="$BUILD/drills/powerloss_shim.so"
+for target in MANIFEST.json CURRENT.tmp; do
+    before=$(current_of t); values t sample.txt >before.txt
+    PL_ENOSPC=$target LD_PRELOAD=$SHIM mpirun --oversubscribe -x LD_PRELOAD -x PL_ENOSPC -np 2 "$PRECAST" run job.ini \
+        >"$TMP/out" 2>"$TMP/err"; rc=$?
+    full_exits="$full_exits $rc"
+    msg=$(grep -o 'precast: .*' "$TMP/err" | head -1 | cut -c1-160)
+    why=""
+    if [ $rc != 73 ] && [ $rc != 74 ]; then why="exit $rc (want 73 or 74): $(head -c 300 "$TMP/err")"
+    elif ! grep -q "$MNT/table/.*$target" "$TMP/err"; then why="the message does not name $target: $msg"
+    elif [ "$(current_of t)" != "$before" ] || ! values t sample.txt | cmp -s - before.txt; then why="CURRENT or its answers changed"
+    elif ! "$PRECAST" verify t >verify.out 2>&1; then why="verify: $(cat verify.out)"
+    elif ! run_np 2 run job.ini; then why="the next run failed: $(head -c 300 "$TMP/err")"
+    elif [ "$(manifest_field t "$(current_of t)" checksum)" != "$REF" ]; then why="the next run's checksum differs"
+    elif ls -d t/.staging-* t/CURRENT.tmp >/dev/null 2>&1; then why="staging or CURRENT.tmp left: $(ls -a t | tr '\n' ' ')"
+    fi
+    if [ -z "$why" ]; then trial_ok; echo "# ENOSPC writing $target: exit $rc: $msg"
+    else trial_fail "ENOSPC writing $target (PL_ENOSPC=$target LD_PRELOAD=$SHIM): $why"; fi
 done
 # Spill dir on a small tmpfs.
 for i in $(seq 0 $((STEPS - 1))); do
