@@ -62,7 +62,8 @@ with open(p, "r+b") as f:
         "$PRECAST" serve work --http 127.0.0.1:0 --resp 127.0.0.1:0 --threads 2 2>serve.log &
         spid=$!
         for _ in $(seq 100); do grep -q "resp listening" serve.log && break; kill -0 $spid 2>/dev/null || break; sleep 0.05; done
-        if ! kill -0 $spid 2>/dev/null; then
+        # (a server that exited but is not reaped yet still answers kill -0: no ports = exited)
+        if ! kill -0 $spid 2>/dev/null || ! grep -q "resp listening" serve.log; then
             wait $spid; src=$?
             if [ $src = 74 ]; then refused=$((refused + 1))
             else why="serve exited $src at start (want 74 or serving): $(head -c 200 serve.log)"; fi
