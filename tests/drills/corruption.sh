@@ -61,9 +61,17 @@ with open(p, "r+b") as f:
     if [ -z "$why" ]; then
         "$PRECAST" serve work --http 127.0.0.1:0 --resp 127.0.0.1:0 --threads 2 2>serve.log &
         spid=$!
-        for _ in $(seq 100); do grep -q "resp listening" serve.log && break; kill -0 $spid 2>/dev/null || break; sleep 0.05; done
-        # (a server that exited but is not reaped yet still answers kill -0: no ports = exited)
-        if ! kill -0 $spid 2>/dev/null || ! grep -q "resp listening" serve.log; then
+        # Up to 30 s to listen (a loaded machine); a server that exited — also one not reaped
+        # yet (a zombie still answers kill -0) — refused to start.
+        state=""
+        for _ in $(seq 600); do
+            grep -q "resp listening" serve.log && break
+            state=$(awk '/^State:/ {print $2}' /proc/$spid/status 2>/dev/null)
+            [ -z "$state" ] || [ "$state" = Z ] && break
+            sleep 0.05
+        done
+        if ! grep -q "resp listening" serve.log; then
+            if [ -n "$state" ] && [ "$state" != Z ]; then kill -9 $spid; fi
             wait $spid; src=$?
             if [ $src = 74 ]; then refused=$((refused + 1))
             else why="serve exited $src at start (want 74 or serving): $(head -c 200 serve.log)"; fi
