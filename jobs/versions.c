@@ -39,8 +39,9 @@ static void verify_usage(FILE *out)
             "\n"
             "Re-reads every shard of VERSION (default: the one CURRENT names) and checks it\n"
             "against the manifest: key order, each shard's key range, row counts, bytes, per-shard\n"
-            "and total checksums, and rows_in = rows_written + rows_rejected.  Prints one line.\n"
-            "Do not run it while `precast serve` has that version open (LevelDB's lock).\n"
+            "and total checksums, and rows_in = rows_written + rows_rejected + rows_dropped\n"
+            "(duplicates dropped by policy).  Prints one line.  Safe beside `precast serve`:\n"
+            "readers never write into a version.\n"
             "Exit status: 0 the version is intact, 64 usage, 66 no such table or version,\n"
             "74 a difference or corruption (the message names the shard and what differs).\n");
 }
@@ -97,8 +98,9 @@ static void print_json(const char *table_dir, const char *cur, const table_versi
         fputs(", \"job\": ", stdout);
         put_json(stdout, m->job);
         printf(", \"rows_in\": %" PRId64 ", \"rows_written\": %" PRId64
-               ", \"rows_rejected\": %" PRId64 ", \"checksum\": \"%016" PRIx64 "\"",
-               m->rows_in, m->rows_written, m->rows_rejected, m->checksum);
+               ", \"rows_rejected\": %" PRId64 ", \"rows_dropped\": %" PRId64
+               ", \"checksum\": \"%016" PRIx64 "\"",
+               m->rows_in, m->rows_written, m->rows_rejected, m->rows_dropped, m->checksum);
         fputs(", \"model_path\": ", stdout);
         put_json(stdout, m->model_path);
         fputs(", \"model_sha256\": ", stdout);

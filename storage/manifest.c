@@ -41,7 +41,8 @@ static pc_status manifest_check(const manifest *m, pc_status code, const char *w
         if (m->input_paths[i] == NULL || m->input_sizes[i] < 0)
             return pc_err(err, errlen, code, "%s: inputs[%" PRId64 "]: path missing or size < 0",
                           where, i);
-    if (m->rows_in < 0 || m->rows_written < 0 || m->rows_rejected < 0 || m->ranks < 0)
+    if (m->rows_in < 0 || m->rows_written < 0 || m->rows_rejected < 0 || m->rows_dropped < 0 ||
+        m->ranks < 0)
         return pc_err(err, errlen, code, "%s: negative row or rank count", where);
     if (m->nshards < 0 || (m->nshards > 0 && m->shards == NULL))
         return pc_err(err, errlen, code, "%s: bad shard list", where);
@@ -150,9 +151,9 @@ pc_status manifest_write(const char *path, const manifest *m, char *err, size_t 
     json_buf_puts(&b, m->ninputs > 0 ? "\n  ],\n" : "],\n");
     json_buf_printf(&b,
                     "  \"rows_in\": %" PRId64 ",\n  \"rows_written\": %" PRId64
-                    ",\n  \"rows_rejected\": %" PRId64 ",\n  \"checksum\": \"%016" PRIx64
-                    "\",\n  ",
-                    m->rows_in, m->rows_written, m->rows_rejected, m->checksum);
+                    ",\n  \"rows_rejected\": %" PRId64 ",\n  \"rows_dropped\": %" PRId64
+                    ",\n  \"checksum\": \"%016" PRIx64 "\",\n  ",
+                    m->rows_in, m->rows_written, m->rows_rejected, m->rows_dropped, m->checksum);
     put_str(&b, "value_format", m->value_format);
     json_buf_puts(&b, ",\n  ");
     put_str(&b, "head", m->head);
@@ -300,6 +301,14 @@ static pc_status get_i64(rd *r, const json_value *obj, const char *name, int64_t
     return PC_OK;
 }
 
+/* An optional count: absent (manifests before rows_dropped existed) -> 0. */
+static pc_status get_count_or_zero(rd *r, const json_value *obj, const char *name, int64_t *out)
+{
+    const json_value *v;
+    *out = 0;
+    return json_get(obj, name, &v) == 0 ? PC_OK : get_i64(r, obj, name, out);
+}
+
 /* An optional integer that may be negative (a time): absent or null -> MANIFEST_TIME_UNKNOWN. */
 static pc_status get_time(rd *r, const json_value *obj, const char *name, int64_t *out)
 {
@@ -425,6 +434,7 @@ static pc_status read_manifest(rd *r, const json_value *root, manifest *m)
         (rc = get_i64(r, root, "rows_in", &m->rows_in)) != PC_OK ||
         (rc = get_i64(r, root, "rows_written", &m->rows_written)) != PC_OK ||
         (rc = get_i64(r, root, "rows_rejected", &m->rows_rejected)) != PC_OK ||
+        (rc = get_count_or_zero(r, root, "rows_dropped", &m->rows_dropped)) != PC_OK ||
         (rc = get_hex64(r, root, "checksum", &m->checksum)) != PC_OK ||
         (rc = get_str(r, root, "value_format", false, &m->value_format)) != PC_OK ||
         (rc = get_str(r, root, "head", false, &m->head)) != PC_OK ||

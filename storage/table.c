@@ -543,10 +543,12 @@ pc_status table_verify(const char *table_dir, const char *version, int64_t *rows
                     "%s: checksum %016" PRIx64 " but the shards sum to %016" PRIx64, mpath,
                     m->checksum, sum);
     if (rc == PC_OK && (m->rows_rejected > INT64_MAX - m->rows_written ||
-                        m->rows_in != m->rows_written + m->rows_rejected))
+                        m->rows_dropped > INT64_MAX - m->rows_written - m->rows_rejected ||
+                        m->rows_in != m->rows_written + m->rows_rejected + m->rows_dropped))
         rc = pc_err(err, errlen, PC_ERR_IO,
-                    "%s: rows_in %" PRId64 " != rows_written %" PRId64 " + rows_rejected %" PRId64,
-                    mpath, m->rows_in, m->rows_written, m->rows_rejected);
+                    "%s: rows_in %" PRId64 " != rows_written %" PRId64 " + rows_rejected %" PRId64
+                    " + rows_dropped %" PRId64,
+                    mpath, m->rows_in, m->rows_written, m->rows_rejected, m->rows_dropped);
     manifest_free(m);
     if (rc == PC_OK && rows != NULL)
         *rows = total;

@@ -154,6 +154,8 @@ typedef struct manifest {
     char *job_file;            /* path of the job file */
     int64_t ninputs; char **input_paths; int64_t *input_sizes; /* ninputs each */
     int64_t rows_in, rows_written, rows_rejected;
+    int64_t rows_dropped;      /* duplicate ids not written by policy (output.duplicates =
+                                  first | last); 0 in manifests written before it existed */
     uint64_t checksum;         /* sum over all shards; written as 16 hex digits */
     char *value_format;        /* "json" | "f32" */
     char *head;                /* "softmax_topk" | "sigmoid" | "raw" | "auto" ... */
@@ -184,7 +186,7 @@ typedef struct manifest {
  *   {"format_version": 1, "created": "...", "job": "...", "version": "...",
  *    "model_path": ..., "model_sha256": ..., "job_file": ...,
  *    "job_text": ..., "job_overrides": ..., "inputs": [{"path": "...", "size": N, "mtime": N or null}, ...],
- *    "rows_in": N, "rows_written": N, "rows_rejected": N,
+ *    "rows_in": N, "rows_written": N, "rows_rejected": N, "rows_dropped": N,
  *    "checksum": "0123456789abcdef",     (a string: JSON numbers lose 64-bit precision)
  *    "value_format": ..., "head": ..., "labels_path": ... or null, "ranks": N,
  *    "host": ..., "precast_version": ..., "previous": ... or null,
@@ -420,11 +422,12 @@ void table_close(table *t);
 
 /* Checks a version against its manifest: shard_verify on every shard (a full scan), the
  * shards' rows and checksums summing to the manifest's rows_written and checksum, and
- * rows_in = rows_written + rows_rejected.  version NULL means the one CURRENT names.
+ * rows_in = rows_written + rows_rejected + rows_dropped.  version NULL means the one CURRENT
+ * names.
  * Writes the number of rows scanned into *rows (if not NULL).  A difference or corruption ->
  * PC_ERR_IO naming the shard or the field; otherwise errors as table_current and
- * manifest_read.  Changes nothing it checks (beyond LevelDB's own files, as shard_scan).
- * Must not run while the version is open (table_open) in this or another process. */
+ * manifest_read.  Changes nothing it checks: shards are read through private views
+ * (storage/view.c), so it may run while the version is open here or in another process. */
 pc_status table_verify(const char *table_dir, const char *version, int64_t *rows, char *err,
                        size_t errlen);
 
