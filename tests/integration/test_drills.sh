@@ -6,7 +6,7 @@ export BUILD=${BUILD:-build}
 bash "$DRILLS/crash_points.sh" 1
 bash "$DRILLS/random_kill.sh" 5
 bash "$DRILLS/powerloss.sh" 1
-bash "$DRILLS/disk_full.sh" 2
+bash "$DRILLS/disk_full.sh" 1
 bash "$DRILLS/corruption.sh" 10
 bash "$DRILLS/concurrency.sh" 8
-bash "$DRILLS/abuse.sh" 200 1000 8
+bash "$DRILLS/abuse.sh" 200 1000 5
