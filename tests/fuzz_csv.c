@@ -16,6 +16,11 @@
  * The longest record accepted (max_record) is picked by the last byte: 16, 100, 1000 bytes
  * or the default.  Every field of every good record goes through parse_float against its
  * twin (strtof on the same text, fuzz_util.h), and so does the whole input.
+ * Where numparse.h has parse_float_fields (PARSE_FLOAT_PADDING defined), the fast path of
+ * numeric CSVs is checked too: a read with csv_reader_set_float_columns must give the same
+ * records, with values exactly when csv.h says and each equal to parse_float's; and
+ * parse_float_fields on every record's raw bytes (asked for fewer, as many and more fields
+ * than it has, with different padding bytes) against parse_float field by field.
  * An input that starts with gzip's magic bytes is also read as a .gz file as it is: if zlib
  * inflates it cleanly the records must be the twin's of the inflated bytes, otherwise the
  * reader must end with an I/O error (never rows silently lost). */
@@ -201,6 +206,8 @@ typedef struct run {
     const twin *tw;
     size_t next; /* the twin's record the reader must return next */
     size_t max_record;
+    const bool *is_float; /* csv_reader_set_float_columns for ncols columns, or NULL */
+    int64_t ncols;
 } run;
 
 /* Checks one record or error the reader returned against the twin's next one. */
@@ -219,14 +226,32 @@ static void check_record(run *r, const char *path, pc_status st, const csv_recor
         FUZZ_REQUIRE(rec->raw != NULL);
         FUZZ_REQUIRE(rec->nfields == t->nfields && rec->nfields >= 1);
         const char *f = r->tw->fields.p + t->fields_at;
+        /* with float columns: values exactly when the record has ncols fields, no '"', and
+         * every float column parses (csv.h), each then parse_float's; with none of the
+         * columns a float one, never (csv.c: "not asked") */
+        bool any_float = false;
+        for (int64_t i = 0; r->is_float != NULL && i < r->ncols; i++) any_float |= r->is_float[i];
+        bool parsed = any_float && rec->nfields == r->ncols &&
+                      memchr(r->data + t->offset, '"', t->raw_len) == NULL;
+        float want[64];
         for (int64_t i = 0; i < rec->nfields; i++) {
             size_t len;
             memcpy(&len, f, sizeof len);
             f += sizeof len;
             FUZZ_REQUIRE(rec->lens[i] == len);
             FUZZ_REQUIRE(memcmp(rec->fields[i], f, len) == 0 && rec->fields[i][len] == '\0');
+            if (parsed && r->is_float[i]) parsed = fuzz_float_twin(f, len, &want[i]);
             f += len;
         }
+#ifdef PARSE_FLOAT_PADDING
+        if (r->is_float != NULL) {
+            FUZZ_REQUIRE((rec->values != NULL) == parsed);
+            for (int64_t i = 0; parsed && i < rec->nfields; i++)
+                if (r->is_float[i]) FUZZ_REQUIRE(memcmp(&rec->values[i], &want[i], 4) == 0);
+        }
+#else
+        (void)parsed;
+#endif
         return;
     }
     FUZZ_REQUIRE(st == PC_ERR_DATA && t->kind != TW_OK);
@@ -262,6 +287,11 @@ static void read_segment(run *r, const char *path, const split_segment *seg,
     csv_reader *rd = NULL;
     pc_status st = csv_reader_open_opts(path, seg, opts, &rd, err, sizeof err);
     FUZZ_REQUIRE(st == PC_OK && rd != NULL);
+#ifdef PARSE_FLOAT_PADDING
+    if (r->is_float != NULL)
+        FUZZ_REQUIRE(csv_reader_set_float_columns(rd, r->is_float, r->ncols, err, sizeof err) ==
+                     PC_OK);
+#endif
     for (size_t calls = 0;; calls++) {
         FUZZ_REQUIRE(calls <= r->tw->n + 1);
         csv_record rec;
@@ -282,9 +312,11 @@ static void read_segment(run *r, const char *path, const split_segment *seg,
 }
 
 static void read_whole(const uint8_t *data, size_t size, const twin *tw, const char *path,
-                       size_t max_record, size_t buffer, int64_t file_size, bool compressed)
+                       size_t max_record, size_t buffer, int64_t file_size, bool compressed,
+                       const bool *is_float, int64_t ncols)
 {
-    run r = {.data = data, .size = size, .tw = tw, .max_record = max_record};
+    run r = {.data = data, .size = size, .tw = tw, .max_record = max_record,
+             .is_float = is_float, .ncols = ncols};
     split_segment seg = {.file = 0, .start = 0, .end = file_size, .line_at_start = 1};
     csv_reader_options opts = {.buffer_size = buffer, .max_record = max_record};
     read_segment(&r, path, &seg, &opts, compressed);
@@ -413,6 +445,62 @@ static void read_raw_gzip(const char *dir, const uint8_t *data, size_t size)
     unlink(path);
 }
 
+#ifdef PARSE_FLOAT_PADDING
+/* parse_float_fields (numparse.h) on s[0, n) for nf fields, against parse_float on each
+ * field; the padding after s holds `pad` (its value must not matter). */
+static void float_fields_once(const char *raw, size_t n, size_t nf, char pad)
+{
+    char *s = malloc(n + PARSE_FLOAT_PADDING); /* exactly: reading past the padding is ASan's */
+    float *out = malloc(nf * sizeof *out);
+    size_t *ends = malloc(nf * sizeof *ends);
+    FUZZ_REQUIRE(s != NULL && out != NULL && ends != NULL);
+    memcpy(s, raw, n);
+    memset(s + n, pad, PARSE_FLOAT_PADDING);
+    char err[PC_ERRLEN];
+    err[0] = '\0';
+    size_t k = parse_float_fields(s, n, ',', nf, out, ends, err, sizeof err);
+    size_t start = 0;
+    for (size_t i = 0;; i++) {
+        const char *c = memchr(s + start, ',', n - start);
+        size_t end = c != NULL ? (size_t)(c - s) : n;
+        float want;
+        if (!fuzz_float_twin(s + start, end - start, &want)) {
+            /* field i is not a number: k == i, with parse_float's message */
+            FUZZ_REQUIRE(k == i);
+            char why[PC_ERRLEN];
+            float unused;
+            FUZZ_REQUIRE(parse_float(s + start, end - start, &unused, why, sizeof why) ==
+                         PC_ERR_DATA);
+            FUZZ_REQUIRE(strcmp(err, why) == 0);
+            break;
+        }
+        FUZZ_REQUIRE(k > i && ends[i] == end && memcmp(&out[i], &want, 4) == 0);
+        if (i + 1 == nf) { /* all asked for */
+            FUZZ_REQUIRE(k == nf);
+            break;
+        }
+        if (end == n) { /* s held only i + 1 fields */
+            FUZZ_REQUIRE(k == i + 1);
+            break;
+        }
+        start = end + 1;
+    }
+    free(s);
+    free(out);
+    free(ends);
+}
+
+/* Fewer fields than the record has, exactly as many, and more; two paddings. */
+static void check_float_fields(const char *raw, size_t n, uint64_t h)
+{
+    size_t nf = 1;
+    for (size_t i = 0; i < n; i++) nf += raw[i] == ',';
+    float_fields_once(raw, n, nf, (h >> 6) & 1 ? '7' : ',');
+    float_fields_once(raw, n, nf + 1, '\0');
+    if (nf > 1) float_fields_once(raw, n, nf - 1, '.');
+}
+#endif
+
 int FUZZ_ENTRY(const uint8_t *data, size_t size)
 {
     const char *dir = fuzz_tmpdir("csv");
@@ -427,8 +515,26 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
     twin tw;
     twin_build(&tw, data, size, max_record);
 
-    read_whole(data, size, &tw, path, max_record, 0, (int64_t)size, false);
-    read_whole(data, size, &tw, path, max_record, 1 + h % 7, (int64_t)size, false);
+    read_whole(data, size, &tw, path, max_record, 0, (int64_t)size, false, NULL, 0);
+    read_whole(data, size, &tw, path, max_record, 1 + h % 7, (int64_t)size, false, NULL, 0);
+#ifdef PARSE_FLOAT_PADDING
+    /* The fast path of numeric CSVs: float columns (a pattern from the hash) as many as the
+     * first good record has fields, parsed as the records are split. */
+    bool is_float[64];
+    int64_t ncols = 1 + (int64_t)(h % 4);
+    for (size_t i = 0; i < tw.n; i++)
+        if (tw.rec[i].kind == TW_OK) {
+            ncols = tw.rec[i].nfields < 64 ? tw.rec[i].nfields : 64;
+            break;
+        }
+    for (int64_t c = 0; c < ncols; c++)
+        is_float[c] = c == 0 ? (h >> 62) & 1 : ((h >> c) & 3) != 0; /* the id: mostly not */
+    read_whole(data, size, &tw, path, max_record, (h >> 5) & 1 ? 0 : 3, (int64_t)size, false,
+               is_float, ncols);
+    for (size_t i = 0; i < tw.n; i++)
+        if (tw.rec[i].raw_len > 0)
+            check_float_fields((const char *)data + tw.rec[i].offset, tw.rec[i].raw_len, h);
+#endif
 
     /* Small segments everywhere (at most about 64 of them), then three parts cut anywhere. */
     int64_t split = 1 + (int64_t)((h >> 8) % 31);
@@ -447,7 +553,8 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
                   &zlen)) {
         fuzz_write_file(gz, z, zlen);
         free(z);
-        read_whole(data, size, &tw, gz, max_record, (h >> 4) & 1 ? 0 : 5, (int64_t)zlen, true);
+        read_whole(data, size, &tw, gz, max_record, (h >> 4) & 1 ? 0 : 5, (int64_t)zlen, true,
+                   NULL, 0);
         unlink(gz);
     }
     check_header(path, &tw);

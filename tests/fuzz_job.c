@@ -12,9 +12,10 @@
  *
  * Checks: ini_load against a naive twin (every entry, its line and value, every error's exact
  * message); ini_set either sets the trimmed section.key to the value on line 0 or fails
- * leaving the ini as it was; job_config_load either fails with PC_ERR_CONFIG or
- * PC_ERR_USAGE and a message, or gives a config whose every field is within the documented
- * ranges, with paths resolved against the job file's directory. */
+ * leaving the ini as it was; job_config_load either fails with PC_ERR_CONFIG, PC_ERR_USAGE
+ * (a bad override) or PC_ERR_IO (a labels file that cannot be read) and a message, or gives
+ * a config whose every field is within the documented ranges, with paths resolved against
+ * the job file's directory. */
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -317,7 +318,10 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
             FUZZ_REQUIRE(all_set);
             check_config(c, f, dir, path);
         } else {
-            FUZZ_REQUIRE(st == PC_ERR_CONFIG || (st == PC_ERR_USAGE && !all_set));
+            /* PC_ERR_IO: a labels or thresholds file that is there but cannot be read (a
+             * name too long, a directory) */
+            FUZZ_REQUIRE(st == PC_ERR_CONFIG || st == PC_ERR_IO ||
+                         (st == PC_ERR_USAGE && !all_set));
             FUZZ_REQUIRE(err[0] != '\0');
         }
         job_config_free(c);
