@@ -42,7 +42,8 @@ static void check_manifest(const manifest *m)
                  m->input_mtimes != NULL);
     for (int64_t i = 0; i < m->ninputs; i++)
         FUZZ_REQUIRE(m->input_paths[i] != NULL && m->input_sizes[i] >= 0);
-    FUZZ_REQUIRE(m->rows_in >= 0 && m->rows_written >= 0 && m->rows_rejected >= 0);
+    FUZZ_REQUIRE(m->rows_in >= 0 && m->rows_written >= 0 && m->rows_rejected >= 0 &&
+                 m->rows_dropped >= 0);
     FUZZ_REQUIRE(m->ranks >= 0 && m->nshards >= 0 && m->shards != NULL);
     const shard_info *prev = NULL;
     for (int64_t i = 0; i < m->nshards; i++) {
@@ -88,7 +89,8 @@ static void check_same(const manifest *a, const manifest *b)
     FUZZ_REQUIRE(same_str(a->precast_version, b->precast_version));
     FUZZ_REQUIRE(same_str(a->previous, b->previous));
     FUZZ_REQUIRE(a->rows_in == b->rows_in && a->rows_written == b->rows_written);
-    FUZZ_REQUIRE(a->rows_rejected == b->rows_rejected && a->checksum == b->checksum);
+    FUZZ_REQUIRE(a->rows_rejected == b->rows_rejected && a->rows_dropped == b->rows_dropped);
+    FUZZ_REQUIRE(a->checksum == b->checksum);
     FUZZ_REQUIRE(a->ranks == b->ranks);
     FUZZ_REQUIRE(a->ninputs == b->ninputs && a->nshards == b->nshards);
     for (int64_t i = 0; i < a->ninputs; i++) {
