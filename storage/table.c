@@ -436,11 +436,33 @@ fail:
 pc_status table_open(const char *table_dir, table **out, char *err, size_t errlen)
 {
     *out = NULL;
-    char version[NAME_MAX + 1];
+    char version[NAME_MAX + 1], again[NAME_MAX + 1];
     pc_status rc = table_current(table_dir, version, sizeof version, err, errlen);
-    if (rc != PC_OK)
-        return rc;
-    return table_open_version(table_dir, version, out, err, errlen);
+    /* Retention may remove the version CURRENT named between our reading CURRENT and
+     * opening it (CURRENT has moved on by then): read CURRENT again and retry. */
+    for (int tries = 0; rc == PC_OK; tries++) {
+        rc = table_open_version(table_dir, version, out, err, errlen);
+        char e2[PC_ERRLEN];
+        if (rc == PC_OK || tries == 3 ||
+            table_current(table_dir, again, sizeof again, e2, sizeof e2) != PC_OK ||
+            strcmp(again, version) == 0)
+            return rc;
+        strcpy(version, again);
+    }
+    return rc;
+}
+
+/* LevelDB opens a table file at the first lookup that needs it, and reports a file that is
+ * gone (ENOENT) as NotFound: a version removed while it was open would answer misses.  So a
+ * miss inside a shard's range is confirmed by the version directory still being there
+ * (retention renames it away first); one stat, paid only by misses that reach LevelDB. */
+static pc_status miss_or_gone(const table *t, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(t->dir, &st) != 0)
+        return pc_err(err, errlen, PC_ERR_IO, "%s: version removed while open (%s)", t->dir,
+                      strerror(errno));
+    return PC_OK;
 }
 
 pc_status table_get(table *t, const void *key, size_t klen, char **val, size_t *vlen,
@@ -474,7 +496,7 @@ pc_status table_get(table *t, const void *key, size_t klen, char **val, size_t *
         return st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s/%s: get", t->dir, s->dir);
     }
     if (v == NULL)
-        return PC_OK;
+        return miss_or_gone(t, err, errlen);
     /* Our copy, so that the caller can free() it whatever allocator LevelDB uses. */
     char *copy = st_memdup(v, n);
     leveldb_free(v);

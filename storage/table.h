@@ -323,7 +323,9 @@ typedef bool (*table_staging_stale_fn)(const char *job, void *ctx);
 /* Retention, run after a publish (or by `precast versions --keep`):
  *   1. removes every ".trash-*" dir an earlier, interrupted call left;
  *   2. holding the table lock: reads CURRENT (missing -> PC_ERR_NOINPUT and nothing is
- *      removed), keeps CURRENT's version and the `keep` newest other version dirs, and
+ *      removed), keeps CURRENT's version and `keep` others — first the version CURRENT's
+ *      manifest says it replaced ("previous", which after a rollback is not the newest),
+ *      then the newest by name — and
  *      renames each older version dir V to ".trash-V", and each ".staging-<job>" dir for
  *      which stale(job, ctx) is true (stale NULL: no staging dir is touched) to
  *      ".trash-.staging-<job>"; fsyncs table_dir;

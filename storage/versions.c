@@ -396,6 +396,25 @@ static void retention_crash_point(const char *point)
         raise(SIGKILL);
 }
 
+/* The version that cur's manifest says it replaced ("previous"), if it names a version dir
+ * that still exists.  Any failure to tell is "none": retention then keeps by name alone. */
+static bool replaced_version(const char *table_dir, const char *cur, char *prev, size_t cap)
+{
+    char mpath[PATH_MAX], vdir[PATH_MAX], e2[PC_ERRLEN];
+    manifest *m = NULL;
+    bool ok = fs_path(mpath, sizeof mpath, PC_ERR_IO, e2, sizeof e2, "%s/%s/MANIFEST.json",
+                      table_dir, cur) == PC_OK &&
+              manifest_read(mpath, &m, e2, sizeof e2) == PC_OK && m->previous != NULL &&
+              strlen(m->previous) < cap && version_dir_name(m->previous) &&
+              fs_path(vdir, sizeof vdir, PC_ERR_IO, e2, sizeof e2, "%s/%s", table_dir,
+                      m->previous) == PC_OK &&
+              fs_exists(vdir);
+    if (ok)
+        strcpy(prev, m->previous);
+    manifest_free(m);
+    return ok;
+}
+
 pc_status table_retain(const char *table_dir, int64_t keep, table_staging_stale_fn stale,
                        void *ctx, char *removed, size_t cap, int64_t *nremoved, char *err,
                        size_t errlen)
@@ -450,9 +469,13 @@ pc_status table_retain(const char *table_dir, int64_t keep, table_staging_stale_
                 vers[nv++] = names[i];
         if (nv > 1)
             qsort(vers, (size_t)nv, sizeof *vers, newest_first);
-        int64_t kept = 0;
+        /* The version CURRENT replaced is kept first: after a rollback it is not the newest
+         * by name, yet it was current a moment ago and readers may still be opening it. */
+        char prev[NAME_MAX + 1];
+        bool keep_prev = keep > 0 && replaced_version(table_dir, cur, prev, sizeof prev);
+        int64_t kept = keep_prev ? 1 : 0;
         for (int64_t i = 0; rc == PC_OK && i < nv; i++) {
-            if (strcmp(vers[i], cur) == 0)
+            if (strcmp(vers[i], cur) == 0 || (keep_prev && strcmp(vers[i], prev) == 0))
                 continue;
             if (kept < keep) {
                 kept++;

@@ -141,3 +141,18 @@ PYEOF
     || not_ok "verify corruption" "exit $rc: $(cat v.txt)"
 "$PRECAST" verify table "${ver[4]}" >v.txt 2>&1; rc=$?
 [ $rc = 0 ] && ok "the other versions still verify" || not_ok "verify other" "exit $rc: $(cat v.txt)"
+
+# After a rollback the version CURRENT replaces is kept first by retention: it was current a
+# moment ago, although it is not the newest by name.
+rm -rf rt
+write_job rj.ini small_softmax.onnx in1.csv rt
+for i in 1 2; do "$PRECAST" run rj.ini --set input.paths=in$i.csv >/dev/null 2>&1; done
+r1=$(ls rt | grep '^v' | sort | head -1); r2=$(cat rt/CURRENT)
+"$PRECAST" versions rt --rollback "$r1" >/dev/null 2>&1
+sleep 1
+"$PRECAST" run rj.ini --set input.paths=in3.csv --set output.keep_versions=1 >/dev/null 2>&1
+r3=$(cat rt/CURRENT)
+left=$(ls rt | grep '^v' | sort | tr '\n' ' ')
+[ "$left" = "$r1 $r3 " ] && [ "$r3" != "$r1" ] && [ "$r3" != "$r2" ] \
+    && ok "keep_versions = 1 after a rollback keeps the replaced version ($r1), not the newest other ($r2)" \
+    || not_ok "retention after rollback" "left: $left (r1 $r1, r2 $r2, r3 $r3)"
