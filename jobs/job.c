@@ -232,8 +232,8 @@ static pc_status load_bindings(const ini *f, job_config *c, char *err, size_t er
         ini_entry(f, i, &sec, &key, &val, &line);
         if (strcmp(sec, "input") != 0) continue;
         bool is_map = strncmp(key, "map.", 4) == 0;
-        const char *name = strchr(key, '.') + 1;
         if (!is_map && strncmp(key, "hash.", 5) != 0 && strncmp(key, "vocab.", 6) != 0) continue;
+        const char *name = strchr(key, '.') + 1; /* each prefix above has its '.' */
         if (*name == '\0')
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s: missing the input's name", where(f, "input", key, at, sizeof at), key);
         char mapkey[256];
@@ -246,14 +246,15 @@ static pc_status load_bindings(const ini *f, job_config *c, char *err, size_t er
         snprintf(hashkey, sizeof hashkey, "hash.%s", name);
         snprintf(vocabkey, sizeof vocabkey, "vocab.%s", name);
         pc_status s = split_list(val, ",", &c->binding_columns[c->map.nbindings], &b->ncolumns, err, errlen);
+        /* Counted now, so that job_config_free frees the column list if a check below fails. */
+        if (s == PC_OK) c->map.nbindings++;
         if (s == PC_OK && b->ncolumns == 0)
             s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s names no column", where(f, "input", key, at, sizeof at), key);
         if (s == PC_OK) s = parse_int(f, "input", hashkey, 0, 1, INT64_MAX, &b->hash_buckets, err, errlen);
         if (s == PC_OK) s = parse_int(f, "input", vocabkey, 0, 1, INT64_MAX, &b->vocab, err, errlen);
         if (s != PC_OK) return s;
-        b->columns = (const char *const *)c->binding_columns[c->map.nbindings];
+        b->columns = (const char *const *)c->binding_columns[c->map.nbindings - 1];
         if ((b->input = strdup(name)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-        c->map.nbindings++;
     }
     c->map.bindings = c->bindings;
     return PC_OK;
@@ -299,7 +300,9 @@ static pc_status load_bad_row_budget(const ini *f, job_config *c, char *err, siz
         char *end;
         double x = strtod(v, &end);
         bool pct = *end == '%' && end[1] == '\0';
-        if (end == v || (!pct && *end != '\0') || x < 0 || (pct && x > 100) || (!pct && x != (double)(int64_t)x))
+        /* Range first: converting a double outside int64_t (or NaN) is undefined. */
+        bool in_range = x >= 0 && x <= (pct ? 100.0 : 9.0e18);
+        if (end == v || (!pct && *end != '\0') || !in_range || (!pct && x != (double)(int64_t)x))
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.max_bad_rows = '%s': expected a count or a percentage like 0.5%%",
                           where(f, "input", "max_bad_rows", at, sizeof at), v);
         if (pct) c->max_bad_share = x / 100.0;

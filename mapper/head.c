@@ -56,12 +56,19 @@ bool value_format_parse(const char *s, value_format *out)
 const char *value_format_name(value_format f) { return FORMAT_NAMES[f]; }
 
 /* Length of the valid UTF-8 sequence starting at s (1..4), or 0 if the bytes are not one. */
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), or 0: only such sequences may pass into JSON unescaped, or a
+ * strict parser — ours included — rejects the document. */
 static size_t utf8_sequence(const unsigned char *s, size_t len)
 {
-    size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+    size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
     if (n == 0 || n > len) return 0;
     for (size_t i = 1; i < n; i++)
         if ((s[i] & 0xC0) != 0x80) return 0;
+    /* The second byte's range rules out overlong forms, surrogates and > U+10FFFF. */
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
     return n;
 }
 
