@@ -3,8 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mapper/numparse.h"
 #include "mapper/readbuf.h"
 #include "mapper/source.h"
+
+/* Bytes after a record's copy in fbuf that word-at-a-time scans may read: zeroed, so they
+ * hold no separator and no digit, and valgrind sees them initialised. */
+#define FIELD_PADDING PARSE_FLOAT_PADDING
 
 struct csv_reader {
     readbuf rb;          /* bytes of the segment's source */
@@ -19,12 +24,21 @@ struct csv_reader {
     bool keep_blank;     /* return empty lines too (csv_read_header) */
     bool strip_bom;      /* drop a UTF-8 BOM at file offset 0 (csv_read_header) */
 
-    /* The current record's unescaped fields. */
+    /* The current record's unescaped fields. fbuf has FIELD_PADDING bytes after fcap. */
     char *fbuf;
     size_t fcap;
     char **fields;
     size_t *lens;
     int64_t fields_cap;
+
+    /* csv_reader_set_float_columns: the columns as runs of alternately other and float
+     * columns (runs[0] other, possibly 0 long), parsed into values; ends is scratch for
+     * parse_float_fields, as long as the longest float run. float_ncols = 0: not asked. */
+    int64_t float_ncols;
+    int64_t *runs;
+    int64_t nruns;
+    float *values;
+    size_t *ends;
 };
 
 typedef enum scan_stop { SCAN_NEWLINE, SCAN_EOF, SCAN_FULL } scan_stop;
@@ -99,6 +113,70 @@ static inline uint64_t comma_mask(const char *p)
     return ~(((x & low7) + low7) | x) & ~low7;
 }
 
+/* Offset of the first ',' in b[pos, n), or n. REQUIRES b[n, n + FIELD_PADDING) readable. */
+static inline size_t find_comma(const char *b, size_t pos, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* whole words, the padding included: ids and labels are short, a call per field costs
+     * more than the scan */
+    for (size_t k = pos; k < n; k += 8) {
+        uint64_t m = comma_mask(b + k);
+        if (m != 0) {
+            size_t at = k + (size_t)(__builtin_ctzll(m) >> 3);
+            return at < n ? at : n;
+        }
+    }
+    return n;
+#else
+    const char *c = memchr(b + pos, ',', n - pos);
+    return c != NULL ? (size_t)(c - b) : n;
+#endif
+}
+
+/* Splits the record copied to b[0, n) (NUL at b[n], padding after) into r->float_ncols
+ * fields as parse_fields does, parsing the float columns into r->values on the way.
+ * Returns false, with b partly cut, when the record has another number of fields or a float
+ * column that does not parse: the caller splits it again from the raw bytes. */
+static bool split_parse_floats(csv_reader *r, char *b, size_t n)
+{
+    /* locals: stores through b (a char *) could alias r's members, which the compiler
+     * would otherwise reload for every field */
+    char **fields = r->fields;
+    size_t *lens = r->lens, *ends = r->ends;
+    float *values = r->values;
+    const int64_t *runs = r->runs, nruns = r->nruns;
+    size_t pos = 0; /* start of the next field */
+    int64_t c = 0;
+    for (int64_t k = 0; k < nruns; k++) {
+        int64_t cnt = runs[k];
+        if (cnt == 0) continue;
+        if (pos > n) return false; /* the record ended before column c */
+        if (k & 1) {
+            size_t base = pos;
+            if (parse_float_fields(b + base, n - base, ',', (size_t)cnt, values + c, ends, NULL,
+                                   0) < (size_t)cnt)
+                return false;
+            for (int64_t i = 0; i < cnt; i++, c++) {
+                size_t e = base + ends[i];
+                fields[c] = b + pos;
+                lens[c] = e - pos;
+                b[e] = '\0';
+                pos = e + 1;
+            }
+        } else {
+            for (int64_t i = 0; i < cnt; i++, c++) {
+                if (pos > n) return false;
+                size_t e = find_comma(b, pos, n);
+                fields[c] = b + pos;
+                lens[c] = e - pos;
+                b[e] = '\0';
+                pos = e + 1;
+            }
+        }
+    }
+    return pos == n + 1; /* the last column's field ended the record */
+}
+
 /* Splits the record p[0, n) into unescaped fields in r->fbuf. may_quote = false (no '"' in
  * the record) skips the quote checks. Returns PC_ERR_DATA for a malformed record. */
 static pc_status parse_fields(csv_reader *r, csv_record *rec, const char *p, size_t n,
@@ -108,7 +186,7 @@ static pc_status parse_fields(csv_reader *r, csv_record *rec, const char *p, siz
     if (r->fcap < n + 1) {
         size_t ncap = r->fcap ? r->fcap : 256;
         while (ncap < n + 1) ncap *= 2;
-        char *nb = realloc(r->fbuf, ncap);
+        char *nb = realloc(r->fbuf, ncap + FIELD_PADDING);
         if (nb == NULL) {
             r->broken = PC_ERR_INTERNAL;
             return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (field buffer)",
@@ -116,6 +194,17 @@ static pc_status parse_fields(csv_reader *r, csv_record *rec, const char *p, siz
         }
         r->fbuf = nb;
         r->fcap = ncap;
+    }
+    if (!may_quote && r->float_ncols > 0) {
+        memcpy(r->fbuf, p, n);
+        memset(r->fbuf + n, 0, FIELD_PADDING);
+        if (split_parse_floats(r, r->fbuf, n)) {
+            rec->nfields = r->float_ncols;
+            rec->fields = r->fields;
+            rec->lens = r->lens;
+            rec->values = r->values;
+            return PC_OK;
+        }
     }
     if (!may_quote) {
         /* No quotes: copy once, then cut at the commas. Fields of numeric CSVs are a few
@@ -360,6 +449,53 @@ pc_status csv_reader_open(const char *path, const split_segment *seg, csv_reader
     return csv_reader_open_opts(path, seg, NULL, out, err, errlen);
 }
 
+pc_status csv_reader_set_float_columns(csv_reader *r, const bool *is_float, int64_t ncols,
+                                       char *err, size_t errlen)
+{
+    /* run k holds float columns when k is odd: a new run starts where that changes */
+    int64_t k = 0, nfloat = 0;
+    for (int64_t c = 0; c < ncols; c++) {
+        if (is_float[c] != (bool)(k & 1)) k++;
+        nfloat += is_float[c];
+    }
+    int64_t nruns = k + 1, longest = 0;
+    int64_t *runs = NULL;
+    float *values = NULL;
+    size_t *ends = NULL;
+    if (nfloat > 0) {
+        pc_status st = reserve_fields(r, ncols, err, errlen);
+        if (st != PC_OK) return st;
+        runs = calloc((size_t)nruns, sizeof *runs);
+        if (runs != NULL) {
+            k = 0;
+            for (int64_t c = 0; c < ncols; c++) {
+                if (is_float[c] != (bool)(k & 1)) k++;
+                runs[k]++;
+            }
+            for (k = 1; k < nruns; k += 2)
+                if (runs[k] > longest) longest = runs[k];
+        }
+        values = calloc((size_t)ncols, sizeof *values);
+        ends = calloc((size_t)longest + 1, sizeof *ends);
+        if (runs == NULL || values == NULL || ends == NULL) {
+            free(runs);
+            free(values);
+            free(ends);
+            return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory (%lld float columns)",
+                          r->path, (long long)ncols);
+        }
+    }
+    free(r->runs);
+    free(r->values);
+    free(r->ends);
+    r->runs = runs;
+    r->nruns = nfloat > 0 ? nruns : 0;
+    r->values = values;
+    r->ends = ends;
+    r->float_ncols = nfloat > 0 ? ncols : 0;
+    return PC_OK;
+}
+
 void csv_reader_close(csv_reader *r)
 {
     if (r == NULL) return;
@@ -369,6 +505,9 @@ void csv_reader_close(csv_reader *r)
     free(r->fbuf);
     free(r->fields);
     free(r->lens);
+    free(r->runs);
+    free(r->values);
+    free(r->ends);
     free(r);
 }
 

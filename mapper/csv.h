@@ -42,6 +42,10 @@ typedef struct csv_record {
     int64_t offset;    /* byte offset in the file where it starts */
     const char *raw;   /* the record's raw bytes, without the terminator (for rejects files) */
     size_t raw_len;
+    const float *values; /* with csv_reader_set_float_columns: values[c] = field c parsed by
+                            parse_float, for every float column c; NULL when the record was
+                            not parsed that way (see there). Owned by the reader, valid until
+                            the next call */
 } csv_record;
 
 /* Buffer sizes; csv_reader_open uses the defaults. */
@@ -83,6 +87,18 @@ pc_status csv_reader_open_opts(const char *path, const split_segment *seg,
  * "PATH:LINE: reason" (LINE: the line the data reached), out of memory -> PC_ERR_INTERNAL:
  * the reader is then unusable (later calls repeat the error's code). */
 pc_status csv_reader_next(csv_reader *r, csv_record *rec, bool *eof, char *err, size_t errlen);
+
+/* Asks csv_reader_next to parse the float columns of each record as it splits it: one pass
+ * over the bytes finds the field ends and reads the digits (numparse.h's
+ * parse_float_fields), much faster than splitting first and parsing each field after.
+ * is_float[c] marks column c (ncols entries, copied). From the next record on, rec->values
+ * is set when the record has exactly ncols fields, no '"', and every float column parses;
+ * values[c] is then what parse_float gives for field c (other entries unspecified). Any
+ * other record has values = NULL: the caller parses its fields itself, and so sees the same
+ * errors as without this call. Fields, lens and everything else are filled as always.
+ * Errors: out of memory -> PC_ERR_INTERNAL, the reader unchanged. */
+pc_status csv_reader_set_float_columns(csv_reader *r, const bool *is_float, int64_t ncols,
+                                       char *err, size_t errlen);
 
 /* Closes the file and frees everything, including the last record's fields. NULL is fine. */
 void csv_reader_close(csv_reader *r);

@@ -24,6 +24,7 @@ typedef struct file_columns {
     int64_t ncols;
     int64_t id;
     int64_t **cols;          /* cols[i][j]: the column of element j of bound input i */
+    bool *is_float;          /* ncols: the column feeds a float input (the reader parses it) */
 } file_columns;
 
 /* Keys of the rows in the current batch, with their origins, packed in one growing arena. */
@@ -161,6 +162,7 @@ static void file_columns_clear(file_columns *fc, int ninputs)
 {
     for (int i = 0; fc->cols && i < ninputs; i++) free(fc->cols[i]);
     free(fc->cols);
+    free(fc->is_float);
     memset(fc, 0, sizeof *fc);
 }
 
@@ -208,6 +210,11 @@ static pc_status map_columns(const map_state *st, const char *path, file_columns
         s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     for (int i = 0; s == PC_OK && i < st->ninputs; i++)
         s = resolve_input_columns(path, &h, st->cfg, &st->inputs[i], fc->id, &fc->cols[i], err, errlen);
+    if (s == PC_OK && (fc->is_float = calloc((size_t)fc->ncols + 1, sizeof(bool))) == NULL)
+        s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    for (int i = 0; s == PC_OK && i < st->ninputs; i++)
+        for (int64_t j = 0; st->inputs[i].elem == MODEL_ELEM_FLOAT && j < st->inputs[i].width; j++)
+            fc->is_float[fc->cols[i][j]] = true;
     csv_header_free(&h);
     if (s != PC_OK) file_columns_clear(fc, st->ninputs);
     return s;
@@ -393,7 +400,11 @@ static pc_status fill_inputs(map_state *st, const file_columns *fc, const csv_re
         const bound_input *bi = &st->inputs[i];
         const int64_t *cols = fc->cols[i];
         pc_status s = PC_OK;
-        if (bi->elem == MODEL_ELEM_FLOAT) {
+        if (bi->elem == MODEL_ELEM_FLOAT && rec->values != NULL) {
+            /* the reader parsed every float column while it split the record */
+            float *row = (float *)model_input_buffer(st->m, bi->input) + st->rows * bi->width;
+            for (int64_t j = 0; j < bi->width; j++) row[j] = rec->values[cols[j]];
+        } else if (bi->elem == MODEL_ELEM_FLOAT) {
             float *row = (float *)model_input_buffer(st->m, bi->input) + st->rows * bi->width;
             for (int64_t j = 0; s == PC_OK && j < bi->width; j++) {
                 char why[160];
@@ -470,6 +481,7 @@ static pc_status map_csv_segment(map_state *st, const split_segment *seg, const 
 {
     csv_reader *r = NULL;
     pc_status s = csv_reader_open(st->paths[seg->file], seg, &r, err, errlen);
+    if (s == PC_OK) s = csv_reader_set_float_columns(r, fc->is_float, fc->ncols, err, errlen);
     while (s == PC_OK) {
         csv_record rec;
         bool eof = false;

@@ -537,6 +537,106 @@ START_TEST(test_csv_default_limits)
 }
 END_TEST
 
+/* csv_reader_set_float_columns: the same records as without it (fields, lens, lines, raw),
+ * and values set exactly when every float column parses (then equal to parse_float on the
+ * field, bit for bit): checked on random records of numbers in many shapes, ids, bad
+ * numbers, quoted fields, missing and extra fields, through a tiny buffer and the default. */
+START_TEST(test_csv_float_columns)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir, "mapper");
+    enum { NCOLS = 9, NREC = 3000 };
+    /* id, 3 floats, a label, 4 floats: runs of both kinds, starting with a non-float one */
+    const bool is_float[NCOLS] = {false, true, true, true, false, true, true, true, true};
+    static const char *const shapes[] = {
+        "0.0262", "1", "-0", "1e3", "-1.5E-7", "3.4028235e38", "1e39", "  2.5 ", "nan", "",
+        "12345678", "123456789012345678901234", "0.000000000000000000001", ".5", "5.", "-",
+        "1e", "0x10", "\"7\"", "1.2.3", "99999999999999999999e-60", "7e-46", "+.5e+1",
+        "1234567.", "0.1234567", "-9999999"};
+    enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+    sbuf file = {0};
+    sb_add(&file, "id,a,b,c,label,d,e,f,g\n", 24);
+    uint64_t s = 7;
+    for (int i = 0; i < NREC; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        int nf = s % 10 == 0 ? (int)((s >> 8) % (NCOLS + 3)) : NCOLS; /* sometimes 0..11 */
+        for (int c = 0; c < nf; c++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            if (c == 0 || c == 4) {
+                sb_printf(&file, "%s%d", c == 0 ? "u" : "l", i);
+            } else if (s % 4 != 0) {
+                sb_printf(&file, "%d.%0*d", (int)((s >> 12) % 3), (int)((s >> 20) % 5),
+                          (int)((s >> 24) % 10000)); /* the common case */
+            } else {
+                sb_printf(&file, "%s", shapes[(s >> 8) % NSHAPES]);
+            }
+            sb_add(&file, c + 1 < nf ? "," : "\n", 1);
+        }
+        if (nf == 0) sb_add(&file, "x\n", 2);
+    }
+    write_bytes(dir, "f.csv", file.s, file.len);
+    snprintf(path, sizeof path, "%s/f.csv", dir);
+    split_segment seg = {.file = 0, .start = 0, .end = (int64_t)file.len, .line_at_start = 1};
+    int64_t with_values = 0, without = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        csv_reader_options o = {.buffer_size = pass ? 5 : 0, .max_record = 0};
+        csv_reader *plain, *fast;
+        ck_assert_int_eq(csv_reader_open_opts(path, &seg, &o, &plain, err, sizeof err), PC_OK);
+        ck_assert_int_eq(csv_reader_open_opts(path, &seg, &o, &fast, err, sizeof err), PC_OK);
+        ck_assert_int_eq(csv_reader_set_float_columns(fast, is_float, NCOLS, err, sizeof err),
+                         PC_OK);
+        for (;;) {
+            csv_record a, b;
+            bool eof_a, eof_b;
+            char err_b[PC_ERRLEN];
+            pc_status sa = csv_reader_next(plain, &a, &eof_a, err, sizeof err);
+            pc_status sb = csv_reader_next(fast, &b, &eof_b, err_b, sizeof err_b);
+            ck_assert_int_eq(sa, sb);
+            ck_assert_int_eq(eof_a, eof_b);
+            if (sa != PC_OK) ck_assert_str_eq(err, err_b);
+            if (sa != PC_OK || eof_a) {
+                if (sa != PC_OK) continue;
+                break;
+            }
+            ck_assert(a.values == NULL);
+            ck_assert_int_eq(a.line, b.line);
+            ck_assert_int_eq(a.offset, b.offset);
+            ck_assert_uint_eq(a.raw_len, b.raw_len);
+            ck_assert_int_eq(a.nfields, b.nfields);
+            bool all_parse = a.nfields == NCOLS && memchr(a.raw, '"', a.raw_len) == NULL;
+            for (int64_t c = 0; c < a.nfields; c++) {
+                ck_assert_uint_eq(a.lens[c], b.lens[c]);
+                ck_assert(memcmp(a.fields[c], b.fields[c], a.lens[c] + 1) == 0);
+                float f;
+                if (c < NCOLS && is_float[c] &&
+                    parse_float(a.fields[c], a.lens[c], &f, NULL, 0) != PC_OK)
+                    all_parse = false;
+            }
+            ck_assert_msg((b.values != NULL) == all_parse, "line %lld: values %s",
+                          (long long)a.line, b.values ? "set" : "NULL");
+            for (int64_t c = 0; b.values != NULL && c < NCOLS; c++) {
+                float f;
+                if (!is_float[c]) continue;
+                ck_assert_int_eq(parse_float(a.fields[c], a.lens[c], &f, NULL, 0), PC_OK);
+                ck_assert_msg(memcmp(&f, &b.values[c], sizeof f) == 0, "line %lld col %lld: %a %a",
+                              (long long)a.line, (long long)c, f, b.values[c]);
+            }
+            if (b.values != NULL) with_values++;
+            else without++;
+        }
+        /* no float column: values stay NULL */
+        const bool none[NCOLS] = {false};
+        ck_assert_int_eq(csv_reader_set_float_columns(fast, none, NCOLS, err, sizeof err), PC_OK);
+        csv_reader_close(plain);
+        csv_reader_close(fast);
+    }
+    ck_assert_int_gt(with_values, NREC / 4);
+    ck_assert_int_gt(without, NREC / 4);
+    free(file.s);
+    rm_rf(dir);
+}
+END_TEST
+
 START_TEST(test_csv_header)
 {
     char dir[4096], path[4200], err[PC_ERRLEN];
@@ -1626,6 +1726,7 @@ static Suite *mapper_suite(void)
     tcase_add_test(tc, test_csv_record_too_long);
     tcase_add_test(tc, test_csv_default_limits);
     tcase_add_test(tc, test_csv_header);
+    tcase_add_test(tc, test_csv_float_columns);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("split");
