@@ -41,6 +41,11 @@ enum { NUMPARSE_U64_DIGITS = 19 };
 /* Exponents beyond this are clamped: the result is 0 or overflow either way, and clamping
  * keeps the arithmetic far from int64 overflow. */
 #define NUMPARSE_EXP_CLAMP 100000
+/* An exponent's digits are read up to this bound, far above any field's length: the
+ * mantissa's own position (a field of a million zeros after the '.') moves the exponent by
+ * the field's length, so the written exponent must be summed exactly before clamping, or
+ * "0.000…0001e1000000" would read as 0.  2^50 * 10 still fits in int64. */
+#define NUMPARSE_EXP_READ_MAX ((int64_t)1 << 50)
 
 /* float32 layout and the decimal exponents Eisel-Lemire needs (w < 2^64): below 10^-65 every
  * w * 10^q is under half the smallest subnormal, above 10^38 every one overflows. */
@@ -352,7 +357,7 @@ static float strtof_digits(const char *t, size_t n)
         if (i < n && (t[i] == '+' || t[i] == '-')) eneg = t[i++] == '-';
         int64_t e = 0;
         for (; i < n && is_digit(t[i]); i++)
-            if (e < NUMPARSE_EXP_CLAMP) e = e * 10 + (t[i] - '0');
+            if (e < NUMPARSE_EXP_READ_MAX) e = e * 10 + (t[i] - '0');
         exp10 += eneg ? -e : e;
     }
     if (ndig == 0) return neg ? -0.0f : 0.0f;
@@ -420,7 +425,7 @@ pc_status parse_float(const char *s, size_t len, float *out, char *err, size_t e
         if (i == n || !is_digit(s[i])) return not_a_number(s, len, err, errlen, "not a number");
         int64_t e = 0;
         for (; i < n && is_digit(s[i]); i++)
-            if (e < NUMPARSE_EXP_CLAMP) e = e * 10 + (s[i] - '0');
+            if (e < NUMPARSE_EXP_READ_MAX) e = e * 10 + (s[i] - '0');
         exp10 += eneg ? -e : e;
     }
     if (i != n) return not_a_number(s, len, err, errlen, "not a number");

@@ -300,6 +300,26 @@ static void gen_midpoints(uint64_t *rng, batch *b, float x)
 
 /* ---------------------------------------------------------------- fixed cases */
 
+/* A mantissa whose position moves the exponent by more than any clamp: 200,000 zeros after
+ * the point, then an exponent that brings the value back into (or past) float range.  The
+ * written exponent must be summed exactly with the digits' offset before any clamping. */
+START_TEST(test_long_mantissa_exponents)
+{
+    const size_t zeros = 200000;
+    const char *tails[] = {"1e1000000", "1e2000001", "1e200001", "1e199990", "5e200040",
+                           "1e-5", "1e99999999999999999999"};
+    char *s = malloc(zeros + 64);
+    ck_assert_ptr_nonnull(s);
+    for (size_t t = 0; t < sizeof tails / sizeof *tails; t++) {
+        memcpy(s, "0.", 2);
+        memset(s + 2, '0', zeros);
+        strcpy(s + 2 + zeros, tails[t]);
+        check_one(s);
+    }
+    free(s);
+}
+END_TEST
+
 START_TEST(test_fixed)
 {
     const char *ok[] = {
@@ -627,6 +647,7 @@ static Suite *numparse_suite(void)
     TCase *tc = tcase_create("numparse");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_fixed);
+    tcase_add_test(tc, test_long_mantissa_exponents);
     tcase_add_test(tc, test_rejects);
     tcase_add_test(tc, test_fields_contract);
     tcase_add_test(tc, test_fields_every_cut);
