@@ -66,6 +66,8 @@ typedef struct run_state {
     int64_t dup_dropped;   /* duplicate rows not written (output.duplicates = first | last) */
     uint64_t dup_dropped_sum;
     int64_t rows_written;  /* all ranks: rows in the written shards (verified by a scan) */
+    int64_t shard_rows;    /* this rank's shard, once scanned (-1 before): what the report
+                              counts as written, duplicates dropped by policy excluded */
     int64_t duplicates_dropped; /* all ranks */
     FILE *rejects;         /* this rank's part of the rejects file, once a row was skipped */
     int64_t bytes_read;    /* input bytes of the segments this rank mapped */
@@ -814,6 +816,7 @@ static pc_status verify_written(run_state *st, uint64_t *checksum, char *err, si
     MPI_Allreduce(&st->dup_dropped_sum, &dropped_sum, 1, MPI_UINT64_T, MPI_SUM, st->comm);
     *checksum = all_sum;
     st->rows_written = all_rows;
+    st->shard_rows = rows;
     st->duplicates_dropped = dropped;
     /* Every row read is in the table, in the rejects, or a duplicate dropped by policy. */
     if (st->total.rows_in != all_rows + st->total.rows_rejected + dropped)
@@ -1119,7 +1122,7 @@ static double *gather_rank_figures(run_state *st)
     double fwd = (double)st->stats.forward_ns / 1e9;
     double mine[RF_COUNT] = {
         [RF_SEGMENTS] = (double)st->segments_done, [RF_ROWS_IN] = (double)st->stats.rows_in,
-        [RF_REJECTED] = (double)st->stats.rows_rejected, [RF_WRITTEN] = (double)st->stats.rows_emitted,
+        [RF_REJECTED] = (double)st->stats.rows_rejected, [RF_WRITTEN] = (double)(st->shard_rows >= 0 ? st->shard_rows : st->stats.rows_emitted),
         [RF_BYTES_READ] = (double)st->bytes_read, [RF_SETUP] = st->sec.setup, [RF_PARSE] = st->sec.map - fwd,
         [RF_FORWARD] = fwd, [RF_SHUFFLE] = st->sec.shuffle, [RF_WRITE] = st->sec.write,
         [RF_PUBLISH] = st->sec.publish, [RF_RSS_MB] = (double)ru.ru_maxrss / 1024.0,
@@ -1309,7 +1312,7 @@ int cmd_run(int argc, char **argv)
             return 0;
         }
     MPI_Init(&argc, &argv);
-    run_state st = {.comm = MPI_COMM_WORLD};
+    run_state st = {.comm = MPI_COMM_WORLD, .shard_rows = -1};
     MPI_Comm_rank(st.comm, &st.rank);
     MPI_Comm_size(st.comm, &st.nranks);
     st.started = MPI_Wtime();
@@ -1424,7 +1427,7 @@ int cmd_predict(int argc, char **argv)
         return rc;
     }
     MPI_Init(&argc, &argv);
-    run_state st = {.comm = MPI_COMM_WORLD, .verbose = verbose, .check_only = check};
+    run_state st = {.comm = MPI_COMM_WORLD, .verbose = verbose, .check_only = check, .shard_rows = -1};
     MPI_Comm_rank(st.comm, &st.rank);
     MPI_Comm_size(st.comm, &st.nranks);
     st.started = MPI_Wtime();

@@ -7,6 +7,7 @@
 
 #include "mapper/csv.h"
 #include "mapper/libsvm.h"
+#include "mapper/source.h"
 #include "mapper/numparse.h"
 
 /* A model input with the columns that fill it. */
@@ -466,8 +467,10 @@ static pc_status add_sparse_record(map_state *st, int32_t file, const libsvm_rec
         if (c == NULL || v == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for sparse rows");
         sb->cap = cap;
     }
-    memcpy(sb->cols + sb->nnz, rec->idx, (size_t)rec->nnz * sizeof(int32_t));
-    memcpy(sb->vals + sb->nnz, rec->vals, (size_t)rec->nnz * sizeof(float));
+    if (rec->nnz > 0) { /* a row without pairs may come before any buffer exists */
+        memcpy(sb->cols + sb->nnz, rec->idx, (size_t)rec->nnz * sizeof(int32_t));
+        memcpy(sb->vals + sb->nnz, rec->vals, (size_t)rec->nnz * sizeof(float));
+    }
     sb->nnz += (size_t)rec->nnz;
     sb->row_ptr[st->rows + 1] = (int64_t)sb->nnz;
     pc_status s = keys_push(&st->keys, st->rows, rec->id, rec->id_len, file, rec->line, err, errlen);
@@ -599,13 +602,38 @@ pc_status map_open(model *m, head *h, split_plan *plan, const map_config *cfg, m
     return PC_OK;
 }
 
+/* Reads a gzip file to its end: PC_OK if the stream is whole, else its I/O error.  Corrupt
+ * deflate data can inflate to garbage rows before zlib notices (at the latest at the CRC), so
+ * a bad row in a .gz file is only reported as such once the file itself is known sound. */
+static pc_status gzip_sound(const char *path, char *err, size_t errlen)
+{
+    source *src = NULL;
+    pc_status s = source_open(path, 0, &src, err, errlen);
+    char buf[1 << 16], why[PC_ERRLEN];
+    size_t got = 1;
+    while (s == PC_OK && got > 0) s = source_read(src, buf, sizeof buf, &got, why, sizeof why);
+    if (s != PC_OK && src != NULL) s = pc_err(err, errlen, s, "%s: %s", path, why);
+    source_close(src);
+    return s;
+}
+
 pc_status map_segment(mapper *mp, int64_t index, char *err, size_t errlen)
 {
     const split_segment *seg = &split_plan_segments(mp->plan)[index];
-    if (mp->st.cfg->format == MAP_FORMAT_LIBSVM) return map_libsvm_segment(&mp->st, seg, err, errlen);
-    file_columns *fc = &mp->cols[seg->file];
-    pc_status s = fc->cols == NULL ? map_columns(&mp->st, mp->st.paths[seg->file], fc, err, errlen) : PC_OK;
-    return s == PC_OK ? map_csv_segment(&mp->st, seg, fc, err, errlen) : s;
+    const char *path = mp->st.paths[seg->file];
+    pc_status s;
+    if (mp->st.cfg->format == MAP_FORMAT_LIBSVM) {
+        s = map_libsvm_segment(&mp->st, seg, err, errlen);
+    } else {
+        file_columns *fc = &mp->cols[seg->file];
+        s = fc->cols == NULL ? map_columns(&mp->st, path, fc, err, errlen) : PC_OK;
+        if (s == PC_OK) s = map_csv_segment(&mp->st, seg, fc, err, errlen);
+    }
+    if (s == PC_ERR_DATA && source_codec_of(path) == SOURCE_CODEC_GZIP) {
+        char e2[PC_ERRLEN];
+        if (gzip_sound(path, e2, sizeof e2) != PC_OK) s = pc_err(err, errlen, PC_ERR_IO, "%s", e2);
+    }
+    return s;
 }
 
 void map_abort(mapper *mp)
