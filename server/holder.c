@@ -16,6 +16,7 @@ struct holder_ver {
 
 struct holder {
     char dir[PATH_MAX];
+    size_t cache_bytes;
     pthread_mutex_t mu;
     holder_ver *cur; /* guarded by mu */
 };
@@ -35,15 +36,16 @@ static int64_t parse_created(const char *iso)
     return (int64_t)timegm(&tm);
 }
 
-static pc_status ver_open(const char *dir, const char *version, holder_ver **out, char *err,
+static pc_status ver_open(const holder *h, const char *version, holder_ver **out, char *err,
                           size_t errlen)
 {
     *out = NULL;
     holder_ver *v = calloc(1, sizeof *v);
     if (v == NULL)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    pc_status rc = version != NULL ? table_open_version(dir, version, &v->t, err, errlen)
-                                   : table_open(dir, &v->t, err, errlen);
+    pc_status rc = version != NULL
+                       ? table_open_version_cached(h->dir, version, h->cache_bytes, &v->t, err, errlen)
+                       : table_open_cached(h->dir, h->cache_bytes, &v->t, err, errlen);
     if (rc != PC_OK) {
         free(v);
         return rc;
@@ -59,7 +61,8 @@ static void ver_close(holder_ver *v)
     free(v);
 }
 
-pc_status holder_open(const char *table_dir, holder **out, char *err, size_t errlen)
+pc_status holder_open(const char *table_dir, size_t cache_bytes, holder **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     if (strlen(table_dir) >= PATH_MAX)
@@ -68,7 +71,8 @@ pc_status holder_open(const char *table_dir, holder **out, char *err, size_t err
     if (h == NULL)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     strcpy(h->dir, table_dir);
-    pc_status rc = ver_open(h->dir, NULL, &h->cur, err, errlen);
+    h->cache_bytes = cache_bytes;
+    pc_status rc = ver_open(h, NULL, &h->cur, err, errlen);
     if (rc != PC_OK) {
         free(h);
         return rc;
@@ -131,7 +135,7 @@ pc_status holder_reload(holder *h, bool *switched, char *err, size_t errlen)
     if (strcmp(name, holder_ver_name(h->cur)) == 0)
         return PC_OK;
     holder_ver *fresh;
-    if ((rc = ver_open(h->dir, name, &fresh, err, errlen)) != PC_OK)
+    if ((rc = ver_open(h, name, &fresh, err, errlen)) != PC_OK)
         return rc;
     pthread_mutex_lock(&h->mu);
     holder_ver *old = h->cur;

@@ -25,9 +25,10 @@
 typedef struct holder holder;
 typedef struct holder_ver holder_ver;
 
-/* Opens table_dir's current version.  Errors as table_open (66 no table or no CURRENT,
- * 74 I/O or corruption). */
-pc_status holder_open(const char *table_dir, holder **out, char *err, size_t errlen);
+/* Opens table_dir's current version, each version with a block cache of cache_bytes (0: the
+ * default).  Errors as table_open (66 no table or no CURRENT, 74 I/O or corruption). */
+pc_status holder_open(const char *table_dir, size_t cache_bytes, holder **out, char *err,
+                      size_t errlen);
 
 /* Closes every version; REQUIRES: no version is acquired. Accepts NULL. */
 void holder_close(holder *h);

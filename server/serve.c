@@ -142,6 +142,7 @@ typedef struct serve_opts {
     const char *table;
     const char *http, *resp;
     long reload_ms;
+    long cache_mb;
     serve_limits lim;
 } serve_opts;
 
@@ -165,6 +166,7 @@ static void usage(FILE *out)
             "  --max-body-bytes N     largest HTTP request body (default 1048576)\n"
             "  --reload-interval MS   how often CURRENT is checked (default 1000); SIGHUP checks\n"
             "                         at once\n"
+            "  --cache-mb N           LevelDB block cache per version (default 32)\n"
             "\n"
             "HTTP: GET /v1/predictions/{key} (404 on a miss), POST /v1/predictions:batchGet\n"
             "with [\"k1\",\"k2\"] or {\"keys\": [...]}, GET /healthz, GET /metrics (Prometheus).\n"
@@ -197,11 +199,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"idle-timeout", required_argument, NULL, 'i'}, {"max-key-bytes", required_argument, NULL, 'k'},
         {"max-batch", required_argument, NULL, 'b'},   {"max-body-bytes", required_argument, NULL, 'B'},
         {"reload-interval", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
+        {"cache-mb", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     long threads = ncpu > 0 ? ncpu : 2, conns = 1024, idle = 300, key = 4096, batch = 1000,
          body = 1 << 20;
     o->reload_ms = 1000;
+    o->cache_mb = 32;
     optind = 1;
     int c;
     bool ok = true;
@@ -216,6 +220,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'b': ok = parse_count("--max-batch", optarg, 1, 1000000, &batch); break;
         case 'B': ok = parse_count("--max-body-bytes", optarg, 1, 1L << 30, &body); break;
         case 'r': ok = parse_count("--reload-interval", optarg, 10, 3600000, &o->reload_ms); break;
+        case 'C': ok = parse_count("--cache-mb", optarg, 1, 1 << 20, &o->cache_mb); break;
         case 'h': usage(stdout); return -1;
         default: ok = false; break;
         }
@@ -332,7 +337,7 @@ int cmd_serve(int argc, char **argv)
     serve_metrics metrics;
     metrics_init(&metrics);
     serve_ctx ctx = {.m = &metrics, .lim = o.lim};
-    pc_status rc = holder_open(o.table, &ctx.h, err, sizeof err);
+    pc_status rc = holder_open(o.table, (size_t)o.cache_mb << 20, &ctx.h, err, sizeof err);
     if (rc != PC_OK) {
         fprintf(stderr, "precast serve: %s\n", err);
         return rc;

@@ -15,6 +15,15 @@ int precast_table_open(const char *dir, precast_table **t, char *err, size_t err
     return (int)s;
 }
 
+int precast_table_open_opts(const char *dir, const precast_open_options *opts, precast_table **t,
+                            char *err, size_t errlen)
+{
+    table *tab = NULL;
+    pc_status s = table_open_cached(dir, opts != NULL ? opts->cache_bytes : 0, &tab, err, errlen);
+    *t = (precast_table *)tab;
+    return (int)s;
+}
+
 int precast_table_get(precast_table *t, const void *key, size_t klen, char **value, size_t *vlen,
                       bool *found, char *err, size_t errlen)
 {

@@ -34,6 +34,15 @@ typedef struct precast_table precast_table;
 /* Opens dir's current version. On failure *t is NULL. */
 int precast_table_open(const char *dir, precast_table **t, char *err, size_t errlen);
 
+/* Options for precast_table_open_opts; zero-initialise, then set what you need. */
+typedef struct precast_open_options {
+    size_t cache_bytes; /* LevelDB block cache for the version's shards; 0: 32 MiB */
+} precast_open_options;
+
+/* precast_table_open with options (opts may be NULL: the defaults). */
+int precast_table_open_opts(const char *dir, const precast_open_options *opts, precast_table **t,
+                            char *err, size_t errlen);
+
 /* Looks one key up. Found: *found = true and *value (malloc'd, NUL-terminated, *vlen bytes
  * without the NUL). Miss: *found = false, *value = NULL. */
 int precast_table_get(precast_table *t, const void *key, size_t klen, char **value, size_t *vlen,

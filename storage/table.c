@@ -373,6 +373,12 @@ void table_close(table *t)
 pc_status table_open_version(const char *table_dir, const char *version, table **out,
                              char *err, size_t errlen)
 {
+    return table_open_version_cached(table_dir, version, 0, out, err, errlen);
+}
+
+pc_status table_open_version_cached(const char *table_dir, const char *version,
+                                    size_t cache_bytes, table **out, char *err, size_t errlen)
+{
     *out = NULL;
     if (version == NULL || !st_version_name_valid(version, strlen(version)))
         return pc_err(err, errlen, PC_ERR_NOINPUT, "%s: \"%s\" is not a version name", table_dir,
@@ -404,7 +410,7 @@ pc_status table_open_version(const char *table_dir, const char *version, table *
     }
     t->opts = leveldb_options_create();
     t->bloom = leveldb_filterpolicy_create_bloom(BLOOM_BITS_PER_KEY);
-    t->cache = leveldb_cache_create_lru(READ_CACHE_BYTES);
+    t->cache = leveldb_cache_create_lru(cache_bytes > 0 ? cache_bytes : READ_CACHE_BYTES);
     t->ro = leveldb_readoptions_create();
     int64_t n = t->m->nshards;
     t->shards = calloc((size_t)n + 1, sizeof *t->shards);
@@ -445,13 +451,19 @@ fail:
 
 pc_status table_open(const char *table_dir, table **out, char *err, size_t errlen)
 {
+    return table_open_cached(table_dir, 0, out, err, errlen);
+}
+
+pc_status table_open_cached(const char *table_dir, size_t cache_bytes, table **out, char *err,
+                            size_t errlen)
+{
     *out = NULL;
     char version[NAME_MAX + 1], again[NAME_MAX + 1];
     pc_status rc = table_current(table_dir, version, sizeof version, err, errlen);
     /* Retention may remove the version CURRENT named between our reading CURRENT and
      * opening it (CURRENT has moved on by then): read CURRENT again and retry. */
     for (int tries = 0; rc == PC_OK; tries++) {
-        rc = table_open_version(table_dir, version, out, err, errlen);
+        rc = table_open_version_cached(table_dir, version, cache_bytes, out, err, errlen);
         char e2[PC_ERRLEN];
         if (rc == PC_OK || tries == 3 ||
             table_current(table_dir, again, sizeof again, e2, sizeof e2) != PC_OK ||

@@ -97,9 +97,9 @@ void shard_info_clear(shard_info *s);
 typedef struct shard_writer shard_writer;
 
 /* Creates a new LevelDB database at path (it must not exist: an existing path ->
- * PC_ERR_CANTCREAT) for writing keys in order.  Options: bloom filter 10 bits/key, snappy
- * compression, 8 MiB write buffer; puts are grouped in write batches of ~1 MiB or 4096 puts,
- * not synced until shard_writer_close.  On success *out is a writer the caller ends with
+ * PC_ERR_CANTCREAT) for writing keys in order.  Options (chosen by tests/bench_write.c, see
+ * shard.c): bloom filter 10 bits/key, no compression, 2 KiB blocks, 4 MiB write buffer; puts
+ * are grouped in write batches of ~1 MiB or 4096 puts, none synced.  On success *out is a writer the caller ends with
  * shard_writer_close or shard_writer_abort; on failure *out is NULL and nothing is left open
  * (a directory LevelDB created before failing may remain; the staging dir is removed as a
  * whole on failure). */
@@ -113,8 +113,8 @@ pc_status shard_writer_open(const char *path, shard_writer **out, char *err, siz
 pc_status shard_writer_put(shard_writer *w, const void *key, size_t klen, const void *val,
                            size_t vlen, char *err, size_t errlen);
 
-/* Writes the pending batch with sync (a final synced write makes the whole database durable),
- * closes the database and fills *info (dir = basename of the path; first/last key, rows,
+/* Writes the pending batch, then flushes the memtable into a table file (LevelDB syncs that
+ * file and the MANIFEST, which makes the shard durable without its log), closes the database and fills *info (dir = basename of the path; first/last key, rows,
  * bytes, checksum).  Frees w whatever the outcome.  On failure *info is zeroed, the shard must
  * be considered unusable and the error names the shard. */
 pc_status shard_writer_close(shard_writer *w, shard_info *info, char *err, size_t errlen);
@@ -396,6 +396,15 @@ typedef struct table table;
  * can have a given version open (a second open fails with PC_ERR_IO "lock ... held"), and the
  * version dir must be writable (LevelDB writes its LOG, a new log and MANIFEST on open). */
 pc_status table_open(const char *table_dir, table **out, char *err, size_t errlen);
+
+/* table_open with a block cache of cache_bytes (0: the default, 32 MiB) shared by the
+ * version's shards.  Shards are written uncompressed, so LevelDB reads their blocks from the
+ * mapped files and the cache holds only index and filter blocks beyond the mapping limit:
+ * a larger cache helps tables of more than ~1000 files per reading process. */
+pc_status table_open_cached(const char *table_dir, size_t cache_bytes, table **out, char *err,
+                            size_t errlen);
+pc_status table_open_version_cached(const char *table_dir, const char *version,
+                                    size_t cache_bytes, table **out, char *err, size_t errlen);
 
 /* The same for a named version (rollback, inspection). */
 pc_status table_open_version(const char *table_dir, const char *version, table **out,

@@ -39,7 +39,8 @@ int main(int argc, char **argv)
 {
     char err[512];
     precast_table *t;
-    if (precast_table_open(argv[1], &t, err, sizeof err) != 0) return 1;
+    precast_open_options o = {.cache_bytes = (size_t)1 << 20}; /* a small cache: still right */
+    if (precast_table_open_opts(argv[1], &o, &t, err, sizeof err) != 0) return 1;
     size_t n = (size_t)argc - 2, klens[16];
     const void *keys[16];
     char *values[16];
@@ -59,4 +60,4 @@ CEOF
 cc -std=c11 -Wall -Werror $SAN multi.c $(pkg-config --cflags --libs precast) -o multi && ./multi t "$k1" nope "$k2" >multi.out \
     && [ "$(grep -v '^version' multi.out | sort)" = "$(grep -v '^version' <(./lookup t "$k1" nope "$k2") | sort)" ] \
     && grep -q "^version $(cat t/CURRENT) format json$" multi.out \
-    && ok "precast_table_multi_get answers as single gets; version and format" || not_ok "multi_get" "$(cat multi.out)"
+    && ok "precast_table_open_opts + precast_table_multi_get answer as single gets; version and format" || not_ok "multi_get" "$(cat multi.out)"
