@@ -28,8 +28,8 @@ make -s build/bin/bench_forward build/bin/bench_parse build/bin/bench_write >/de
 
 now() { date +%s.%N; }
 rate() { awk -v r="$1" -v a="$2" -v b="$3" 'BEGIN{printf "%.0f", r/(b-a)}'; }
-field() { sed -nE "s/$1/\\1/p" | head -1; }
-log() { echo "  $*"; }
+field() { sed -nE "s|$1|\\1|p" | head -1; }
+log() { echo "  $*" >&2; }
 
 table=()
 # row FIGURE PRECAST BASELINE TARGET_RATIO [UNIT]: one line of the table; ratio = precast/baseline.
