@@ -18,14 +18,7 @@ ROUNDS=${1:-1}
 NP=${NP:-2}
 cd "$TMP"
 setup_data 10
-for i in 0 1 2 3 4 5; do
-    make_csv "part$i.csv" 1000 4 $((40 + i))
-    sed -i "2,\$s/^id\([0-9]*\),/id\1-$i,/" "part$i.csv"
-done
-tail -q -n +2 part*.csv | cut -d, -f1 | shuf -n 60 --random-source=<(yes) >sample.txt
-mkdir -p spill
-write_job job.ini small_softmax.onnx "part*.csv" t "keep_versions = 1" "[run]" "memory_mb = 1" \
-    "spill_dir = spill" "split_mb = 1"
+make_parts 6 1000 40
 # Variant A: top_k 1; variant B: top_k 2. Fault-free references in their own tables.
 declare -A REF
 for v in 1 2; do

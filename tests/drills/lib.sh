@@ -59,3 +59,19 @@ pids_under() {
     echo "$p"
     for c in $(pgrep -P "$p" 2>/dev/null); do pids_under "$c"; done
 }
+
+# make_parts N ROWS SEED: part0..N-1.csv of ROWS rows each (seeds SEED, SEED+1, ...), ids
+# unique across parts (id<k>-<part>); sample.txt with 60 of those ids; a spill dir; and
+# job.ini over part*.csv into t that spills (memory_mb = 1), cuts 1 MiB segments and keeps
+# one old version.  The kill drills' common input.
+make_parts() {
+    local n=$1 rows=$2 seed=$3 i
+    for ((i = 0; i < n; i++)); do
+        make_csv "part$i.csv" "$rows" 4 $((seed + i))
+        sed -i "2,\$s/^id\([0-9]*\),/id\1-$i,/" "part$i.csv"
+    done
+    tail -q -n +2 part*.csv | cut -d, -f1 | shuf -n 60 --random-source=<(yes) >sample.txt
+    mkdir -p spill
+    write_job job.ini small_softmax.onnx "part*.csv" t "keep_versions = 1" "[run]" "memory_mb = 1" \
+        "spill_dir = spill" "split_mb = 1"
+}

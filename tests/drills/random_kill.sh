@@ -15,14 +15,7 @@ SEED=${2:-$RANDOM}
 RANDOM=$SEED
 cd "$TMP"
 cp "$FIX/small_softmax.onnx" .
-for i in 0 1 2 3; do
-    make_csv "part$i.csv" 10000 4 $((70 + i))
-    sed -i "2,\$s/^id\([0-9]*\),/id\1-$i,/" "part$i.csv"
-done
-tail -q -n +2 part*.csv | cut -d, -f1 | shuf -n 60 --random-source=<(yes) >sample.txt
-mkdir -p spill
-write_job job.ini small_softmax.onnx "part*.csv" t "keep_versions = 1" "[run]" "memory_mb = 1" \
-    "spill_dir = spill" "split_mb = 1"
+make_parts 4 10000 70
 declare -A REF
 for v in 1 2; do
     t0=$(date +%s%N)
