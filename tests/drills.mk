@@ -23,7 +23,7 @@ $(DRILL_SHIM): tests/drills/powerloss_shim.c
 
 $(BIN)/drill_lookup: tests/drills/drill_lookup.c $(BUILD)/libprecast.a
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I. -o $@ $< $(BUILD)/libprecast.a -lleveldb -lpthread
+	$(CC) -O2 -g -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -I. $(SAN) -o $@ $< $(BUILD)/libprecast.a -lleveldb -lpthread
 
 .PHONY: drills drill-tools
 drill-tools: $(BIN)/precast $(FIXTURES) $(DRILL_SHIM) $(BIN)/drill_lookup
