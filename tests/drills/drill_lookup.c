@@ -91,6 +91,9 @@ int main(int argc, char **argv)
     precast_table *held = NULL;
     if (precast_table_open(argv[1], &held, err, sizeof err) != 0) {
         fprintf(stderr, "drill_lookup: open: %s\n", err);
+        for (size_t i = 0; i < n; i++) free((char *)keys[i]);
+        free(keys);
+        free(klens);
         return 1;
     }
     while (now_s() < end) {
@@ -113,6 +116,9 @@ int main(int argc, char **argv)
         }
     }
     precast_table_close(held);
+    for (size_t i = 0; i < n; i++) free((char *)keys[i]);
+    free(keys);
+    free(klens);
     printf("drill_lookup: rounds=%ld failed=%ld mixed=%ld versions=%ld held_failed=%ld\n", rounds, failed, mixed,
            versions, held_failed);
     return failed || mixed ? 1 : 0;
