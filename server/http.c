@@ -57,31 +57,43 @@ static enum MHD_Result reply_buf(struct MHD_Connection *c, unsigned status, json
     return ok;
 }
 
-/* A key as a JSON string: any bytes (json_quote escapes what is not UTF-8). */
-static void buf_key(json_buf *b, const char *key, size_t klen)
+typedef size_t (*render_fn)(char *out, size_t cap, const char *s, size_t n, value_format f);
+
+/* Appends what render writes (snprintf-style).  Keys and values are mostly short: a stack
+ * buffer serves them, so a response does not allocate once per key. */
+static void buf_render(json_buf *b, render_fn render, const char *s, size_t n, value_format f)
 {
-    size_t need = json_quote(NULL, 0, key, klen) + 1;
+    char stack[512];
+    size_t need = render(stack, sizeof stack, s, n, f) + 1;
+    if (need <= sizeof stack) {
+        json_buf_append(b, stack, need - 1);
+        return;
+    }
     char *tmp = malloc(need);
     if (tmp == NULL) {
         b->failed = true;
         return;
     }
-    json_quote(tmp, need, key, klen);
+    render(tmp, need, s, n, f);
     json_buf_append(b, tmp, need - 1);
     free(tmp);
 }
 
+static size_t render_quoted(char *out, size_t cap, const char *s, size_t n, value_format f)
+{
+    (void)f;
+    return json_quote(out, cap, s, n);
+}
+
+/* A key as a JSON string: any bytes (json_quote escapes what is not UTF-8). */
+static void buf_key(json_buf *b, const char *key, size_t klen)
+{
+    buf_render(b, render_quoted, key, klen, VALUE_FORMAT_JSON);
+}
+
 static void buf_value(json_buf *b, const char *val, size_t vlen, value_format f)
 {
-    size_t need = value_json(NULL, 0, val, vlen, f) + 1;
-    char *tmp = malloc(need);
-    if (tmp == NULL) {
-        b->failed = true;
-        return;
-    }
-    value_json(tmp, need, val, vlen, f);
-    json_buf_append(b, tmp, need - 1);
-    free(tmp);
+    buf_render(b, value_json, val, vlen, f);
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
@@ -121,17 +133,21 @@ static enum MHD_Result answer_keys(struct MHD_Connection *c, const serve_ctx *ct
                                    size_t n, const char *const *keys, const size_t *klens,
                                    size_t *misses, bool *failed)
 {
-    serve_answer *ans = calloc(n ? n : 1, sizeof *ans);
-    if (ans == NULL) {
+    char **vals = calloc(n ? n : 1, sizeof *vals);
+    size_t *vlens = calloc(n ? n : 1, sizeof *vlens);
+    if (vals == NULL || vlens == NULL) {
+        free(vals);
+        free(vlens);
         *failed = true;
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
     holder_ver *v = holder_acquire(ctx->h);
     char err[PC_ERRLEN];
-    pc_status rc = serve_lookup_batch(v, n, keys, klens, ans, misses, err, sizeof err);
+    pc_status rc = serve_lookup_batch(v, n, keys, klens, vals, vlens, misses, err, sizeof err);
     if (rc != PC_OK) {
         holder_release(ctx->h, v);
-        free(ans);
+        free(vals);
+        free(vlens);
         *failed = true;
         return reply_error(c, rc == PC_ERR_INTERNAL ? MHD_HTTP_INTERNAL_SERVER_ERROR
                                                     : MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -147,9 +163,9 @@ static enum MHD_Result answer_keys(struct MHD_Connection *c, const serve_ctx *ct
         for (size_t i = 0; i < n; i++) {
             json_buf_puts(&b, i ? ", {\"key\": " : "{\"key\": ");
             buf_key(&b, keys[i], klens[i]);
-            if (ans[i].value != NULL) {
+            if (vals[i] != NULL) {
                 json_buf_puts(&b, ", \"found\": true, \"value\": ");
-                buf_value(&b, ans[i].value, ans[i].vlen, f);
+                buf_value(&b, vals[i], vlens[i], f);
                 json_buf_puts(&b, "}");
             } else {
                 json_buf_puts(&b, ", \"found\": false}");
@@ -157,7 +173,7 @@ static enum MHD_Result answer_keys(struct MHD_Connection *c, const serve_ctx *ct
         }
         json_buf_puts(&b, "]}\n");
     } else {
-        bool hit = ans[0].value != NULL;
+        bool hit = vals[0] != NULL;
         status = hit ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
         json_buf_puts(&b, hit ? "{\"key\": " : "{\"error\": \"not found\", \"key\": ");
         buf_key(&b, keys[0], klens[0]);
@@ -165,13 +181,14 @@ static enum MHD_Result answer_keys(struct MHD_Connection *c, const serve_ctx *ct
         buf_key(&b, holder_ver_name(v), strlen(holder_ver_name(v)));
         if (hit) {
             json_buf_puts(&b, ", \"value\": ");
-            buf_value(&b, ans[0].value, ans[0].vlen, f);
+            buf_value(&b, vals[0], vlens[0], f);
         }
         json_buf_puts(&b, "}\n");
     }
     holder_release(ctx->h, v);
-    serve_answers_free(ans, n);
-    free(ans);
+    serve_values_free(vals, n);
+    free(vals);
+    free(vlens);
     return reply_buf(c, status, &b, "application/json");
 }
 

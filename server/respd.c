@@ -46,7 +46,8 @@ typedef struct worker {
     bool listening;
     conn *conns;
     resp_arg *argv; /* lim.max_batch + 1 entries */
-    serve_answer *answers;
+    char **values;  /* lim.max_batch + 1 entries, as argv */
+    size_t *vlens;
     const char **keys;
     size_t *klens;
 } worker;
@@ -173,7 +174,7 @@ static bool lookup_keys(worker *w, conn *c, const resp_arg *keys, size_t n, size
     }
     holder_ver *v = holder_acquire(ctx->h);
     char err[PC_ERRLEN], msg[PC_ERRLEN + 8];
-    pc_status rc = serve_lookup_batch(v, n, w->keys, w->klens, w->answers, misses, err,
+    pc_status rc = serve_lookup_batch(v, n, w->keys, w->klens, w->values, w->vlens, misses, err,
                                       sizeof err);
     holder_release(ctx->h, v);
     if (rc != PC_OK) {
@@ -201,12 +202,12 @@ static bool cmd_get_keys(worker *w, conn *c, const resp_arg *argv, size_t argc, 
     else if (mget)
         reply_array(c, n);
     for (size_t i = 0; !exists && i < n; i++) {
-        if (w->answers[i].value != NULL)
-            reply_bulk(c, w->answers[i].value, w->answers[i].vlen);
+        if (w->values[i] != NULL)
+            reply_bulk(c, w->values[i], w->vlens[i]);
         else
             reply_nil(c);
     }
-    serve_answers_free(w->answers, n);
+    serve_values_free(w->values, n);
     return true;
 }
 
@@ -557,10 +558,11 @@ static pc_status worker_init(resp_server *s, worker *w, char *err, size_t errlen
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     w->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->argv = calloc(nargs, sizeof *w->argv);
-    w->answers = calloc(nargs, sizeof *w->answers);
+    w->values = calloc(nargs, sizeof *w->values);
+    w->vlens = calloc(nargs, sizeof *w->vlens);
     w->keys = calloc(nargs, sizeof *w->keys);
     w->klens = calloc(nargs, sizeof *w->klens);
-    if (w->ep < 0 || w->wake < 0 || !w->argv || !w->answers || !w->keys || !w->klens)
+    if (w->ep < 0 || w->wake < 0 || !w->argv || !w->values || !w->vlens || !w->keys || !w->klens)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "resp: cannot set up a worker: %s",
                       strerror(errno));
     struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL};
@@ -579,7 +581,8 @@ static void worker_free(worker *w)
     if (w->wake >= 0)
         close(w->wake);
     free(w->argv);
-    free(w->answers);
+    free(w->values);
+    free(w->vlens);
     free(w->keys);
     free(w->klens);
 }

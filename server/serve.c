@@ -26,31 +26,22 @@
 /* ---- shared by the front ends ---- */
 
 pc_status serve_lookup_batch(holder_ver *v, size_t n, const char *const *keys,
-                             const size_t *klens, serve_answer *answers, size_t *misses,
+                             const size_t *klens, char **values, size_t *vlens, size_t *misses,
                              char *err, size_t errlen)
 {
     *misses = 0;
-    table *t = holder_ver_table(v);
-    for (size_t i = 0; i < n; i++) {
-        bool found = false;
-        pc_status rc = table_get(t, keys[i], klens[i], &answers[i].value, &answers[i].vlen,
-                                 &found, err, errlen);
-        if (rc != PC_OK) {
-            serve_answers_free(answers, i);
-            return rc;
-        }
-        if (!found)
-            (*misses)++;
-    }
-    return PC_OK;
+    pc_status rc = table_multi_get(holder_ver_table(v), n, (const void *const *)keys, klens,
+                                   values, vlens, NULL, err, errlen);
+    for (size_t i = 0; rc == PC_OK && i < n; i++)
+        *misses += values[i] == NULL;
+    return rc;
 }
 
-void serve_answers_free(serve_answer *answers, size_t n)
+void serve_values_free(char **values, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(answers[i].value);
-        answers[i].value = NULL;
-        answers[i].vlen = 0;
+        free(values[i]);
+        values[i] = NULL;
     }
 }
 
@@ -140,7 +131,8 @@ pc_status serve_listen(const struct sockaddr *addr, int *fd, struct sockaddr_sto
 
 typedef struct serve_opts {
     const char *table;
-    const char *http, *resp;
+    const char *http, *resp;            /* as given; NULL: that endpoint is off */
+    struct sockaddr_storage http_addr, resp_addr; /* parsed once, by parse_opts */
     long reload_ms;
     long cache_mb;
     serve_limits lim;
@@ -234,12 +226,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     o->table = argv[optind];
     if (o->http == NULL && o->resp == NULL)
         o->http = "127.0.0.1:8080";
+    /* Before the table is opened: a typo in an address is a usage error, not a late one. */
     const char *addrs[2] = {o->http, o->resp};
+    struct sockaddr_storage *parsed[2] = {&o->http_addr, &o->resp_addr};
     for (int i = 0; i < 2; i++) {
-        struct sockaddr_storage ss;
         socklen_t len;
         char err[PC_ERRLEN];
-        if (addrs[i] != NULL && serve_parse_addr(addrs[i], &ss, &len, err, sizeof err) != PC_OK) {
+        if (addrs[i] != NULL && serve_parse_addr(addrs[i], parsed[i], &len, err, sizeof err) != PC_OK) {
             fprintf(stderr, "precast serve: %s\n", err);
             return PC_ERR_USAGE;
         }
@@ -293,19 +286,16 @@ static void serve_until_signal(serve_ctx *ctx, const sigset_t *set, long reload_
 static pc_status start_endpoints(const serve_opts *o, const serve_ctx *ctx, http_server **hs,
                                  resp_server **rs, char *err, size_t errlen)
 {
-    struct sockaddr_storage addr, bound;
-    socklen_t alen;
+    struct sockaddr_storage bound;
     char shown[80];
     pc_status rc = PC_OK;
     if (o->http != NULL &&
-        (rc = serve_parse_addr(o->http, &addr, &alen, err, errlen)) == PC_OK &&
-        (rc = http_start((struct sockaddr *)&addr, ctx, hs, &bound, err, errlen)) == PC_OK) {
+        (rc = http_start((const struct sockaddr *)&o->http_addr, ctx, hs, &bound, err, errlen)) == PC_OK) {
         serve_format_addr((struct sockaddr *)&bound, shown, sizeof shown);
         fprintf(stderr, "precast serve: http listening on %s\n", shown);
     }
     if (rc == PC_OK && o->resp != NULL &&
-        (rc = serve_parse_addr(o->resp, &addr, &alen, err, errlen)) == PC_OK &&
-        (rc = resp_start((struct sockaddr *)&addr, ctx, rs, &bound, err, errlen)) == PC_OK) {
+        (rc = resp_start((const struct sockaddr *)&o->resp_addr, ctx, rs, &bound, err, errlen)) == PC_OK) {
         serve_format_addr((struct sockaddr *)&bound, shown, sizeof shown);
         fprintf(stderr, "precast serve: resp listening on %s\n", shown);
     }

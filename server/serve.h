@@ -31,19 +31,14 @@ typedef struct serve_ctx {
     serve_limits lim;
 } serve_ctx;
 
-/* One key's answer from serve_lookup_batch. */
-typedef struct serve_answer {
-    char *value; /* malloc'd, NULL on a miss */
-    size_t vlen;
-} serve_answer;
-
-/* Looks n keys up in one version (so a batch never mixes versions): answers[i] for keys[i].
- * On failure (a shard unreadable: PC_ERR_IO) every answer is freed and NULL.  *misses counts
- * the keys not found. */
+/* Looks n keys up in one version (so a batch never mixes versions): values[i] (malloc'd, NULL
+ * on a miss) and vlens[i] for keys[i], as table_multi_get.  *misses counts the keys not
+ * found. */
 pc_status serve_lookup_batch(holder_ver *v, size_t n, const char *const *keys,
-                             const size_t *klens, serve_answer *answers, size_t *misses,
+                             const size_t *klens, char **values, size_t *vlens, size_t *misses,
                              char *err, size_t errlen);
-void serve_answers_free(serve_answer *answers, size_t n);
+/* Frees values[0..n) and sets them to NULL. */
+void serve_values_free(char **values, size_t n);
 
 /* Parses "HOST:PORT" ("127.0.0.1:8080", "0.0.0.0:80", "[::1]:8080", ":8080" for 127.0.0.1;
  * HOST must be a numeric address) into *ss / *len.  PC_ERR_USAGE with a message if not. */

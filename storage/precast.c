@@ -33,15 +33,7 @@ int precast_table_get(precast_table *t, const void *key, size_t klen, char **val
 int precast_table_multi_get(precast_table *t, size_t n, const void *const *keys, const size_t *klens,
                             char **values, size_t *vlens, bool *found, char *err, size_t errlen)
 {
-    pc_status s = PC_OK;
-    size_t i = 0;
-    for (; i < n && s == PC_OK; i++) s = table_get((table *)t, keys[i], klens[i], &values[i], &vlens[i], &found[i], err, errlen);
-    if (s != PC_OK)
-        for (size_t j = 0; j < n; j++) {
-            if (j < i) free(values[j]);
-            values[j] = NULL;
-        }
-    return (int)s;
+    return (int)table_multi_get((table *)t, n, keys, klens, values, vlens, found, err, errlen);
 }
 
 const char *precast_table_version(const precast_table *t)

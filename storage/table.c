@@ -530,6 +530,25 @@ pc_status table_get(table *t, const void *key, size_t klen, char **val, size_t *
     return PC_OK;
 }
 
+pc_status table_multi_get(table *t, size_t n, const void *const *keys, const size_t *klens,
+                          char **vals, size_t *vlens, bool *found, char *err, size_t errlen)
+{
+    pc_status rc = PC_OK;
+    size_t i = 0;
+    for (; i < n && rc == PC_OK; i++) {
+        bool hit;
+        rc = table_get(t, keys[i], klens[i], &vals[i], &vlens[i], &hit, err, errlen);
+        if (found != NULL)
+            found[i] = hit;
+    }
+    for (size_t j = 0; rc != PC_OK && j < n; j++) {
+        if (j < i)
+            free(vals[j]);
+        vals[j] = NULL;
+    }
+    return rc;
+}
+
 const manifest *table_manifest(const table *t)
 {
     return t->m;

@@ -415,6 +415,12 @@ pc_status table_open_version(const char *table_dir, const char *version, table *
  * malloc'd copy of the value (NUL-terminated for convenience; *vlen excludes the NUL), freed
  * by the caller with free().  Miss: *found = false, *val = NULL, *vlen = 0.  A LevelDB error
  * -> PC_ERR_IO naming the shard, outputs as for a miss.  Thread-safe. */
+/* table_get for n keys: vals[i], vlens[i], found[i] as table_get's outputs for keys[i] (a miss
+ * has vals[i] == NULL, so found may be NULL).  On failure every value already looked up is
+ * freed and every vals[i] is NULL; the error is the failing key's. */
+pc_status table_multi_get(table *t, size_t n, const void *const *keys, const size_t *klens,
+                          char **vals, size_t *vlens, bool *found, char *err, size_t errlen);
+
 pc_status table_get(table *t, const void *key, size_t klen, char **val, size_t *vlen,
                     bool *found, char *err, size_t errlen);
 

@@ -213,6 +213,10 @@ if SERVE_TABLE=c start_server corrupt.log; then
     got=$(http GET "/v1/predictions/$k1"); r=$(rcli GET "$k1" 2>&1)
     case "$got|$r" in "503 {\"error\": "*"Corruption"*"|ERR "*) ok "a corrupt shard: HTTP 503 and a Redis error naming the corruption" ;;
         *) not_ok "corrupt shard" "$got | $r" ;; esac
+    # A batch that reaches the corrupt block fails whole: no partial answer.
+    got=$(http POST '/v1/predictions:batchGet' "[\"nope\", \"$k1\", \"$k2\"]"); r=$(rcli MGET nope "$k1" "$k2" 2>&1)
+    case "$got|$r" in "503 {\"error\": "*"Corruption"*"|ERR "*) ok "a corrupt shard: batchGet 503 and MGET a Redis error, never part of a batch" ;;
+        *) not_ok "corrupt shard batch" "$got | $r" ;; esac
     kill -TERM "$SPID"; wait "$SPID"
 else
     not_ok "serve corrupt table" "$(cat corrupt.log)"
