@@ -38,6 +38,8 @@ JOBS_SRC    := $(filter-out jobs/main.c,$(wildcard jobs/*.c))
 # server/ (precast serve) links libmicrohttpd; it stays out of libprecast.a so that programs
 # using the lookup library need only LevelDB.
 SERVER_SRC  := $(wildcard server/*.c)
+# trainer/ (precast train, issue 9): the training loop, optimisers, diagnostics, ONNX writer.
+TRAINER_SRC := $(wildcard trainer/*.c)
 
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 KERNELS_OBJ := $(call objs,$(KERNELS_SRC))
@@ -46,8 +48,10 @@ REDUCER_OBJ := $(call objs,$(REDUCER_SRC))
 STORAGE_OBJ := $(call objs,$(STORAGE_SRC))
 JOBS_OBJ    := $(call objs,$(JOBS_SRC))
 SERVER_OBJ  := $(call objs,$(SERVER_SRC))
+TRAINER_OBJ := $(call objs,$(TRAINER_SRC))
 MHD_LIBS    := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
-ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS_OBJ)
+ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS_OBJ) \
+               $(TRAINER_OBJ)
 
 TESTS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/test_*.c))
 TOOLS := $(patsubst tests/%.c,$(BIN)/%,$(wildcard tests/tool_*.c))
@@ -178,3 +182,6 @@ $(BIN)/bench_%:
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 .SECONDARY:
 -include tests/drills.mk
+# Training (issue 9) and input drift (issue 10) keep their extra targets beside their code.
+-include trainer/trainer.mk
+-include tests/drift.mk
