@@ -13,6 +13,7 @@ PACKAGES="
   valgrind clang libclang-rt-14-dev
   libonnx-testdata
   libmicrohttpd-dev curl redis-tools redis-server wrk
+  gnuplot-nox
 "
 
 SUDO=""
