@@ -93,6 +93,11 @@ $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
 $(BIN)/test_ops:     $(BUILD)/tests/test_ops.o $(BUILD)/libprecast.a
 $(BIN)/test_resp:    $(BUILD)/tests/test_resp.o $(BUILD)/server/resp.o
 $(BIN)/test_numparse: $(BUILD)/tests/test_numparse.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+# The training engine (issue 9): kernels' backward twins, and the net and optimisers alone
+# (not the rest of trainer/).
+$(BIN)/test_grad:    $(BUILD)/tests/test_grad.o $(KERNELS_OBJ)
+$(BIN)/test_net:     $(BUILD)/tests/test_net.o $(BUILD)/trainer/net.o $(BUILD)/trainer/optim.o \
+                     $(KERNELS_OBJ)
 $(BIN)/test_%:
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(MHD_LIBS) $(LDLIBS)
