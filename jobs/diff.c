@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include "jobs/diff.h"
 
 #include <stdbool.h>
@@ -9,45 +10,59 @@
 #include "storage/table.h"
 
 /* The value's top-1 label: the JSON string after "label": (escapes kept as written, which is
- * enough to compare and count). Returns false when the value has none. */
+ * enough to compare and count). Returns false when the value has none. The encoder writes the
+ * label first, so the prefix test settles nearly every value; memmem covers the others (the
+ * diff reads every pair of two versions, and a memcmp at every offset was a tenth of it). */
 static bool value_label(const char *v, size_t n, const char **label, size_t *len)
 {
     static const char key[] = "\"label\":\"";
-    for (size_t i = 0; i + sizeof key - 1 <= n; i++) {
-        if (memcmp(v + i, key, sizeof key - 1) != 0) continue;
-        size_t start = i + sizeof key - 1, j = start;
-        while (j < n && v[j] != '"') j += v[j] == '\\' ? 2 : 1;
-        if (j > n) return false;
-        *label = v + start;
-        *len = j - start;
-        return true;
+    static const char first[] = "{\"label\":\"";
+    const char *at = NULL;
+    if (n >= sizeof first - 1 && memcmp(v, first, sizeof first - 1) == 0) at = v + 1;
+    else at = memmem(v, n, key, sizeof key - 1);
+    if (at == NULL) return false;
+    size_t start = (size_t)(at - v) + sizeof key - 1, j = start;
+    while (j < n && v[j] != '"') j += v[j] == '\\' ? 2 : 1;
+    if (j > n) return false;
+    *label = v + start;
+    *len = j - start;
+    return true;
+}
+
+/* The index of class label in d, added if new (the long tail past DIFF_MAX_CLASSES folds
+ * into the last slot, "(other)"); -1 when out of memory. */
+static int64_t class_index(table_diff *d, const char *label, size_t len)
+{
+    run_report_diff *r = &d->report;
+    int64_t i = 0;
+    for (; i < r->nclasses; i++)
+        if (d->label_lens[i] == len && memcmp(d->classes[i].label, label, len) == 0) return i;
+    if (r->nclasses == DIFF_MAX_CLASSES) {
+        i = r->nclasses - 1;
+        if (strcmp(d->classes[i].label, "(other)") != 0) {
+            char *other = strdup("(other)");
+            if (other == NULL) return -1;
+            free((char *)d->classes[i].label);
+            d->classes[i].label = other;
+            d->label_lens[i] = strlen(other);
+        }
+        return i;
     }
-    return false;
+    char *copy = malloc(len + 1);
+    if (copy == NULL) return -1;
+    if (len) memcpy(copy, label, len);
+    copy[len] = '\0';
+    d->classes[i] = (run_report_class){.label = copy};
+    d->label_lens[i] = len;
+    r->nclasses++;
+    return i;
 }
 
 /* Counts a key's class on one side (0 before, 1 after). */
 static pc_status count_class(table_diff *d, const char *label, size_t len, int side, char *err, size_t errlen)
 {
-    run_report_diff *r = &d->report;
-    int64_t i = 0;
-    for (; i < r->nclasses; i++)
-        if (strlen(d->classes[i].label) == len && memcmp(d->classes[i].label, label, len) == 0) break;
-    if (i == r->nclasses) {
-        if (r->nclasses == DIFF_MAX_CLASSES) { /* fold the long tail into the last slot */
-            i = r->nclasses - 1;
-            if (strcmp(d->classes[i].label, "(other)") != 0) {
-                free((char *)d->classes[i].label);
-                d->classes[i].label = strdup("(other)");
-            }
-        } else {
-            char *copy = malloc(len + 1);
-            if (copy == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-            memcpy(copy, label, len);
-            copy[len] = '\0';
-            d->classes[i] = (run_report_class){.label = copy};
-            r->nclasses++;
-        }
-    }
+    int64_t i = class_index(d, label, len);
+    if (i < 0) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if (side == 0) d->classes[i].before++;
     else d->classes[i].after++;
     return PC_OK;
@@ -130,18 +145,38 @@ static pc_status join(table_diff *d, side *old, side *new, char *err, size_t err
     return s;
 }
 
-pc_status diff_versions(const char *table_dir, const char *previous, const char *new_dir, table_diff *out,
-                        char *err, size_t errlen)
+pc_status diff_init(table_diff *out, const char *previous, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->previous, sizeof out->previous, "%s", previous);
     out->report.previous_version = out->previous;
     out->classes = calloc(DIFF_MAX_CLASSES, sizeof(run_report_class));
-    side old = {0}, new = {0};
-    pc_status s = out->classes ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if (s == PC_OK) s = table_scan_open(table_dir, previous, &old.scan, err, errlen);
-    if (s == PC_OK) s = table_scan_open_dir(new_dir, &new.scan, err, errlen);
+    out->label_lens = calloc(DIFF_MAX_CLASSES, sizeof(size_t));
     out->report.classes = out->classes;
+    if (out->classes != NULL && out->label_lens != NULL) return PC_OK;
+    diff_free(out);
+    return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+}
+
+/* Opens one side's scan, restricted to [lo, hi) when a bound is given. */
+static pc_status open_side(side *sd, const char *table_dir, const char *version, const char *dir, const diff_range *range,
+                           char *err, size_t errlen)
+{
+    pc_status s = version != NULL ? table_scan_open(table_dir, version, &sd->scan, err, errlen)
+                                  : table_scan_open_dir(dir, &sd->scan, err, errlen);
+    if (s == PC_OK && range != NULL)
+        s = table_scan_set_range(sd->scan, range->lo, range->lo_len, range->hi, range->hi_len, err, errlen);
+    return s;
+}
+
+pc_status diff_versions_range(const char *table_dir, const char *previous, const char *new_dir,
+                              const diff_range *range, table_diff *out, char *err, size_t errlen)
+{
+    pc_status s = diff_init(out, previous, err, errlen);
+    if (s != PC_OK) return s;
+    side old = {0}, new = {0};
+    s = open_side(&old, table_dir, previous, NULL, range, err, errlen);
+    if (s == PC_OK) s = open_side(&new, NULL, NULL, new_dir, range, err, errlen);
     if (s == PC_OK) s = join(out, &old, &new, err, errlen);
     table_scan_close(old.scan);
     table_scan_close(new.scan);
@@ -151,6 +186,82 @@ pc_status diff_versions(const char *table_dir, const char *previous, const char 
     free(new.val);
     if (s != PC_OK) diff_free(out);
     return s;
+}
+
+pc_status diff_versions(const char *table_dir, const char *previous, const char *new_dir, table_diff *out,
+                        char *err, size_t errlen)
+{
+    return diff_versions_range(table_dir, previous, new_dir, NULL, out, err, errlen);
+}
+
+/* Packed: 6 counts, nclasses, then per class before, after, label length and bytes (int64
+ * fields in host order: the ranks of one job run one build). */
+#define DIFF_COUNTS 6
+
+static char *put_i64(char *p, int64_t v)
+{
+    memcpy(p, &v, sizeof v);
+    return p + sizeof v;
+}
+
+pc_status diff_pack(const table_diff *d, char **buf, size_t *len, char *err, size_t errlen)
+{
+    const run_report_diff *r = &d->report;
+    size_t n = (DIFF_COUNTS + 1) * 8;
+    for (int64_t i = 0; i < r->nclasses; i++) n += 3 * 8 + d->label_lens[i];
+    char *p = malloc(n);
+    if (p == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    *buf = p;
+    *len = n;
+    int64_t counts[DIFF_COUNTS] = {r->keys_before, r->keys_after, r->keys_added, r->keys_removed, r->keys_compared,
+                                   r->top1_changed};
+    for (int i = 0; i < DIFF_COUNTS; i++) p = put_i64(p, counts[i]);
+    p = put_i64(p, r->nclasses);
+    for (int64_t i = 0; i < r->nclasses; i++) {
+        p = put_i64(p, d->classes[i].before);
+        p = put_i64(p, d->classes[i].after);
+        p = put_i64(p, (int64_t)d->label_lens[i]);
+        if (d->label_lens[i]) memcpy(p, d->classes[i].label, d->label_lens[i]);
+        p += d->label_lens[i];
+    }
+    return PC_OK;
+}
+
+/* Reads the next int64 of a packed diff, false past its end. */
+static bool get_i64(const char **p, const char *end, int64_t *v)
+{
+    if ((size_t)(end - *p) < sizeof *v) return false;
+    memcpy(v, *p, sizeof *v);
+    *p += sizeof *v;
+    return true;
+}
+
+pc_status diff_merge_packed(table_diff *into, const char *buf, size_t len, char *err, size_t errlen)
+{
+    const char *p = buf, *end = buf + len;
+    int64_t counts[DIFF_COUNTS], n = 0;
+    for (int i = 0; i < DIFF_COUNTS; i++)
+        if (!get_i64(&p, end, &counts[i])) return pc_err(err, errlen, PC_ERR_INTERNAL, "diff: short packed counts");
+    if (!get_i64(&p, end, &n) || n < 0) return pc_err(err, errlen, PC_ERR_INTERNAL, "diff: bad packed class count");
+    run_report_diff *r = &into->report;
+    r->keys_before += counts[0];
+    r->keys_after += counts[1];
+    r->keys_added += counts[2];
+    r->keys_removed += counts[3];
+    r->keys_compared += counts[4];
+    r->top1_changed += counts[5];
+    for (int64_t c = 0; c < n; c++) {
+        int64_t before, after, l;
+        if (!get_i64(&p, end, &before) || !get_i64(&p, end, &after) || !get_i64(&p, end, &l) || l < 0 ||
+            (size_t)(end - p) < (size_t)l)
+            return pc_err(err, errlen, PC_ERR_INTERNAL, "diff: short packed class");
+        int64_t i = class_index(into, p, (size_t)l);
+        if (i < 0) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        into->classes[i].before += before;
+        into->classes[i].after += after;
+        p += l;
+    }
+    return PC_OK;
 }
 
 double diff_changed_share(const table_diff *d)
@@ -164,5 +275,6 @@ void diff_free(table_diff *d)
 {
     for (int64_t i = 0; d->classes && i < d->report.nclasses; i++) free((char *)d->classes[i].label);
     free(d->classes);
+    free(d->label_lens);
     memset(d, 0, sizeof *d);
 }

@@ -23,6 +23,7 @@
 typedef struct table_diff {
     run_report_diff report;   /* what the run report prints; points into this struct */
     run_report_class *classes;
+    size_t *label_lens;       /* strlen of each class label: the lookup runs once per key */
     char previous[256];
 } table_diff;
 
@@ -30,6 +31,26 @@ typedef struct table_diff {
  * holds its MANIFEST.json. On failure the diff is empty and freed. */
 pc_status diff_versions(const char *table_dir, const char *previous, const char *new_dir, table_diff *out,
                         char *err, size_t errlen);
+
+/* A key range [lo, hi), NULL for no bound (table_scan_set_range). */
+typedef struct diff_range {
+    const char *lo, *hi;
+    size_t lo_len, hi_len;
+} diff_range;
+
+/* The same over the keys in range only (range NULL: all), so that ranks can each diff their
+ * part of the key space and rank 0 merge the parts: a diff of a large table is then no longer
+ * a serial scan on one rank while the others wait. */
+pc_status diff_versions_range(const char *table_dir, const char *previous, const char *new_dir,
+                              const diff_range *range, table_diff *out, char *err, size_t errlen);
+
+/* An empty diff against `previous` (for merging into). */
+pc_status diff_init(table_diff *out, const char *previous, char *err, size_t errlen);
+
+/* A diff's counts and classes as bytes (*buf malloc'ed, the caller frees it), and the sum of
+ * such a packed diff into another: the same counts a single diff over the union would give. */
+pc_status diff_pack(const table_diff *d, char **buf, size_t *len, char *err, size_t errlen);
+pc_status diff_merge_packed(table_diff *into, const char *buf, size_t len, char *err, size_t errlen);
 /* The share of the previous version's keys that changed: removed, or top-1 changed (added keys
  * count against the new size). 0 when there was nothing before. */
 double diff_changed_share(const table_diff *d);

@@ -915,20 +915,131 @@ static bool staging_is_stale(const char *job, void *ctx)
     return strcmp(job, st->cfg->name) == 0;
 }
 
-/* Rank 0: tonight's table against the version it replaces (for the report), and the gate:
- * a change above output.max_changed keeps the new version staged, unpublished, and fails the
- * run (65) so that a person looks before services read it. Without a gate, a diff that cannot
- * be made is a warning. */
+/* Rank r's part of the key space for the diff: from the first key of its shard to the first
+ * key of the next non-empty shard (the first non-empty rank from the start, the last to the
+ * end); empty when its shard is. The old version's keys fall into exactly one part. */
+typedef struct key_part {
+    char *keys;           /* every rank's first key, concatenated */
+    int *lens, *displs;   /* -1: that rank's shard is empty */
+} key_part;
+
+static void key_part_free(key_part *k)
+{
+    free(k->keys);
+    free(k->lens);
+    free(k->displs);
+}
+
+static pc_status gather_first_keys(run_state *st, key_part *k, char *err, size_t errlen)
+{
+    int mine = st->shard.dir != NULL && st->shard.rows > 0 ? (int)st->shard.first_key_len : -1;
+    k->lens = calloc((size_t)st->nranks, sizeof(int));
+    k->displs = calloc((size_t)st->nranks, sizeof(int));
+    pc_status s = k->lens && k->displs ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
+    MPI_Allgather(&mine, 1, MPI_INT, k->lens, 1, MPI_INT, st->comm);
+    int *counts = calloc((size_t)st->nranks, sizeof(int));
+    int64_t total = 0;
+    for (int r = 0; counts && r < st->nranks; r++) {
+        k->displs[r] = (int)total;
+        counts[r] = k->lens[r] > 0 ? k->lens[r] : 0;
+        total += counts[r];
+    }
+    k->keys = malloc((size_t)total + 1);
+    s = counts && k->keys ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK)
+        MPI_Allgatherv(st->shard.first_key, mine > 0 ? mine : 0, MPI_BYTE, k->keys, counts, k->displs, MPI_BYTE,
+                       st->comm);
+    free(counts);
+    return s;
+}
+
+/* This rank's range; false when it has none (its shard is empty). */
+static bool my_key_part(const run_state *st, const key_part *k, diff_range *out)
+{
+    if (k->lens[st->rank] < 0) return false;
+    *out = (diff_range){0};
+    bool first = true;
+    for (int r = 0; r < st->rank; r++) first = first && k->lens[r] < 0;
+    if (!first) out->lo = k->keys + k->displs[st->rank], out->lo_len = (size_t)k->lens[st->rank];
+    for (int r = st->rank + 1; r < st->nranks; r++)
+        if (k->lens[r] >= 0) {
+            out->hi = k->keys + k->displs[r], out->hi_len = (size_t)k->lens[r];
+            break;
+        }
+    return true;
+}
+
+/* Rank 0 gets the sum of every rank's packed diff in st->diff. Collective. */
+static pc_status merge_diffs(run_state *st, const table_diff *mine, const char *previous, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    pc_status s = diff_pack(mine, &buf, &len, err, errlen);
+    if (s == PC_OK && len > INT_MAX) s = pc_err(err, errlen, PC_ERR_INTERNAL, "diff: too many classes to gather");
+    int n = s == PC_OK ? (int)len : 0;
+    int *lens = st->rank == 0 ? calloc((size_t)st->nranks, sizeof(int)) : NULL;
+    int *displs = st->rank == 0 ? calloc((size_t)st->nranks, sizeof(int)) : NULL;
+    if (st->rank == 0 && (lens == NULL || displs == NULL)) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) goto done;
+    MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, 0, st->comm);
+    char *all = NULL;
+    int64_t total = 0;
+    if (st->rank == 0) {
+        for (int r = 0; r < st->nranks; r++) displs[r] = (int)total, total += lens[r];
+        if (total > INT_MAX || (all = malloc((size_t)total + 1)) == NULL)
+            s = pc_err(err, errlen, PC_ERR_INTERNAL, "diff: out of memory gathering");
+    }
+    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
+        MPI_Gatherv(buf, n, MPI_BYTE, all, lens, displs, MPI_BYTE, 0, st->comm);
+        if (st->rank == 0) s = diff_init(&st->diff, previous, err, errlen);
+        for (int r = 0; s == PC_OK && st->rank == 0 && r < st->nranks; r++)
+            s = diff_merge_packed(&st->diff, all + displs[r], (size_t)lens[r], err, errlen);
+        if (s != PC_OK && st->rank == 0) diff_free(&st->diff);
+    }
+    free(all);
+done:
+    free(buf);
+    free(lens);
+    free(displs);
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+/* Tonight's version against `previous`, every rank diffing its own key range (a serial diff
+ * on rank 0 was a tenth of a two-rank run, and on a cluster would scan the whole table on one
+ * node while the others wait). Collective; the merged diff lands on rank 0. */
+static pc_status diff_ranks(run_state *st, const char *previous, char *err, size_t errlen)
+{
+    key_part k = {0};
+    table_diff mine = {0};
+    diff_range range;
+    pc_status s = gather_first_keys(st, &k, err, errlen);
+    if (s == PC_OK) {
+        s = my_key_part(st, &k, &range)
+                ? diff_versions_range(st->cfg->table_dir, previous, st->staging, &range, &mine, err, errlen)
+                : diff_init(&mine, previous, err, errlen);
+        s = mpi_agree(s, st->comm, err, errlen);
+    }
+    if (s == PC_OK) s = merge_diffs(st, &mine, previous, err, errlen);
+    if (mine.classes != NULL) diff_free(&mine);
+    key_part_free(&k);
+    return s;
+}
+
+/* The diff against the previous version and output.max_changed's gate: over the gate, the
+ * version stays staged and the run fails (65). Without a gate, a diff that cannot be made is a
+ * warning. Collective (previous is the same on every rank). */
 static pc_status diff_and_gate(run_state *st, const char *previous, char *err, size_t errlen)
 {
     if (!st->cfg->diff && st->cfg->max_changed < 0) return PC_OK;
     char why[PC_ERRLEN];
-    if (diff_versions(st->cfg->table_dir, previous, st->staging, &st->diff, why, sizeof why) != PC_OK) {
+    if (diff_ranks(st, previous, why, sizeof why) != PC_OK) {
         if (st->cfg->max_changed >= 0)
             return pc_err(err, errlen, PC_ERR_IO, "output.max_changed: cannot diff against %s: %s", previous, why);
-        fprintf(stderr, "precast: warning: no diff against %s: %s\n", previous, why);
+        if (st->rank == 0) fprintf(stderr, "precast: warning: no diff against %s: %s\n", previous, why);
         return PC_OK;
     }
+    if (st->rank != 0) return PC_OK;
     st->have_diff = true;
     double share = diff_changed_share(&st->diff);
     if (st->cfg->max_changed >= 0 && share > st->cfg->max_changed) {
@@ -958,51 +1069,74 @@ static char *join_overrides(const run_state *st)
 
 /* Rank 0 writes the manifest, with the run's provenance, into staging, publishes the version
  * and applies retention. Collective. */
+/* Rank 0: the version's name and its manifest in staging; *previous is the version CURRENT
+ * names ("" when none). */
+static pc_status write_staging_manifest(run_state *st, uint64_t checksum, shard_info *shards, char *previous,
+                                        size_t cap, char *err, size_t errlen)
+{
+    pc_status s = table_version_name(st->cfg->table_dir, st->cfg->name, st->version, sizeof st->version, err, errlen);
+    char created[32], host[256] = "", why[PC_ERRLEN];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    bool has_previous = table_current(st->cfg->table_dir, previous, cap, why, sizeof why) == PC_OK;
+    if (!has_previous) previous[0] = '\0';
+    gethostname(host, sizeof host - 1);
+    int nfiles = split_plan_file_count(st->plan);
+    char **paths = calloc((size_t)nfiles + 1, sizeof(char *));
+    int64_t *sizes = calloc((size_t)nfiles + 1, sizeof(int64_t));
+    int64_t *mtimes = calloc((size_t)nfiles + 1, sizeof(int64_t));
+    for (int i = 0; paths && sizes && mtimes && i < nfiles; i++) {
+        struct stat sb;
+        paths[i] = (char *)split_plan_file_path(st->plan, i);
+        sizes[i] = split_plan_file_size(st->plan, i);
+        mtimes[i] = stat(paths[i], &sb) == 0 ? (int64_t)sb.st_mtime : MANIFEST_TIME_UNKNOWN;
+    }
+    char *job_text = NULL;
+    size_t job_len = 0;
+    model_file_read(st->cfg->job_file, &job_text, &job_len, why, sizeof why); /* NULL if gone */
+    char *overrides = join_overrides(st);
+    manifest m = {
+        .format_version = 1, .created = created, .job = st->cfg->name, .version = st->version,
+        .model_path = st->cfg->model_path, .model_sha256 = st->model_sha256, .job_file = st->cfg->job_file,
+        .ninputs = nfiles, .input_paths = paths, .input_sizes = sizes, .input_mtimes = mtimes,
+        .rows_in = st->total.rows_in, .rows_written = st->rows_written,
+        .rows_rejected = st->total.rows_rejected, .rows_dropped = st->duplicates_dropped,
+        .checksum = checksum,
+        .value_format = (char *)value_format_name(st->cfg->head.format),
+        .head = (char *)head_kind_name(head_effective_kind(st->h)),
+        .labels_path = st->cfg->labels_path, .ranks = st->nranks,
+        .nshards = st->cfg->single_shard ? 1 : st->nranks, .shards = shards,
+        .job_text = job_text, .job_overrides = overrides, .precast_version = PRECAST_VERSION,
+        .host = host, .previous = has_previous ? previous : NULL};
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/MANIFEST.json", st->staging);
+    if (paths == NULL || sizes == NULL || mtimes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if (s == PC_OK) s = manifest_write(path, &m, err, errlen);
+    free(paths);
+    free(sizes);
+    free(mtimes);
+    free(job_text);
+    free(overrides);
+    return s;
+}
+
+/* Rank 0 writes the manifest into staging, all ranks diff it against the previous version,
+ * and rank 0 publishes it (gate permitting) and applies retention. Collective. */
 static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t errlen)
 {
     shard_info *shards = NULL;
+    char previous[256] = "";
     pc_status s = gather_shards(st, &shards, err, errlen);
     if (s != PC_OK) return s;
+    if (st->rank == 0) s = write_staging_manifest(st, checksum, shards, previous, sizeof previous, err, errlen);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
+        MPI_Bcast(previous, sizeof previous, MPI_CHAR, 0, st->comm);
+        if (previous[0] != '\0') s = diff_and_gate(st, previous, err, errlen);
+        s = mpi_agree(s, st->comm, err, errlen);
+    }
     if (st->rank == 0) {
-        s = table_version_name(st->cfg->table_dir, st->cfg->name, st->version, sizeof st->version, err, errlen);
-        char created[32], previous[256], host[256] = "", why[PC_ERRLEN];
-        time_t now = time(NULL);
-        struct tm tm;
-        strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-        bool has_previous = table_current(st->cfg->table_dir, previous, sizeof previous, why, sizeof why) == PC_OK;
-        gethostname(host, sizeof host - 1);
-        int nfiles = split_plan_file_count(st->plan);
-        char **paths = calloc((size_t)nfiles + 1, sizeof(char *));
-        int64_t *sizes = calloc((size_t)nfiles + 1, sizeof(int64_t));
-        int64_t *mtimes = calloc((size_t)nfiles + 1, sizeof(int64_t));
-        for (int i = 0; paths && sizes && mtimes && i < nfiles; i++) {
-            struct stat sb;
-            paths[i] = (char *)split_plan_file_path(st->plan, i);
-            sizes[i] = split_plan_file_size(st->plan, i);
-            mtimes[i] = stat(paths[i], &sb) == 0 ? (int64_t)sb.st_mtime : MANIFEST_TIME_UNKNOWN;
-        }
-        char *job_text = NULL;
-        size_t job_len = 0;
-        model_file_read(st->cfg->job_file, &job_text, &job_len, why, sizeof why); /* NULL if gone */
-        char *overrides = join_overrides(st);
-        manifest m = {
-            .format_version = 1, .created = created, .job = st->cfg->name, .version = st->version,
-            .model_path = st->cfg->model_path, .model_sha256 = st->model_sha256, .job_file = st->cfg->job_file,
-            .ninputs = nfiles, .input_paths = paths, .input_sizes = sizes, .input_mtimes = mtimes,
-            .rows_in = st->total.rows_in, .rows_written = st->rows_written,
-            .rows_rejected = st->total.rows_rejected, .rows_dropped = st->duplicates_dropped,
-            .checksum = checksum,
-            .value_format = (char *)value_format_name(st->cfg->head.format),
-            .head = (char *)head_kind_name(head_effective_kind(st->h)),
-            .labels_path = st->cfg->labels_path, .ranks = st->nranks,
-            .nshards = st->cfg->single_shard ? 1 : st->nranks, .shards = shards,
-            .job_text = job_text, .job_overrides = overrides, .precast_version = PRECAST_VERSION,
-            .host = host, .previous = has_previous ? previous : NULL};
-        char path[PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/MANIFEST.json", st->staging);
-        if (paths == NULL || sizes == NULL || mtimes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-        if (s == PC_OK) s = manifest_write(path, &m, err, errlen);
-        if (s == PC_OK && has_previous) s = diff_and_gate(st, previous, err, errlen);
+        char why[PC_ERRLEN];
         crash_point(st, "before_publish");
         if (s == PC_OK) s = table_publish(st->cfg->table_dir, st->staging, st->version, err, errlen);
         if (s == PC_OK) st->staging[0] = '\0'; /* published: nothing to clean up */
@@ -1013,11 +1147,6 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
         if (s == PC_OK && table_retain(st->cfg->table_dir, st->cfg->keep_versions, staging_is_stale, st, NULL, 0,
                                        &removed, why, sizeof why) != PC_OK)
             fprintf(stderr, "precast: warning: retention: %s (the new version is published)\n", why);
-        free(paths);
-        free(sizes);
-        free(mtimes);
-        free(job_text);
-        free(overrides);
         for (int r = 0; r < st->nranks; r++) shard_info_clear(&shards[r]);
         free(shards);
     }

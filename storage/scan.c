@@ -28,6 +28,11 @@ struct table_scan {
     size_t prev_len, prev_cap;
     bool have_prev;
     bool failed, done;
+    /* table_scan_set_range: [lo, hi) with NULL for no bound; a ranged scan reads parts of
+     * shards, so it checks key order and ranges but not the shards' counts and checksums. */
+    char *lo, *hi;
+    size_t lo_len, hi_len;
+    bool ranged;
 };
 
 const manifest *table_scan_manifest(const table_scan *s)
@@ -55,6 +60,8 @@ void table_scan_close(table_scan *s)
         leveldb_options_destroy(s->opts);
     manifest_free(s->m);
     free(s->prev);
+    free(s->lo);
+    free(s->hi);
     free(s);
 }
 
@@ -123,6 +130,48 @@ pc_status table_scan_open(const char *table_dir, const char *version, table_scan
     return PC_OK;
 }
 
+/* A copy of a bound (NULL stays NULL). */
+static bool copy_bound(char **dst, size_t *dst_len, const char *src, size_t len)
+{
+    *dst = NULL;
+    *dst_len = 0;
+    if (src == NULL)
+        return true;
+    if ((*dst = malloc(len + 1)) == NULL)
+        return false;
+    if (len > 0)
+        memcpy(*dst, src, len);
+    *dst_len = len;
+    return true;
+}
+
+pc_status table_scan_set_range(table_scan *s, const char *lo, size_t lo_len, const char *hi,
+                               size_t hi_len, char *err, size_t errlen)
+{
+    if (s->have_prev || s->view.db != NULL || s->done || s->failed)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: scan range set after the scan began",
+                      s->dir);
+    free(s->lo);
+    free(s->hi);
+    if (!copy_bound(&s->lo, &s->lo_len, lo, lo_len) || !copy_bound(&s->hi, &s->hi_len, hi, hi_len))
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", s->dir);
+    s->ranged = true;
+    return PC_OK;
+}
+
+/* Ranged scans: is the shard wholly below lo (skip it) or at or above hi (the scan ends)? */
+static bool shard_below_range(const table_scan *s, const shard_info *si)
+{
+    if (si->first_key == NULL)
+        return true; /* empty: nothing in range */
+    return s->lo != NULL && st_key_cmp(si->last_key, si->last_key_len, s->lo, s->lo_len) < 0;
+}
+
+static bool key_at_or_above_hi(const table_scan *s, const char *k, size_t kl)
+{
+    return s->hi != NULL && st_key_cmp(k, kl, s->hi, s->hi_len) >= 0;
+}
+
 static pc_status fail(table_scan *s, pc_status rc)
 {
     s->failed = true;
@@ -160,6 +209,11 @@ static pc_status end_shard(table_scan *s, char *err, size_t errlen)
     leveldb_iter_get_error(s->it, &lerr);
     if (lerr != NULL)
         return st_ldb_err(err, errlen, PC_ERR_IO, lerr, "%s/%s: scan", s->dir, si->dir);
+    if (s->ranged) {
+        close_shard(s);
+        s->shard++;
+        return PC_OK;
+    }
     if (s->rows != si->rows)
         return pc_err(err, errlen, PC_ERR_IO, "%s/%s: %" PRId64 " rows, the manifest says %" PRId64,
                       s->dir, si->dir, s->rows, si->rows);
@@ -190,11 +244,23 @@ pc_status table_scan_next(table_scan *s, const char **key, size_t *klen, const c
             return PC_OK;
         }
         if (s->view.db == NULL) {
+            const shard_info *next = &s->m->shards[s->shard];
+            if (s->ranged && shard_below_range(s, next)) {
+                s->shard++;
+                continue;
+            }
+            if (s->ranged && key_at_or_above_hi(s, next->first_key, next->first_key_len)) {
+                s->done = true;
+                continue;
+            }
             if ((rc = open_shard(s, err, errlen)) != PC_OK)
                 return fail(s, rc);
         }
         if (!s->started) {
-            leveldb_iter_seek_to_first(s->it);
+            if (s->lo != NULL)
+                leveldb_iter_seek(s->it, s->lo, s->lo_len);
+            else
+                leveldb_iter_seek_to_first(s->it);
             s->started = true;
         } else {
             leveldb_iter_next(s->it);
@@ -208,6 +274,12 @@ pc_status table_scan_next(table_scan *s, const char **key, size_t *klen, const c
     const char *k = leveldb_iter_key(s->it, &kl);
     const char *v = leveldb_iter_value(s->it, &vl);
     const shard_info *si = &s->m->shards[s->shard];
+    if (key_at_or_above_hi(s, k, kl)) {
+        close_shard(s);
+        s->done = true;
+        *eof = true;
+        return PC_OK;
+    }
     if (s->have_prev && st_key_cmp(k, kl, s->prev, s->prev_len) <= 0) {
         char a[ST_KEY_SHOW], b[ST_KEY_SHOW];
         return fail(s, pc_err(err, errlen, PC_ERR_IO, "%s/%s: key \"%s\" not after \"%s\"",

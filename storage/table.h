@@ -375,6 +375,16 @@ pc_status table_scan_open_dir(const char *version_dir, table_scan **out, char *e
 pc_status table_scan_next(table_scan *s, const char **key, size_t *klen, const char **val,
                           size_t *vlen, bool *eof, char *err, size_t errlen);
 
+/* Restricts the scan to keys in [lo, hi) (bytewise), lo == NULL meaning from the first key
+ * and hi == NULL to the last; the bounds are copied.  Call before the first table_scan_next.
+ * Shards wholly outside the range are not opened, and the first one is entered by a seek, so
+ * ranks can split one scan of a large version by key range.  A ranged scan reads parts of
+ * shards: it still checks key order and the shards' key ranges, not their row counts and
+ * checksums (`precast verify` and whole scans do).  Errors: PC_ERR_INTERNAL when called
+ * after the scan began or out of memory. */
+pc_status table_scan_set_range(table_scan *s, const char *lo, size_t lo_len, const char *hi,
+                               size_t hi_len, char *err, size_t errlen);
+
 /* The manifest of the scanned version; owned by s, valid until table_scan_close. */
 const manifest *table_scan_manifest(const table_scan *s);
 

@@ -74,6 +74,23 @@ run_np 2 run job.ini --set input.paths=fewer.csv --set model.path=small_sigmoid.
 run_np 2 run job.ini --set input.paths=fewer.csv --set output.max_changed=10% \
     && [ "$(cat t/CURRENT)" != "$before" ] && ok "an unchanged night passes the gate and publishes" || not_ok "gate pass" "$(head -c 300 "$TMP/err")"
 
+# The diff is split across ranks by key range: -np 3 over a 2-shard previous version gives
+# the same counts and classes as -np 1 over a copy of the same table.
+rm -rf t1 && cp -r t t1
+run_np 1 run job.ini --set input.paths=a.csv --set model.path=small_sigmoid.onnx --set output.head=sigmoid \
+    --set output.table=t1 && run_np 3 run job.ini --set input.paths=a.csv --set model.path=small_sigmoid.onnx \
+    --set output.head=sigmoid \
+    && out=$($PY - t1/report-job.json t/report-job.json <<'PYEOF'
+import json, sys
+a, b = (json.load(open(p))["diff"] for p in sys.argv[1:3])
+for d in (a, b):
+    d["classes"] = sorted((c["label"], c["before"], c["after"]) for c in d["classes"])
+assert a == b, (a, b)
+assert a["keys_added"] == 1000 and a["keys_compared"] == 2000 and a["top1_changed"] > 200, a
+print("%d added, %d top-1 changed, %d classes" % (a["keys_added"], a["top1_changed"], len(a["classes"])))
+PYEOF
+) && ok "diff split over 3 ranks equals the diff of 1 rank: $out" || not_ok "diff across ranks" "$out $(head -c 300 "$TMP/err")"
+
 # run --check validates without publishing; predict runs without a job file.
 run_np 1 run --check job.ini --set output.table=checked; rc=$?
 [ $rc = 0 ] && grep -q "ok: model .* loads (1 input), the first 1000 rows of 1 file map and predict" "$TMP/out" && [ ! -e checked/CURRENT ] \
