@@ -48,11 +48,20 @@ for b in $BATCHES; do
     if [ "$f" -gt "$best_fwd" ]; then best_fwd=$f best_batch=$b; fi
 done
 log "fastest batch: $best_batch"
-# forward_of KIND ROWS -> "forward bound" rows/s at the chosen batch
+# forward_of KIND ROWS [BATCH...] -> "forward bound batch" at the fastest of the batches
+# (default: the example's fastest).  The best batch depends on the layers' widths (a job sets
+# run.batch_rows per model), so the other kinds get a sweep of their own: the bound is
+# measured at the same batch as the forward pass it is compared with.
 forward_of() {
-    local out; out=$(build/bin/bench_forward "$OUT/$1.onnx" "$best_batch" "$2")
-    echo "$out" | sed 's/^/  /' >&2
-    echo "$(echo "$out" | field '^forward: .* ([0-9]+) rows/s.*') $(echo "$out" | field '^sgemm bound: .* ([0-9]+) rows/s.*')"
+    local kind=$1 rows=$2 out f bound b best=0 best_bound=0 best_b=$best_batch; shift 2
+    for b in "${@:-$best_batch}"; do
+        out=$(build/bin/bench_forward "$OUT/$kind.onnx" "$b" "$rows")
+        echo "$out" | sed "s/^/  $kind batch $b: /" >&2
+        f=$(echo "$out" | field '^forward: .* ([0-9]+) rows/s.*')
+        bound=$(echo "$out" | field '^sgemm bound: .* ([0-9]+) rows/s.*')
+        if [ "$f" -gt "$best" ]; then best=$f best_bound=$bound best_b=$b; fi
+    done
+    echo "$best $best_bound $best_b"
 }
 # torch_fwd KIND CSV PT -> best rows/s over batches 1024 and 4096, one thread
 torch_fwd() {
@@ -67,9 +76,9 @@ torch_fwd() {
     done
     echo "$best"
 }
-read -r fwd bound < <(forward_of bench "$ROWS")
-read -r wfwd wbound < <(forward_of wide 100000)
-read -r efwd ebound < <(forward_of embed "$ROWS")
+read -r fwd bound _ < <(forward_of bench "$ROWS")
+read -r wfwd wbound wbatch < <(forward_of wide 100000 256 1024 4096)
+read -r efwd ebound ebatch < <(forward_of embed "$ROWS" 256 1024 4096)
 tfwd=$(torch_fwd bench bench.csv)
 twfwd=$(torch_fwd wide wide.csv)
 tefwd=$(torch_fwd embed embed.csv)
@@ -130,7 +139,7 @@ row "6. scaling, end to end -np 2 / -np 1 (rows/s)" "$p2" "$p1" 1.8
 
 {
     echo "precast bench, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-    echo "forward batch: $best_batch rows (fastest of: $BATCHES)"
+    echo "forward batch: example $best_batch rows (fastest of: $BATCHES), wide $wbatch, embed $ebatch (of 256 1024 4096)"
     echo
     printf '| %-52s | %12s | %12s | %6s | %-8s | %-7s |\n' figure precast baseline ratio target ""
     printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------------------------------" "--------------" "--------------" "--------" "----------" "---------"
