@@ -49,6 +49,7 @@ typedef struct id_acc {
     int64_t distinct_loaded;       /* read from a file */
     bool complete_loaded;
     id_table t;                    /* PROFILE: the ids counted */
+    const id_table *ref_t;         /* COMPARE: the reference column's ids */
     /* featstats_ids_get's view (sorted top ids), rebuilt on demand */
     char **top;
     int64_t top_counts[FEATSTATS_TOP_IDS];
@@ -269,7 +270,14 @@ pc_status featstats_set_range(featstats *fs, int64_t i, double lo, double hi, ch
     return PC_OK;
 }
 
-pc_status featstats_create_compare(const featstats *reference, featstats **out, char *err, size_t errlen)
+/* Index of name in the reference's dense features (ids: id columns), or -1. */
+static int64_t ref_find(const featstats *ref, bool ids, const char *name)
+{
+    return ids ? featstats_id_find(ref, name) : featstats_dense_find(ref, name);
+}
+
+pc_status featstats_create_compare(const featstats *reference, const char *const *dense, int64_t ndense,
+                                   const char *const *ids, int64_t nids, featstats **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (reference->mode != FEATSTATS_PROFILE)
@@ -278,20 +286,29 @@ pc_status featstats_create_compare(const featstats *reference, featstats **out, 
         if (!reference->dense[i].ranged)
             return pc_err(err, errlen, PC_ERR_USAGE, "featstats_create_compare: the reference's histogram of '%s' is not complete",
                           reference->dense[i].name);
+    if (dense == NULL) ndense = reference->ndense;
+    if (ids == NULL) nids = reference->nids;
+    for (int64_t i = 0; dense && i < ndense; i++)
+        if (ref_find(reference, false, dense[i]) < 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "the statistics have no dense feature '%s'", dense[i]);
+    for (int64_t i = 0; ids && i < nids; i++)
+        if (ref_find(reference, true, ids[i]) < 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "the statistics have no id column '%s'", ids[i]);
     featstats *fs = calloc(1, sizeof *fs);
     if (fs == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
     fs->mode = FEATSTATS_COMPARE;
     fs->ref = reference;
-    pc_status s = alloc_columns(fs, reference->ndense, reference->nids, err, errlen);
+    pc_status s = alloc_columns(fs, ndense, nids, err, errlen);
     for (int64_t i = 0; s == PC_OK && i < fs->ndense; i++) {
-        const dense_acc *r = &reference->dense[i];
+        const dense_acc *r = &reference->dense[dense ? ref_find(reference, false, dense[i]) : i];
         if ((fs->dense[i].name = dup_str(r->name)) == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
         set_range(&fs->dense[i], r->lo, r->hi);
     }
     for (int64_t i = 0; s == PC_OK && i < fs->nids; i++) {
-        fs->ids[i].kind = reference->ids[i].kind;
-        if ((fs->ids[i].name = dup_str(reference->ids[i].name)) == NULL)
-            s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
+        const id_acc *r = &reference->ids[ids ? ref_find(reference, true, ids[i]) : i];
+        fs->ids[i].kind = r->kind;
+        fs->ids[i].ref_t = &r->t;
+        if ((fs->ids[i].name = dup_str(r->name)) == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
     }
     if (s != PC_OK) {
         featstats_free(fs);
@@ -393,7 +410,7 @@ static pc_status id_add(featstats *fs, int64_t col, uint64_t key, const char *sp
     id_acc *a = &fs->ids[col];
     a->count++;
     if (fs->mode == FEATSTATS_COMPARE) {
-        if (!table_has(&fs->ref->ids[col].t, key)) a->unseen++;
+        if (!table_has(a->ref_t, key)) a->unseen++;
         return PC_OK;
     }
     if (fs->pass2) { /* ids are counted in pass 1 only */
@@ -822,6 +839,30 @@ void featstats_ids_get(const featstats *fs, int64_t i, featstats_ids *out)
     out->top_counts = a->top_counts;
 }
 
+pc_status featstats_id_entries(const featstats *fs, int64_t col, uint64_t **keys, int64_t **counts, int64_t *n,
+                               char *err, size_t errlen)
+{
+    *keys = NULL;
+    *counts = NULL;
+    *n = 0;
+    if (fs->mode != FEATSTATS_PROFILE) return PC_OK;
+    const id_table *t = &fs->ids[col].t;
+    size_t m = 0;
+    id_ref *v = t->cap ? ids_sorted(t, &m) : NULL;
+    uint64_t *k = malloc((m + 1) * sizeof *k);
+    int64_t *c = malloc((m + 1) * sizeof *c);
+    if ((t->cap && v == NULL) || k == NULL || c == NULL) {
+        free(v), free(k), free(c);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
+    }
+    for (size_t i = 0; i < m; i++) k[i] = v[i].key, c[i] = v[i].count;
+    free(v);
+    *keys = k;
+    *counts = c;
+    *n = (int64_t)m;
+    return PC_OK;
+}
+
 bool featstats_vocab_has(const featstats *fs, int64_t col, uint64_t key)
 {
     return fs->mode == FEATSTATS_PROFILE && table_has(&fs->ids[col].t, key);
@@ -950,6 +991,11 @@ static bool write_ids(out_buf *b, const featstats *fs, int64_t i)
         if (k) ob_puts(b, k % 10 ? ", " : ",\n    ");
         ob_string(b, s, len);
         free(s);
+    }
+    ob_puts(b, "],\n   \"counts\": [");
+    for (size_t k = 0; k < n; k++) {
+        if (k) ob_puts(b, k % 20 ? ", " : ",\n    ");
+        ob_printf(b, "%lld", (long long)ids[k].count);
     }
     free(ids);
     ob_puts(b, "]}");
@@ -1428,7 +1474,7 @@ static pc_status id_key_of(reader *rd, const id_acc *a, const jval *v, uint64_t 
 
 static pc_status read_ids(reader *rd, const jval *o, id_acc *a)
 {
-    const jval *v, *top, *vocab;
+    const jval *v, *top, *vocab, *counts;
     pc_status s = o->type == J_OBJ ? PC_OK : rfail(rd, "must be an object");
     if (s == PC_OK) s = rfield(rd, o, "name", J_STR, &v);
     if (s == PC_OK && (v->len == 0 || strlen(v->str) != v->len)) s = rfail(rd, "\"name\" must be a non-empty string");
@@ -1450,6 +1496,9 @@ static pc_status read_ids(reader *rd, const jval *o, id_acc *a)
     if (s == PC_OK) s = rfield(rd, o, "top", J_ARR, &top);
     if (s == PC_OK && top->n > FEATSTATS_TOP_IDS) s = rfail(rd, "\"top\" lists more than %d ids", FEATSTATS_TOP_IDS);
     if (s == PC_OK) s = rfield(rd, o, "vocab", J_ARR, &vocab);
+    if (s == PC_OK) s = rfield(rd, o, "counts", J_ARR, &counts);
+    if (s == PC_OK && counts->n != vocab->n)
+        s = rfail(rd, "\"counts\" has %zu entries, \"vocab\" %zu", counts->n, vocab->n);
     if (s == PC_OK && vocab->n > FEATSTATS_VOCAB_MAX)
         s = rfail(rd, "\"vocab\" lists more than %d ids", FEATSTATS_VOCAB_MAX);
     if (s == PC_OK && (int64_t)vocab->n > a->distinct_loaded)
@@ -1457,14 +1506,23 @@ static pc_status read_ids(reader *rd, const jval *o, id_acc *a)
     if (s == PC_OK && a->complete_loaded && (int64_t)vocab->n != a->distinct_loaded)
         s = rfail(rd, "\"vocab_complete\" is true but \"vocab\" lists %zu of %lld ids", vocab->n,
                   (long long)a->distinct_loaded);
+    int64_t total = 0;
+    uint64_t prev_key = 0;
     for (size_t k = 0; s == PC_OK && k < vocab->n; k++) {
         uint64_t key = 0;
+        int64_t count = 0;
         s = id_key_of(rd, a, &vocab->items[k], &key);
+        if (s == PC_OK) s = rcount(rd, &counts->items[k], "a \"counts\" entry", &count);
+        if (s == PC_OK && count == 0) s = rfail(rd, "\"counts\" holds a 0");
+        if (s == PC_OK && k > 0 && count > a->t.counts[table_find(&a->t, prev_key)])
+            s = rfail(rd, "\"counts\" is not in decreasing order");
+        prev_key = key;
+        total += count;
         if (s == PC_OK && table_has(&a->t, key)) s = rfail(rd, "\"vocab\" lists \"%s\" twice", vocab->items[k].str);
-        /* descending synthetic counts keep the file's order when the vocabulary is written again */
-        if (s == PC_OK && table_add(&a->t, key, (int64_t)(vocab->n - k), vocab->items[k].str, vocab->items[k].len, SIZE_MAX) < 0)
+        if (s == PC_OK && table_add(&a->t, key, count, vocab->items[k].str, vocab->items[k].len, SIZE_MAX) < 0)
             s = rfail(rd, "out of memory");
     }
+    if (s == PC_OK && total > a->count) s = rfail(rd, "\"counts\" add up to more than \"count\"");
     if (s == PC_OK && (a->top = calloc(top->n + 1, sizeof *a->top)) == NULL) s = rfail(rd, "out of memory");
     for (size_t k = 0; s == PC_OK && k < top->n; k++) {
         const jval *e = &top->items[k];

@@ -82,10 +82,14 @@ pc_status featstats_create(const char *const *dense, int64_t ndense, const char 
  * (range [0, 1]).  PC_ERR_USAGE if rows were already added or the range is bad. */
 pc_status featstats_set_range(featstats *fs, int64_t i, double lo, double hi, char *err, size_t errlen);
 
-/* A COMPARE sketch with the columns, kinds and bin edges of `reference` (a profile, from
+/* A COMPARE sketch with the bin edges and vocabularies of `reference` (a profile, from
  * featstats_read_json or a finished featstats_create sketch), which it borrows: keep reference
- * alive until this sketch is freed. */
-pc_status featstats_create_compare(const featstats *reference, featstats **out, char *err, size_t errlen);
+ * alive until this sketch is freed.  Its columns are the dense features and id columns named
+ * (in that order; dense / ids NULL: all of the reference's, in its order); a name the
+ * reference lacks -> PC_ERR_CONFIG "the statistics have no dense feature 'x'". */
+pc_status featstats_create_compare(const featstats *reference, const char *const *dense, int64_t ndense,
+                                   const char *const *ids, int64_t nids, featstats **out, char *err,
+                                   size_t errlen);
 
 void featstats_free(featstats *fs); /* accepts NULL */
 
@@ -170,6 +174,12 @@ typedef struct featstats_ids {
 void featstats_dense_get(const featstats *fs, int64_t i, featstats_dense *out);
 void featstats_ids_get(const featstats *fs, int64_t i, featstats_ids *out);
 
+/* PROFILE: id column col's ids and counts, most frequent first (ties: smaller key first), as
+ * two malloc'd arrays of *n entries the caller frees (NULL, NULL, 0 for a COMPARE sketch).  For
+ * a sketch read from a file: the vocabulary and its counts. */
+pc_status featstats_id_entries(const featstats *fs, int64_t col, uint64_t **keys, int64_t **counts, int64_t *n,
+                               char *err, size_t errlen);
+
 /* True if key is in id column col's vocabulary (PROFILE sketches only; false otherwise). */
 bool featstats_vocab_has(const featstats *fs, int64_t col, uint64_t key);
 
@@ -181,7 +191,7 @@ bool featstats_vocab_has(const featstats *fs, int64_t col, uint64_t key);
  *    "dense": [{"name", "count", "missing", "mean", "std", "min", "max", "lo", "hi",
  *               "hist": [20 counts], "below", "above"}...],
  *    "ids": [{"name", "kind": "int"|"string", "count", "distinct", "vocab_complete",
- *             "top": [["id", count]...], "vocab": ["id"...]}...]}
+ *             "top": [["id", count]...], "vocab": ["id"...], "counts": [count...]}...]}
  * The output is a function of the statistics only (fixed key order, %.17g doubles, vocabulary
  * sorted by count then key), so identical statistics give identical bytes.
  * PC_ERR_USAGE in COMPARE mode or before the histogram is complete; PC_ERR_CANTCREAT /

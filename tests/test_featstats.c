@@ -113,7 +113,7 @@ START_TEST(test_histogram_two_passes)
 
     /* compare against it: -1 below, 25 above, 2.5 in bin 2 */
     featstats *cmp = NULL;
-    ck_assert_int_eq(featstats_create_compare(fs, &cmp, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_create_compare(fs, NULL, 0, NULL, 0, &cmp, err, sizeof err), PC_OK);
     const float y[] = {-1, 25, 2.5f, NAN};
     featstats_add_dense(cmp, 0, y, 4, 1);
     featstats_dense_get(cmp, 0, &d);
@@ -188,7 +188,7 @@ START_TEST(test_ids_top_and_unseen)
     ck_assert(!featstats_vocab_has(fs, 1, featstats_id_key("kyiv", 4)));
 
     featstats *cmp = NULL;
-    ck_assert_int_eq(featstats_create_compare(fs, &cmp, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_create_compare(fs, NULL, 0, NULL, 0, &cmp, err, sizeof err), PC_OK);
     const int64_t u2[] = {7, 8, 8, 3};
     uint64_t keys[] = {featstats_id_key("kyiv", 4), 0, featstats_id_key("oslo", 4), 0};
     ck_assert_int_eq(featstats_add_ids_i64(cmp, 0, u2, 4, err, sizeof err), PC_OK);
@@ -252,7 +252,7 @@ START_TEST(test_order_independent_and_round_trip)
 
     /* the compare sketch of the same rows reproduces the histogram bin for bin, no unseen */
     featstats *cmp = NULL;
-    ck_assert_int_eq(featstats_create_compare(rd, &cmp, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_create_compare(rd, NULL, 0, NULL, 0, &cmp, err, sizeof err), PC_OK);
     featstats_add_dense(cmp, 0, x, N, 2);
     ck_assert_int_eq(featstats_add_ids_i64(cmp, 0, ids, N, err, sizeof err), PC_OK);
     for (int j = 0; j < 2; j++) {
@@ -279,7 +279,7 @@ static const char *GOOD =
     " \"dense\": [{\"name\": \"a\", \"count\": 3, \"missing\": 1, \"mean\": 1, \"std\": 0.5, \"min\": 0.5, \"max\": 1.5,"
     " \"lo\": 0.5, \"hi\": 1.5, \"hist\": [1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"below\": 0, \"above\": 0}],\n"
     " \"ids\": [{\"name\": \"u\", \"kind\": \"string\", \"count\": 2, \"distinct\": 2, \"vocab_complete\": true,"
-    " \"top\": [[\"x\", 1], [\"y\", 1]], \"vocab\": [\"x\", \"y\"]}]}\n";
+    " \"top\": [[\"x\", 1], [\"y\", 1]], \"vocab\": [\"x\", \"y\"], \"counts\": [1, 1]}]}\n";
 
 static void expect_bad(const char *from, const char *to, pc_status code, const char *needle)
 {
@@ -318,6 +318,8 @@ START_TEST(test_bad_files)
     expect_bad("]}]}\n", "]}]}\n{}", PC_ERR_CONFIG, "trailing");
     expect_bad("\"std\": 0.5", "\"std\": \"0.5\"", PC_ERR_CONFIG, "\"std\" must be a number");
     expect_bad(GOOD, "", PC_ERR_CONFIG, "empty file");
+    expect_bad("\"counts\": [1, 1]", "\"counts\": [1]", PC_ERR_CONFIG, "\"counts\" has 1 entries");
+    expect_bad("\"counts\": [1, 1]", "\"counts\": [1, 2]", PC_ERR_CONFIG, "decreasing");
 
     fs = (featstats *)1;
     ck_assert_int_eq(featstats_read_json(tmp_path("nonexistent.json"), &fs, err, sizeof err), PC_ERR_NOINPUT);
