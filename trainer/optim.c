@@ -1,9 +1,20 @@
-/* optim.c — optimisers, clipping and schedules; see optim.h.  (Being implemented: this first
- * version only fixes the API so that the trainer can be written against it.) */
+/* optim.c — optimisers, clipping and schedules; see optim.h.  The update formulas follow
+ * PyTorch 1.13's single-tensor implementations step by step (including where they compute in
+ * float), so that test_net can compare one step with PyTorch's to 1e-5. */
 #include "trainer/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
+
+struct optim {
+    optim_config cfg;
+    int64_t t;       /* steps taken */
+    int nparams;     /* the net's parameter count when created */
+    int64_t *offset; /* (nparams) start of each trainable parameter's state, -1 for buffers */
+    int64_t *count;  /* (nparams) its element count, to catch a different net */
+    float *state;    /* SGD: momentum buffer; Adam: m then v, each `total` floats */
+    int64_t total;
+};
 
 void optim_config_init(optim_config *c, optim_kind kind)
 {
@@ -16,23 +27,188 @@ void optim_config_init(optim_config *c, optim_kind kind)
     c->l2 = 0.0;
 }
 
+static pc_status check_config(const optim_config *c, char *err, size_t errlen)
+{
+    if (c->kind != OPTIM_SGD && c->kind != OPTIM_ADAM)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "unknown optimizer");
+    if (!(isfinite(c->lr) && c->lr >= 0.0))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "learning rate %g must be a number >= 0", c->lr);
+    if (!(isfinite(c->momentum) && c->momentum >= 0.0))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "momentum %g must be a number >= 0", c->momentum);
+    if (!(c->beta1 >= 0.0 && c->beta1 < 1.0) || !(c->beta2 >= 0.0 && c->beta2 < 1.0))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "Adam betas %g, %g must be in [0, 1)", c->beta1,
+                      c->beta2);
+    if (c->kind == OPTIM_ADAM && !(isfinite(c->eps) && c->eps > 0.0))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "Adam eps %g must be > 0", c->eps);
+    if (!(isfinite(c->l2) && c->l2 >= 0.0))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "l2 %g must be a number >= 0", c->l2);
+    return PC_OK;
+}
+
 pc_status optim_create(const optim_config *cfg, const net *n, optim **out, char *err,
                        size_t errlen)
 {
-    (void)cfg; (void)n;
     *out = NULL;
-    return pc_err(err, errlen, PC_ERR_INTERNAL, "optim_create: not implemented yet");
+    pc_status st = check_config(cfg, err, errlen);
+    if (st != PC_OK) return st;
+    optim *o = calloc(1, sizeof *o);
+    int np = net_param_count(n);
+    if (o != NULL) {
+        o->offset = calloc((size_t)np + 1, sizeof *o->offset);
+        o->count = calloc((size_t)np + 1, sizeof *o->count);
+    }
+    if (o == NULL || o->offset == NULL || o->count == NULL) {
+        optim_free(o);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for the optimizer");
+    }
+    o->cfg = *cfg;
+    o->nparams = np;
+    for (int k = 0; k < np; k++) {
+        net_param p;
+        net_param_get((net *)n, k, &p); /* reads only */
+        o->count[k] = p.count;
+        o->offset[k] = p.grad != NULL ? o->total : -1;
+        if (p.grad != NULL) o->total += p.count;
+    }
+    size_t per = cfg->kind == OPTIM_ADAM ? 2 : 1;
+    o->state = calloc((size_t)(o->total > 0 ? o->total : 1) * per, sizeof *o->state);
+    if (o->state == NULL) {
+        optim_free(o);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory for the optimizer state (%lld MB)",
+                      (long long)((o->total * (int64_t)per * 4) >> 20));
+    }
+    *out = o;
+    return PC_OK;
 }
 
-void optim_free(optim *o) { (void)o; }
-void optim_step(optim *o, net *n, double lr_now) { (void)o; (void)n; (void)lr_now; }
-int64_t optim_steps(const optim *o) { (void)o; return 0; }
-double optim_clip_global_norm(net *n, double max_norm) { (void)n; (void)max_norm; return 0.0; }
-double optim_param_grad_norm(net *n, int param) { (void)n; (void)param; return 0.0; }
+void optim_free(optim *o)
+{
+    if (o == NULL) return;
+    free(o->offset);
+    free(o->count);
+    free(o->state);
+    free(o);
+}
+
+int64_t optim_steps(const optim *o) { return o->t; }
+
+static void sgd_update(const optim_config *c, float *w, const float *g, float *buf, int64_t n,
+                       float lr, bool first)
+{
+    float l2 = (float)c->l2, mom = (float)c->momentum;
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] + l2 * w[i];
+        if (mom != 0.0f) {
+            buf[i] = first ? d : mom * buf[i] + d;
+            d = buf[i];
+        }
+        w[i] -= lr * d;
+    }
+}
+
+static void adam_update(const optim_config *c, float *w, const float *g, float *m, float *v,
+                        int64_t n, double lr, int64_t t)
+{
+    float l2 = (float)c->l2, b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
+    double bc1 = 1.0 - pow(c->beta1, (double)t), bc2 = 1.0 - pow(c->beta2, (double)t);
+    float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] + l2 * w[i];
+        m[i] = m[i] * b1 + (1.0f - b1) * d;
+        v[i] = v[i] * b2 + (1.0f - b2) * d * d;
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        w[i] -= step_size * (m[i] / denom);
+    }
+}
+
+void optim_step(optim *o, net *n, double lr_now)
+{
+    int np = net_param_count(n);
+    if (np != o->nparams) return; /* another net: nothing sensible to do */
+    o->t++;
+    for (int k = 0; k < np; k++) {
+        net_param p;
+        net_param_get(n, k, &p);
+        if (p.grad == NULL || o->offset[k] < 0 || p.count != o->count[k]) continue;
+        float *s = o->state + o->offset[k];
+        if (o->cfg.kind == OPTIM_SGD)
+            sgd_update(&o->cfg, p.value, p.grad, s, p.count, (float)lr_now, o->t == 1);
+        else
+            adam_update(&o->cfg, p.value, p.grad, s, s + o->total, p.count, lr_now, o->t);
+    }
+}
+
+/* Sum of squares of a parameter's gradient, over its touched rows when it is sparse. */
+static double grad_sumsq(const net_param *p)
+{
+    double s = 0.0;
+    if (p->grad == NULL) return 0.0;
+    if (p->touched_rows == NULL) {
+        for (int64_t i = 0; i < p->count; i++) s += (double)p->grad[i] * p->grad[i];
+        return s;
+    }
+    for (int64_t r = 0; r < p->touched_count; r++) {
+        const float *g = p->grad + p->touched_rows[r] * p->row_width;
+        for (int64_t i = 0; i < p->row_width; i++) s += (double)g[i] * g[i];
+    }
+    return s;
+}
+
+static void grad_scale(const net_param *p, float f)
+{
+    if (p->grad == NULL) return;
+    if (p->touched_rows == NULL) {
+        for (int64_t i = 0; i < p->count; i++) p->grad[i] *= f;
+        return;
+    }
+    for (int64_t r = 0; r < p->touched_count; r++) {
+        float *g = p->grad + p->touched_rows[r] * p->row_width;
+        for (int64_t i = 0; i < p->row_width; i++) g[i] *= f;
+    }
+}
+
+double optim_param_grad_norm(net *n, int param)
+{
+    net_param p;
+    if (net_param_get(n, param, &p) != PC_OK) return 0.0;
+    return sqrt(grad_sumsq(&p));
+}
+
+double optim_clip_global_norm(net *n, double max_norm)
+{
+    int np = net_param_count(n);
+    double s = 0.0;
+    for (int k = 0; k < np; k++) {
+        net_param p;
+        net_param_get(n, k, &p);
+        s += grad_sumsq(&p);
+    }
+    double norm = sqrt(s);
+    if (max_norm > 0.0) {
+        double coef = max_norm / (norm + 1e-6); /* clip_grad_norm_'s formula */
+        if (coef < 1.0)
+            for (int k = 0; k < np; k++) {
+                net_param p;
+                net_param_get(n, k, &p);
+                grad_scale(&p, (float)coef);
+            }
+    }
+    return norm;
+}
 
 double optim_schedule_lr(optim_schedule s, double base, int64_t step, int64_t total_steps,
                          int64_t step_size, double gamma)
 {
-    (void)s; (void)step; (void)total_steps; (void)step_size; (void)gamma;
-    return base;
+    if (step < 0) step = 0;
+    switch (s) {
+    case OPTIM_SCHEDULE_STEP:
+        if (step_size <= 0) step_size = 1;
+        return base * pow(gamma, (double)(step / step_size));
+    case OPTIM_SCHEDULE_COSINE:
+        if (total_steps <= 0) return base;
+        if (step >= total_steps) return 0.0;
+        return base * (1.0 + cos(M_PI * (double)step / (double)total_steps)) / 2.0;
+    case OPTIM_SCHEDULE_CONSTANT:
+    default: return base;
+    }
 }
