@@ -1,4 +1,5 @@
 #include "mapper/head.h"
+#include "mapper/numparse.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -281,8 +282,8 @@ static void append_label(const head *h, char *out, size_t cap, size_t *n, int64_
 
 static void append_float(char *out, size_t cap, size_t *n, float v)
 {
-    char num[FLOAT_JSON + 8];
-    int k = snprintf(num, sizeof num, "%.6g", (double)v);
+    char num[FORMAT_G6_MAX];
+    int k = format_float_g6(num, v); /* snprintf's "%.6g", exactly, without printf's cost */
     append(out, cap, n, num, (size_t)k);
 }
 

@@ -621,3 +621,106 @@ size_t parse_float_fields(const char *s, size_t len, char sep, size_t n, float *
     }
     return n;
 }
+
+/* ---- format_float_g6 ---- */
+
+/* The formatter's exact arithmetic (gcc and clang on 64-bit targets). */
+__extension__ typedef unsigned __int128 uint128;
+
+static uint128 pow10_u128(int n)
+{
+    uint128 p = 1;
+    while (n-- > 0) p *= 10;
+    return p;
+}
+
+/* x = m * 2^e (m < 2^24) times 10^s, truncated: *q, and how the dropped part compares with
+ * one half: -1 below, 0 exactly, 1 above. False when the quotient would not fit 64 bits. */
+static bool scaled_digits(uint32_t m, int e, int s, uint64_t *q, int *half)
+{
+    uint128 num = m, den = 1;
+    if (s >= 0) num *= pow10_u128(s);
+    else den = pow10_u128(-s);
+    if (e >= 0) num <<= e;
+    else den <<= -e;
+    uint128 quot = num / den, rem = num - quot * den;
+    if (quot >> 63) return false;
+    *q = (uint64_t)quot;
+    uint128 twice = rem << 1;
+    *half = twice < den ? -1 : twice == den ? 0 : 1;
+    return true;
+}
+
+/* The 6 significant digits of x = m * 2^e, correctly rounded, and the decimal exponent k of
+ * the rounded value (x ~ digits * 10^(k-5)). */
+static bool six_digits(uint32_t m, int e, double approx, uint32_t *digits, int *k)
+{
+    int kk = (int)floor(log10(approx));
+    for (int tries = 0; tries < 3; tries++) {
+        uint64_t q;
+        int half;
+        if (!scaled_digits(m, e, 5 - kk, &q, &half)) return false;
+        if (q < 100000) { /* log10 rounded up across a power of ten */
+            kk--;
+            continue;
+        }
+        if (q >= 1000000) {
+            kk++;
+            continue;
+        }
+        q += half > 0 || (half == 0 && (q & 1));
+        if (q == 1000000) q = 100000, kk++;
+        *digits = (uint32_t)q;
+        *k = kk;
+        return true;
+    }
+    return false;
+}
+
+int format_float_g6(char out[FORMAT_G6_MAX], float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    uint32_t biased = (bits >> 23) & 0xff, m = bits & 0x7fffff;
+    double a = fabs((double)v);
+    uint32_t d;
+    int k;
+    /* normal floats in [1e-25, 2^100): the numerator and denominator fit 128 bits */
+    if (biased == 0 || biased == 0xff || a < 1e-25 || a >= 0x1p100 ||
+        !six_digits(m | 0x800000, (int)biased - 150, a, &d, &k))
+        return snprintf(out, FORMAT_G6_MAX, "%.6g", (double)v);
+    char dig[6];
+    for (int i = 5; i >= 0; i--, d /= 10) dig[i] = (char)('0' + d % 10);
+    int nd = 6;
+    while (nd > 1 && dig[nd - 1] == '0') nd--; /* %g drops trailing zeros */
+    char *p = out;
+    if (bits >> 31) *p++ = '-';
+    if (k >= -4 && k < 6) { /* fixed notation */
+        if (k >= 0) {
+            for (int i = 0; i <= k; i++) *p++ = i < nd ? dig[i] : '0';
+            if (nd > k + 1) {
+                *p++ = '.';
+                for (int i = k + 1; i < nd; i++) *p++ = dig[i];
+            }
+        } else {
+            *p++ = '0';
+            *p++ = '.';
+            for (int i = 0; i < -k - 1; i++) *p++ = '0';
+            for (int i = 0; i < nd; i++) *p++ = dig[i];
+        }
+    } else { /* exponent notation: d.ddddde+XX */
+        *p++ = dig[0];
+        if (nd > 1) {
+            *p++ = '.';
+            for (int i = 1; i < nd; i++) *p++ = dig[i];
+        }
+        int x = k < 0 ? -k : k;
+        *p++ = 'e';
+        *p++ = k < 0 ? '-' : '+';
+        if (x >= 100) *p++ = (char)('0' + x / 100);
+        *p++ = (char)('0' + x / 10 % 10);
+        *p++ = (char)('0' + x % 10);
+    }
+    *p = '\0';
+    return (int)(p - out);
+}

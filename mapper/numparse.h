@@ -1,5 +1,6 @@
 /*
- * numparse.h — parsing CSV fields as numbers, fast and correctly rounded.
+ * numparse.h — parsing CSV fields as numbers, fast and correctly rounded; and the one number
+ * format the values use, written as fast and as exactly (format_float_g6).
  *
  * The grammar is plain decimal: optional spaces/tabs, an optional sign, digits with an
  * optional '.', an optional exponent (e/E, optional sign, digits), optional spaces/tabs.
@@ -46,5 +47,15 @@ pc_status parse_float(const char *s, size_t len, float *out, char *err, size_t e
  * matter); sep is not a digit, '.', '+', '-', 'e', 'E', space or tab. err may be NULL. */
 size_t parse_float_fields(const char *s, size_t len, char sep, size_t n, float *out, size_t *ends,
                           char *err, size_t errlen);
+
+/* Room format_float_g6 needs: "-1.23457e-05" and a NUL. */
+#define FORMAT_G6_MAX 16
+
+/* Writes v as snprintf(out, FORMAT_G6_MAX, "%.6g", (double)v) does, byte for byte, and
+ * returns the length (without the NUL).  Values in [1e-25, 2^100) in magnitude are
+ * converted with exact 128-bit integer arithmetic (round half to even on the exact binary
+ * value, as glibc does); zero, NaN, infinities and the rest go to snprintf.  The job writes a
+ * probability or two per row, and printf's general machinery was 5 % of a run. */
+int format_float_g6(char out[FORMAT_G6_MAX], float v);
 
 #endif

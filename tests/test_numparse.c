@@ -641,6 +641,70 @@ START_TEST(test_against_strtof)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- format_float_g6 */
+
+/* One float through format_float_g6 against snprintf's "%.6g"; 1 if they differ. */
+static int g6_differs(float x)
+{
+    char want[64], got[FORMAT_G6_MAX];
+    int wn = snprintf(want, sizeof want, "%.6g", (double)x);
+    int gn = format_float_g6(got, x);
+    if (gn == wn && strcmp(got, want) == 0) return 0;
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    fprintf(stderr, "format_float_g6(0x%08x) = \"%s\", snprintf %%.6g = \"%s\"\n", bits, got, want);
+    return 1;
+}
+
+/* Values chosen to sit on the formatter's edges: powers of ten and the floats beside them
+ * (log10's estimate, the exponent switch at 1e-4 and 1e6, rounding up to the next power),
+ * its range limits, and the values a softmax writes most (near 0 and 1). */
+START_TEST(test_format_g6_edges)
+{
+    int bad = 0;
+    const float fixed[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 0.1f, 1e-4f, 1e-5f, 9.99999e-5f, 9.999995e-5f,
+                           999999.0f, 999999.5f, 1e6f, 123456.5f, 9.999995f, 0.9999995f, 1e-25f, 9e-26f,
+                           0x1p100f, 0x1.fffffep99f, 3.0517578125e-05f, 1e38f, 1e-38f, 1e-45f,
+                           (float)INFINITY, -(float)INFINITY, (float)NAN, 0.981f, 0.012f, 9.9851e-06f};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) bad += g6_differs(fixed[i]);
+    for (int e = -30; e <= 31; e++) {
+        float p = (float)pow(10.0, e);
+        for (int d = -3; d <= 3; d++) {
+            float x = p;
+            for (int j = 0; j < (d < 0 ? -d : d); j++) x = nextafterf(x, d < 0 ? 0.0f : INFINITY);
+            bad += g6_differs(x) + g6_differs(-x);
+        }
+    }
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
+/* Random bit patterns over every exponent, and every float of [0.5, 1) near the top class
+ * probabilities' most common values. */
+START_TEST(test_format_g6_against_snprintf)
+{
+    uint64_t rng = 0xD1B54A32D192ED03ULL;
+    int64_t n = under_valgrind() ? 100000 : 4000000, checked = 0;
+    int bad = 0;
+    for (int64_t i = 0; i < n && bad < 10; i++) {
+        uint32_t bits = (uint32_t)next_rand(&rng);
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        bad += g6_differs(x);
+        checked++;
+    }
+    uint32_t lo = 0x3f7f0000u, hi = under_valgrind() ? lo + 20000 : 0x3f800000u; /* [0.996, 1) */
+    for (uint32_t bits = lo; bits < hi && bad < 10; bits++) {
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        bad += g6_differs(x);
+        checked++;
+    }
+    printf("test_format_g6_against_snprintf: %lld floats equal to %%.6g\n", (long long)checked);
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 static Suite *numparse_suite(void)
 {
     Suite *s = suite_create("numparse");
@@ -653,6 +717,8 @@ static Suite *numparse_suite(void)
     tcase_add_test(tc, test_fields_every_cut);
     tcase_add_test(tc, test_every_short_field);
     tcase_add_test(tc, test_against_strtof);
+    tcase_add_test(tc, test_format_g6_edges);
+    tcase_add_test(tc, test_format_g6_against_snprintf);
     suite_add_tcase(s, tc);
     return s;
 }
