@@ -13,5 +13,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_versions(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* server/serve.c */
+int cmd_train(int argc, char **argv); /* trainer/train.c */
 
 #endif
