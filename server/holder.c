@@ -10,13 +10,16 @@
 
 struct holder_ver {
     table *t;
+    memindex *ix;       /* NULL: lookups go to LevelDB */
+    char note[PC_ERRLEN]; /* why a version was not preloaded, or "" */
+    double load_seconds;
     int64_t created;
     long refs; /* requests using it; guarded by holder.mu */
 };
 
 struct holder {
     char dir[PATH_MAX];
-    size_t cache_bytes;
+    holder_opts opts;
     pthread_mutex_t mu;
     holder_ver *cur; /* guarded by mu */
 };
@@ -36,6 +39,39 @@ static int64_t parse_created(const char *iso)
     return (int64_t)timegm(&tm);
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Reads v's pairs into a memory index.  Over the cap or out of memory, v is served from
+ * LevelDB and v->note says why (PC_OK); a damaged version is an error. */
+static pc_status ver_preload(const holder *h, holder_ver *v, char *err, size_t errlen)
+{
+    double t0 = now_seconds();
+    char why[PC_ERRLEN];
+    pc_status rc = memindex_build(table_version_dir(v->t), h->opts.preload_max_bytes, &v->ix,
+                                  why, sizeof why);
+    if (rc == PC_OK) {
+        v->load_seconds = now_seconds() - t0;
+        return PC_OK;
+    }
+    if (rc == PC_ERR_CONFIG || rc == PC_ERR_INTERNAL) {
+        snprintf(v->note, sizeof v->note, "%s", why);
+        return PC_OK;
+    }
+    return pc_err(err, errlen, rc, "preload: %s", why);
+}
+
+static void ver_close(holder_ver *v)
+{
+    memindex_free(v->ix);
+    table_close(v->t);
+    free(v);
+}
+
 static pc_status ver_open(const holder *h, const char *version, holder_ver **out, char *err,
                           size_t errlen)
 {
@@ -43,11 +79,16 @@ static pc_status ver_open(const holder *h, const char *version, holder_ver **out
     holder_ver *v = calloc(1, sizeof *v);
     if (v == NULL)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    size_t cache = h->opts.cache_bytes;
     pc_status rc = version != NULL
-                       ? table_open_version_cached(h->dir, version, h->cache_bytes, &v->t, err, errlen)
-                       : table_open_cached(h->dir, h->cache_bytes, &v->t, err, errlen);
+                       ? table_open_version_cached(h->dir, version, cache, &v->t, err, errlen)
+                       : table_open_cached(h->dir, cache, &v->t, err, errlen);
     if (rc != PC_OK) {
         free(v);
+        return rc;
+    }
+    if (h->opts.preload && (rc = ver_preload(h, v, err, errlen)) != PC_OK) {
+        ver_close(v);
         return rc;
     }
     v->created = parse_created(table_manifest(v->t)->created);
@@ -55,13 +96,7 @@ static pc_status ver_open(const holder *h, const char *version, holder_ver **out
     return PC_OK;
 }
 
-static void ver_close(holder_ver *v)
-{
-    table_close(v->t);
-    free(v);
-}
-
-pc_status holder_open(const char *table_dir, size_t cache_bytes, holder **out, char *err,
+pc_status holder_open(const char *table_dir, const holder_opts *o, holder **out, char *err,
                       size_t errlen)
 {
     *out = NULL;
@@ -71,7 +106,7 @@ pc_status holder_open(const char *table_dir, size_t cache_bytes, holder **out, c
     if (h == NULL)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     strcpy(h->dir, table_dir);
-    h->cache_bytes = cache_bytes;
+    h->opts = *o;
     pc_status rc = ver_open(h, NULL, &h->cur, err, errlen);
     if (rc != PC_OK) {
         free(h);
@@ -122,6 +157,21 @@ const char *holder_ver_name(const holder_ver *v)
 int64_t holder_ver_created(const holder_ver *v)
 {
     return v->created;
+}
+
+const memindex *holder_ver_index(const holder_ver *v)
+{
+    return v->ix;
+}
+
+const char *holder_ver_note(const holder_ver *v)
+{
+    return v->note;
+}
+
+double holder_ver_load_seconds(const holder_ver *v)
+{
+    return v->load_seconds;
 }
 
 pc_status holder_reload(holder *h, bool *switched, char *err, size_t errlen)

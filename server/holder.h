@@ -8,8 +8,15 @@
  * request releases it.  A version that fails to open is not switched to; the old one keeps
  * answering.
  *
- * Ownership: the holder owns every open version; a holder_ver pointer is valid from
- * holder_acquire until the matching holder_release.  Thread safety: acquire and release from
+ * With preloading on (holder_opts.preload), each version is also read whole into a memory
+ * index (server/memindex.h) when it is opened, before it is made current, so that requests
+ * never wait for the load: lookups then never reach LevelDB.  A version whose index would
+ * pass the cap, or for which memory runs out, is served from LevelDB instead (holder_ver_note
+ * says why); a version whose scan finds it damaged is not opened at all.
+ *
+ * Ownership: the holder owns every open version and its index; a holder_ver pointer, and any
+ * value its index handed out, is valid from holder_acquire until the matching
+ * holder_release.  Thread safety: acquire and release from
  * any number of threads; reload and close from one thread (the server's main loop).
  */
 #ifndef PRECAST_SERVER_HOLDER_H
@@ -20,14 +27,22 @@
 #include <stdint.h>
 
 #include "kernels/status.h"
+#include "server/memindex.h"
 #include "storage/table.h"
 
 typedef struct holder holder;
 typedef struct holder_ver holder_ver;
 
-/* Opens table_dir's current version, each version with a block cache of cache_bytes (0: the
- * default).  Errors as table_open (66 no table or no CURRENT, 74 I/O or corruption). */
-pc_status holder_open(const char *table_dir, size_t cache_bytes, holder **out, char *err,
+typedef struct holder_opts {
+    size_t cache_bytes;       /* LevelDB block cache of each version (0: the default) */
+    bool preload;             /* read each version into a memory index */
+    size_t preload_max_bytes; /* the most one version's index may take (0: no cap) */
+} holder_opts;
+
+/* Opens table_dir's current version (and, with o->preload, its memory index).  Errors as
+ * table_open (66 no table or no CURRENT, 74 I/O or corruption, the preload's scan
+ * included). */
+pc_status holder_open(const char *table_dir, const holder_opts *o, holder **out, char *err,
                       size_t errlen);
 
 /* Closes every version; REQUIRES: no version is acquired. Accepts NULL. */
@@ -41,6 +56,13 @@ const char *holder_ver_name(const holder_ver *v);
 /* Creation time of the version (its manifest's "created"), seconds since the epoch; 0 when
  * unknown. */
 int64_t holder_ver_created(const holder_ver *v);
+/* The version's memory index, or NULL when lookups go to LevelDB (preloading off, or this
+ * version not preloaded: see holder_ver_note). */
+const memindex *holder_ver_index(const holder_ver *v);
+/* Why a version was not preloaded although preloading is on ("" otherwise). */
+const char *holder_ver_note(const holder_ver *v);
+/* Seconds the preload of the version took (0 when not preloaded). */
+double holder_ver_load_seconds(const holder_ver *v);
 
 /* Re-reads CURRENT.  *switched is true when another version was opened and made current.
  * On failure (new version unreadable) the current version is kept and err says why. */

@@ -133,7 +133,7 @@ static enum MHD_Result answer_keys(struct MHD_Connection *c, const serve_ctx *ct
                                    size_t n, const char *const *keys, const size_t *klens,
                                    size_t *misses, bool *failed)
 {
-    char **vals = calloc(n ? n : 1, sizeof *vals);
+    const char **vals = calloc(n ? n : 1, sizeof *vals);
     size_t *vlens = calloc(n ? n : 1, sizeof *vlens);
     if (vals == NULL || vlens == NULL) {
         free(vals);
@@ -143,7 +143,9 @@ static enum MHD_Result answer_keys(struct MHD_Connection *c, const serve_ctx *ct
     }
     holder_ver *v = holder_acquire(ctx->h);
     char err[PC_ERRLEN];
-    pc_status rc = serve_lookup_batch(v, n, keys, klens, vals, vlens, misses, err, sizeof err);
+    bool owned;
+    pc_status rc = serve_lookup_batch(v, n, keys, klens, vals, vlens, &owned, misses, err,
+                                      sizeof err);
     if (rc != PC_OK) {
         holder_release(ctx->h, v);
         free(vals);
@@ -185,8 +187,8 @@ static enum MHD_Result answer_keys(struct MHD_Connection *c, const serve_ctx *ct
         }
         json_buf_puts(&b, "}\n");
     }
+    serve_values_free(vals, n, owned); /* before the release: they may point into v's index */
     holder_release(ctx->h, v);
-    serve_values_free(vals, n);
     free(vals);
     free(vlens);
     return reply_buf(c, status, &b, "application/json");

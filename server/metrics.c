@@ -40,6 +40,39 @@ void metrics_request(serve_metrics *m, metrics_proto p, uint64_t keys, uint64_t 
     atomic_fetch_add_explicit(&l->count, 1, memory_order_relaxed);
 }
 
+void metrics_tally_add(metrics_tally *t, uint64_t keys, uint64_t misses, int failed,
+                       uint64_t micros)
+{
+    t->requests++;
+    t->keys += keys;
+    t->misses += misses;
+    t->errors += failed != 0;
+    t->sum_us += micros;
+    size_t b = 0;
+    while (b < METRICS_NBUCKETS && micros > BUCKET_US[b])
+        b++;
+    t->bucket[b]++;
+}
+
+void metrics_tally_flush(serve_metrics *m, metrics_proto p, metrics_tally *t)
+{
+    if (t->requests == 0)
+        return;
+    atomic_fetch_add_explicit(&m->requests[p], t->requests, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->keys[p], t->keys, memory_order_relaxed);
+    if (t->misses != 0)
+        atomic_fetch_add_explicit(&m->misses[p], t->misses, memory_order_relaxed);
+    if (t->errors != 0)
+        atomic_fetch_add_explicit(&m->errors[p], t->errors, memory_order_relaxed);
+    metrics_latency *l = &m->latency[p];
+    for (size_t b = 0; b <= METRICS_NBUCKETS; b++)
+        if (t->bucket[b] != 0)
+            atomic_fetch_add_explicit(&l->bucket[b], t->bucket[b], memory_order_relaxed);
+    atomic_fetch_add_explicit(&l->sum_us, t->sum_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&l->count, t->requests, memory_order_relaxed);
+    memset(t, 0, sizeof *t);
+}
+
 /* snprintf into a cursor that keeps counting past the end, so that the caller learns the
  * length the whole text needs. */
 typedef struct out_cursor {
@@ -121,6 +154,13 @@ size_t metrics_render(const serve_metrics *m, const char *version, int64_t publi
     put(&o, "# HELP precast_reload_failures_total New versions that could not be opened.\n"
             "# TYPE precast_reload_failures_total counter\nprecast_reload_failures_total %llu\n",
         (unsigned long long)load(&m->reload_failures));
+    put(&o, "# HELP precast_memory_index_keys Keys of the served version held in memory "
+            "(--preload; 0: answered from LevelDB).\n"
+            "# TYPE precast_memory_index_keys gauge\nprecast_memory_index_keys %llu\n",
+        (unsigned long long)load(&m->index_keys));
+    put(&o, "# HELP precast_memory_index_bytes Bytes of the served version's memory index.\n"
+            "# TYPE precast_memory_index_bytes gauge\nprecast_memory_index_bytes %llu\n",
+        (unsigned long long)load(&m->index_bytes));
     put(&o, "# HELP precast_version_info The table version being served.\n"
             "# TYPE precast_version_info gauge\nprecast_version_info{version=\"");
     put_label_value(&o, version);

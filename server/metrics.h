@@ -31,6 +31,7 @@ typedef struct serve_metrics {
     atomic_uint_fast64_t connections[METRICS_NPROTO]; /* open now */
     atomic_uint_fast64_t rejected_connections[METRICS_NPROTO]; /* over --max-connections */
     atomic_uint_fast64_t reloads, reload_failures;
+    atomic_uint_fast64_t index_keys, index_bytes; /* the served version's memory index; 0: none */
     metrics_latency latency[METRICS_NPROTO];
 } serve_metrics;
 
@@ -40,6 +41,22 @@ void metrics_init(serve_metrics *m);
  * duration in microseconds. */
 void metrics_request(serve_metrics *m, metrics_proto p, uint64_t keys, uint64_t misses,
                      int failed, uint64_t micros);
+
+/* One thread's counts of a run of requests, added to the shared counters at once by
+ * metrics_tally_flush: a pipelined batch of commands then costs a few atomic additions, not a
+ * dozen per command on cache lines that every request thread writes.  Owned by one thread;
+ * zero it before use. */
+typedef struct metrics_tally {
+    uint64_t requests, errors, keys, misses, sum_us;
+    uint64_t bucket[METRICS_NBUCKETS + 1];
+} metrics_tally;
+
+/* metrics_request into a tally. */
+void metrics_tally_add(metrics_tally *t, uint64_t keys, uint64_t misses, int failed,
+                       uint64_t micros);
+
+/* Adds t to m's counters of protocol p and zeroes t. */
+void metrics_tally_flush(serve_metrics *m, metrics_proto p, metrics_tally *t);
 
 /* Microseconds on the monotonic clock, for request timing. */
 uint64_t metrics_now_us(void);

@@ -46,10 +46,15 @@ typedef struct worker {
     bool listening;
     conn *conns;
     resp_arg *argv; /* lim.max_batch + 1 entries */
-    char **values;  /* lim.max_batch + 1 entries, as argv */
+    const char **values; /* lim.max_batch + 1 entries, as argv */
     size_t *vlens;
     const char **keys;
     size_t *klens;
+    /* What one process() call shares between the commands it answers: the version (taken
+     * at the first lookup and released at the end, so a pipelined batch takes the holder's
+     * lock once, not once per command) and the metrics, added to the shared counters once. */
+    holder_ver *ver;
+    metrics_tally tally;
 } worker;
 
 struct resp_server {
@@ -158,7 +163,8 @@ static void wrong_args(conn *c, const char *name)
 }
 
 /* GET, MGET and EXISTS: one version for all the keys of the command. */
-static bool lookup_keys(worker *w, conn *c, const resp_arg *keys, size_t n, size_t *misses)
+static bool lookup_keys(worker *w, conn *c, const resp_arg *keys, size_t n, bool *owned,
+                        size_t *misses)
 {
     const serve_ctx *ctx = w->srv->ctx;
     for (size_t i = 0; i < n; i++) {
@@ -172,11 +178,11 @@ static bool lookup_keys(worker *w, conn *c, const resp_arg *keys, size_t n, size
         w->keys[i] = keys[i].ptr;
         w->klens[i] = keys[i].len;
     }
-    holder_ver *v = holder_acquire(ctx->h);
+    if (w->ver == NULL)
+        w->ver = holder_acquire(ctx->h); /* released by process() */
     char err[PC_ERRLEN], msg[PC_ERRLEN + 8];
-    pc_status rc = serve_lookup_batch(v, n, w->keys, w->klens, w->values, w->vlens, misses, err,
-                                      sizeof err);
-    holder_release(ctx->h, v);
+    pc_status rc = serve_lookup_batch(w->ver, n, w->keys, w->klens, w->values, w->vlens, owned,
+                                      misses, err, sizeof err);
     if (rc != PC_OK) {
         snprintf(msg, sizeof msg, "ERR %s", err);
         reply_error(c, msg);
@@ -195,7 +201,8 @@ static bool cmd_get_keys(worker *w, conn *c, const resp_arg *argv, size_t argc, 
     }
     size_t n = argc - 1;
     *nkeys = n;
-    if (!lookup_keys(w, c, argv + 1, n, misses))
+    bool owned;
+    if (!lookup_keys(w, c, argv + 1, n, &owned, misses))
         return false;
     if (exists)
         reply_int(c, (long long)(n - *misses));
@@ -207,7 +214,7 @@ static bool cmd_get_keys(worker *w, conn *c, const resp_arg *argv, size_t argc, 
         else
             reply_nil(c);
     }
-    serve_values_free(w->values, n);
+    serve_values_free(w->values, n, owned);
     return true;
 }
 
@@ -297,7 +304,7 @@ static void execute(worker *w, conn *c, const resp_arg *argv, size_t argc, uint6
         ok = cmd_get_keys(w, c, argv, argc, &nkeys, &misses);
     else
         cmd_other(w, c, argv, argc);
-    metrics_request(w->srv->ctx->m, METRICS_RESP, nkeys, misses, !ok, metrics_now_us() - t0);
+    metrics_tally_add(&w->tally, nkeys, misses, !ok, metrics_now_us() - t0);
 }
 
 /* ---- connections ---- */
@@ -343,7 +350,7 @@ static void process(worker *w, conn *c)
             char msg[200];
             snprintf(msg, sizeof msg, "ERR %s", err);
             reply_error(c, msg);
-            metrics_request(w->srv->ctx->m, METRICS_RESP, 0, 0, 1, metrics_now_us() - t0);
+            metrics_tally_add(&w->tally, 0, 0, 1, metrics_now_us() - t0);
             c->closing = true; /* the stream cannot be resynchronised */
             break;
         }
@@ -357,6 +364,11 @@ static void process(worker *w, conn *c)
     }
     if (incomplete)
         c->parsed = c->rlen;
+    if (w->ver != NULL) {
+        holder_release(w->srv->ctx->h, w->ver);
+        w->ver = NULL;
+    }
+    metrics_tally_flush(w->srv->ctx->m, METRICS_RESP, &w->tally);
 }
 
 static void set_events(worker *w, conn *c)

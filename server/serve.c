@@ -26,21 +26,30 @@
 /* ---- shared by the front ends ---- */
 
 pc_status serve_lookup_batch(holder_ver *v, size_t n, const char *const *keys,
-                             const size_t *klens, char **values, size_t *vlens, size_t *misses,
-                             char *err, size_t errlen)
+                             const size_t *klens, const char **values, size_t *vlens,
+                             bool *owned, size_t *misses, char *err, size_t errlen)
 {
     *misses = 0;
+    const memindex *ix = holder_ver_index(v);
+    *owned = ix == NULL;
+    if (ix != NULL) {
+        for (size_t i = 0; i < n; i++)
+            *misses += !memindex_get(ix, keys[i], klens[i], &values[i], &vlens[i]);
+        return PC_OK;
+    }
+    /* table_multi_get fills char *values; the array is ours, so it lends it the storage. */
     pc_status rc = table_multi_get(holder_ver_table(v), n, (const void *const *)keys, klens,
-                                   values, vlens, NULL, err, errlen);
+                                   (char **)values, vlens, NULL, err, errlen);
     for (size_t i = 0; rc == PC_OK && i < n; i++)
         *misses += values[i] == NULL;
     return rc;
 }
 
-void serve_values_free(char **values, size_t n)
+void serve_values_free(const char **values, size_t n, bool owned)
 {
     for (size_t i = 0; i < n; i++) {
-        free(values[i]);
+        if (owned)
+            free((char *)values[i]);
         values[i] = NULL;
     }
 }
@@ -135,6 +144,8 @@ typedef struct serve_opts {
     struct sockaddr_storage http_addr, resp_addr; /* parsed once, by parse_opts */
     long reload_ms;
     long cache_mb;
+    bool preload;
+    long preload_max_mb;
     serve_limits lim;
 } serve_opts;
 
@@ -159,6 +170,11 @@ static void usage(FILE *out)
             "  --reload-interval MS   how often CURRENT is checked (default 1000); SIGHUP checks\n"
             "                         at once\n"
             "  --cache-mb N           LevelDB block cache per version (default 32)\n"
+            "  --preload              read each version into memory when it is opened (before\n"
+            "                         it is switched to) and answer lookups from there; a\n"
+            "                         version over --preload-max-mb is answered from LevelDB\n"
+            "  --preload-max-mb N     the most one version's index may take (default: a\n"
+            "                         quarter of the RAM; a reload holds two for a moment)\n"
             "\n"
             "HTTP: GET /v1/predictions/{key} (404 on a miss), POST /v1/predictions:batchGet\n"
             "with [\"k1\",\"k2\"] or {\"keys\": [...]}, GET /healthz, GET /metrics (Prometheus).\n"
@@ -182,6 +198,17 @@ static bool parse_count(const char *name, const char *s, long min, long max, lon
     return true;
 }
 
+/* A quarter of the RAM, in MiB: a reload holds the old version's index and the new one's at
+ * once, and the rest of the machine needs memory too. */
+static long default_preload_mb(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return 1024;
+    long mb = (long)((double)pages * (double)page / 4 / 1048576.0);
+    return mb > 0 ? mb : 1;
+}
+
 /* Returns 0 to go on, -1 after --help, or an exit status. */
 static int parse_opts(int argc, char **argv, serve_opts *o)
 {
@@ -191,13 +218,15 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"idle-timeout", required_argument, NULL, 'i'}, {"max-key-bytes", required_argument, NULL, 'k'},
         {"max-batch", required_argument, NULL, 'b'},   {"max-body-bytes", required_argument, NULL, 'B'},
         {"reload-interval", required_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'},
-        {"cache-mb", required_argument, NULL, 'C'},
+        {"cache-mb", required_argument, NULL, 'C'},    {"preload", no_argument, NULL, 'P'},
+        {"preload-max-mb", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     long threads = ncpu > 0 ? ncpu : 2, conns = 1024, idle = 300, key = 4096, batch = 1000,
          body = 1 << 20;
     o->reload_ms = 1000;
     o->cache_mb = 32;
+    o->preload_max_mb = default_preload_mb();
     optind = 1;
     int c;
     bool ok = true;
@@ -213,6 +242,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'B': ok = parse_count("--max-body-bytes", optarg, 1, 1L << 30, &body); break;
         case 'r': ok = parse_count("--reload-interval", optarg, 10, 3600000, &o->reload_ms); break;
         case 'C': ok = parse_count("--cache-mb", optarg, 1, 1 << 20, &o->cache_mb); break;
+        case 'P': o->preload = true; break;
+        case 'M': ok = parse_count("--preload-max-mb", optarg, 1, 1L << 30, &o->preload_max_mb); break;
         case 'h': usage(stdout); return -1;
         default: ok = false; break;
         }
@@ -243,8 +274,24 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     return 0;
 }
 
+/* Says how the version will be answered (from memory, or why not) and publishes the index's
+ * size in the metrics. */
+static void report_version(const serve_ctx *ctx, holder_ver *v, bool preload)
+{
+    const memindex *ix = holder_ver_index(v);
+    atomic_store(&ctx->m->index_keys, ix != NULL ? memindex_count(ix) : 0);
+    atomic_store(&ctx->m->index_bytes, ix != NULL ? memindex_bytes(ix) : 0);
+    if (ix != NULL)
+        fprintf(stderr, "precast serve: version %s preloaded: %llu keys, %.1f MiB, %.2f s\n",
+                holder_ver_name(v), (unsigned long long)memindex_count(ix),
+                (double)memindex_bytes(ix) / 1048576.0, holder_ver_load_seconds(v));
+    else if (preload)
+        fprintf(stderr, "precast serve: version %s not preloaded, answering from LevelDB: %s\n",
+                holder_ver_name(v), holder_ver_note(v));
+}
+
 /* Checks CURRENT; says what changed, and each new failure once. */
-static void reload(serve_ctx *ctx, char *last_err, size_t cap)
+static void reload(serve_ctx *ctx, bool preload, char *last_err, size_t cap)
 {
     char err[PC_ERRLEN];
     bool switched = false;
@@ -261,12 +308,13 @@ static void reload(serve_ctx *ctx, char *last_err, size_t cap)
         atomic_fetch_add(&ctx->m->reloads, 1);
         holder_ver *v = holder_acquire(ctx->h);
         fprintf(stderr, "precast serve: now serving version %s\n", holder_ver_name(v));
+        report_version(ctx, v, preload);
         holder_release(ctx->h, v);
     }
 }
 
 /* Waits for SIGTERM or SIGINT, reloading every interval and on SIGHUP. */
-static void serve_until_signal(serve_ctx *ctx, const sigset_t *set, long reload_ms)
+static void serve_until_signal(serve_ctx *ctx, const sigset_t *set, long reload_ms, bool preload)
 {
     char last_err[PC_ERRLEN] = "";
     struct timespec ts = {.tv_sec = reload_ms / 1000, .tv_nsec = (reload_ms % 1000) * 1000000L};
@@ -278,7 +326,7 @@ static void serve_until_signal(serve_ctx *ctx, const sigset_t *set, long reload_
         }
         if (sig < 0 && errno == EINTR)
             continue;
-        reload(ctx, last_err, sizeof last_err);
+        reload(ctx, preload, last_err, sizeof last_err);
     }
 }
 
@@ -327,7 +375,9 @@ int cmd_serve(int argc, char **argv)
     serve_metrics metrics;
     metrics_init(&metrics);
     serve_ctx ctx = {.m = &metrics, .lim = o.lim};
-    pc_status rc = holder_open(o.table, (size_t)o.cache_mb << 20, &ctx.h, err, sizeof err);
+    holder_opts hopts = {.cache_bytes = (size_t)o.cache_mb << 20, .preload = o.preload,
+                         .preload_max_bytes = (size_t)o.preload_max_mb << 20};
+    pc_status rc = holder_open(o.table, &hopts, &ctx.h, err, sizeof err);
     if (rc != PC_OK) {
         fprintf(stderr, "precast serve: %s\n", err);
         return rc;
@@ -335,12 +385,13 @@ int cmd_serve(int argc, char **argv)
     holder_ver *v = holder_acquire(ctx.h);
     fprintf(stderr, "precast serve: serving %s version %s (%lld keys)\n", o.table,
             holder_ver_name(v), (long long)table_manifest(holder_ver_table(v))->rows_written);
+    report_version(&ctx, v, o.preload);
     holder_release(ctx.h, v);
     http_server *hs = NULL;
     resp_server *rs = NULL;
     rc = start_endpoints(&o, &ctx, &hs, &rs, err, sizeof err);
     if (rc == PC_OK) {
-        serve_until_signal(&ctx, &set, o.reload_ms);
+        serve_until_signal(&ctx, &set, o.reload_ms, o.preload);
         http_quiesce(hs);
         resp_quiesce(rs);
         http_stop(hs);

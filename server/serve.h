@@ -31,14 +31,16 @@ typedef struct serve_ctx {
     serve_limits lim;
 } serve_ctx;
 
-/* Looks n keys up in one version (so a batch never mixes versions): values[i] (malloc'd, NULL
- * on a miss) and vlens[i] for keys[i], as table_multi_get.  *misses counts the keys not
- * found. */
+/* Looks n keys up in one version (so a batch never mixes versions): values[i] and vlens[i]
+ * for keys[i], values[i] NULL on a miss; *misses counts the misses.  From a preloaded version
+ * the values point into its memory index (no copy: valid while v is held) and *owned is
+ * false; from LevelDB they are malloc'd copies and *owned is true.  Either way the caller
+ * ends with serve_values_free.  On failure every values[i] is NULL (nothing to free). */
 pc_status serve_lookup_batch(holder_ver *v, size_t n, const char *const *keys,
-                             const size_t *klens, char **values, size_t *vlens, size_t *misses,
-                             char *err, size_t errlen);
-/* Frees values[0..n) and sets them to NULL. */
-void serve_values_free(char **values, size_t n);
+                             const size_t *klens, const char **values, size_t *vlens,
+                             bool *owned, size_t *misses, char *err, size_t errlen);
+/* Frees values[0..n) if owned and sets them to NULL. */
+void serve_values_free(const char **values, size_t n, bool owned);
 
 /* Parses "HOST:PORT" ("127.0.0.1:8080", "0.0.0.0:80", "[::1]:8080", ":8080" for 127.0.0.1;
  * HOST must be a numeric address) into *ss / *len.  PC_ERR_USAGE with a message if not. */
