@@ -77,6 +77,37 @@ START_TEST(test_sort_large_random)
 }
 END_TEST
 
+/* The sign of a bytewise comparison, by the definition: the first differing byte as unsigned,
+ * else the shorter key first. */
+static int naive_key_compare(const unsigned char *a, size_t al, const unsigned char *b, size_t bl)
+{
+    for (size_t i = 0; i < al && i < bl; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return (al > bl) - (al < bl);
+}
+
+/* kv_key_compare's word-at-a-time path against the definition: keys of 0..20 bytes from a
+ * small alphabet with high bytes, so that long shared prefixes, differences in any of the
+ * first 8 bytes and bytes >= 0x80 (signedness) all occur. */
+START_TEST(test_key_compare_definition)
+{
+    const unsigned char alphabet[] = {0x00, 0x01, 'a', 'b', 0x7f, 0x80, 0xfe, 0xff};
+    uint64_t seed = 0x243F6A8885A308D3ULL;
+    unsigned char a[20], b[20];
+    for (int t = 0; t < 200000; t++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        size_t al = seed % 21, bl = (seed >> 8) % 21;
+        for (size_t i = 0; i < 20; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            a[i] = alphabet[seed & 7];
+            b[i] = (seed >> 3) % 4 == 0 ? alphabet[(seed >> 5) & 7] : a[i]; /* mostly equal */
+        }
+        int want = naive_key_compare(a, al, b, bl), got = kv_key_compare(a, al, b, bl);
+        ck_assert_msg((got > 0) - (got < 0) == want, "lengths %zu %zu: got %d, want %d", al, bl, got, want);
+    }
+}
+END_TEST
+
 START_TEST(test_duplicate_found_with_origins)
 {
     kv_buffer *kv = kv_create();
@@ -762,6 +793,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("kv");
     tcase_add_test(tc, test_sort_bytewise);
     tcase_add_test(tc, test_sort_large_random);
+    tcase_add_test(tc, test_key_compare_definition);
     tcase_add_test(tc, test_duplicate_found_with_origins);
     tcase_add_test(tc, test_pack_round_trip_and_malformed);
     suite_add_tcase(s, tc);
