@@ -22,6 +22,8 @@ static const char *const KNOWN_KEYS[][2] = {
     {"input", "features"},   {"input", "bad_rows"},    {"input", "one_based"},
     {"input", "bag_separator"}, {"input", "pad_id"},   {"input", "oov"},
     {"input", "max_bad_rows"}, {"input", "rejects"},
+    {"input", "drift"},      {"input", "drift_stats"}, {"input", "drift_psi_warn"},
+    {"input", "drift_psi_gate"}, {"input", "drift_unseen_warn"}, {"input", "drift_unseen_gate"},
     {"output", "table"},     {"output", "head"},       {"output", "top_k"},
     {"output", "threshold"}, {"output", "value_format"}, {"output", "duplicates"},
     {"output", "thresholds"}, {"output", "max_labels"}, {"output", "all_scores"},
@@ -311,6 +313,53 @@ static pc_status load_bad_row_budget(const ini *f, job_config *c, char *err, siz
     return PC_OK;
 }
 
+/* A number in [lo, hi] (default dflt). */
+static pc_status parse_double(const ini *f, const char *sec, const char *key, double dflt, double lo, double hi,
+                              double *out, char *err, size_t errlen)
+{
+    const char *v = ini_get(f, sec, key, NULL);
+    char at[PATH_MAX + 32];
+    *out = dflt;
+    if (v == NULL) return PC_OK;
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end != '\0' || !(x >= lo && x <= hi))
+        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected a number in [%g, %g]",
+                      where(f, sec, key, at, sizeof at), sec, key, v, lo, hi);
+    *out = x;
+    return PC_OK;
+}
+
+/* input.drift and its thresholds (docs/DRIFT.md).  The stats file defaults to the model's
+ * path with ".onnx" replaced by ".stats.json", where `precast train` writes it. */
+static pc_status load_drift(const ini *f, job_config *c, char *err, size_t errlen)
+{
+    char at[PATH_MAX + 32];
+    const char *v = ini_get(f, "input", "drift", NULL);
+    if (v != NULL) {
+        if (strcmp(v, "warn") == 0) c->drift = DRIFT_WARN;
+        else if (strcmp(v, "gate") == 0) c->drift = DRIFT_GATE;
+        else if (strcmp(v, "off") != 0)
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.drift = '%s': expected off, warn or gate",
+                          where(f, "input", "drift", at, sizeof at), v);
+    }
+    pc_status s = parse_double(f, "input", "drift_psi_warn", 0.2, 0, 1e9, &c->drift_psi_warn, err, errlen);
+    if (s == PC_OK) s = parse_double(f, "input", "drift_psi_gate", 0.25, 0, 1e9, &c->drift_psi_gate, err, errlen);
+    if (s == PC_OK) s = parse_double(f, "input", "drift_unseen_warn", 0.05, 0, 1, &c->drift_unseen_warn, err, errlen);
+    if (s == PC_OK) s = parse_double(f, "input", "drift_unseen_gate", 0.1, 0, 1, &c->drift_unseen_gate, err, errlen);
+    if (s != PC_OK) return s;
+    v = ini_get(f, "input", "drift_stats", NULL);
+    c->drift_stats_set = v != NULL && *v;
+    if (c->drift_stats_set) {
+        c->drift_stats = resolve_path(c->job_file, v);
+    } else {
+        size_t n = strlen(c->model_path);
+        if (n > 5 && strcmp(c->model_path + n - 5, ".onnx") == 0) n -= 5;
+        if ((c->drift_stats = malloc(n + 12)) != NULL) snprintf(c->drift_stats, n + 12, "%.*s.stats.json", (int)n, c->model_path);
+    }
+    return c->drift_stats ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+}
+
 static pc_status load_input_section(const ini *f, job_config *c, char *err, size_t errlen)
 {
     const char *v;
@@ -353,6 +402,7 @@ static pc_status load_input_section(const ini *f, job_config *c, char *err, size
                           where(f, "input", "bad_rows", at, sizeof at), v);
     }
     if ((s = load_bad_row_budget(f, c, err, errlen)) != PC_OK) return s;
+    if ((s = load_drift(f, c, err, errlen)) != PC_OK) return s;
     v = ini_get(f, "input", "id_column", NULL);
     if ((c->id_column = strdup(v && *v ? v : "id")) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if ((v = ini_get(f, "input", "features", NULL)) != NULL && *v &&
@@ -563,6 +613,7 @@ void job_config_free(job_config *c)
     free(c->thresholds_path);
     free(c->spill_dir);
     free(c->rejects_path);
+    free(c->drift_stats);
     free(c->lock_path);
     free(c->report_path);
     free(c->metrics_path);

@@ -22,6 +22,9 @@
 typedef enum duplicates_policy { DUPLICATES_FAIL = 0, DUPLICATES_FIRST, DUPLICATES_LAST } duplicates_policy;
 const char *duplicates_name(duplicates_policy p);
 
+/* input.drift (issue 10, docs/DRIFT.md): compare tonight's rows with the training statistics. */
+typedef enum drift_mode { DRIFT_OFF = 0, DRIFT_WARN, DRIFT_GATE } drift_mode;
+
 typedef struct job_config {
     char *job_file;       /* as given */
     char *name;           /* job name: [run] name, default the job file's base name */
@@ -41,6 +44,12 @@ typedef struct job_config {
     char *thresholds_path;/* [output] thresholds, or NULL */
     char *rejects_path;   /* [input] rejects: JSON lines of skipped rows (bad_rows = skip);
                              default TABLE/rejects-<job>.jsonl */
+    drift_mode drift;     /* [input] drift = off (default) | warn | gate */
+    char *drift_stats;    /* [input] drift_stats, default the model's path with .onnx replaced
+                             by .stats.json (model.onnx -> model.stats.json) */
+    bool drift_stats_set; /* drift_stats was given (a missing file is then an error) */
+    double drift_psi_warn, drift_psi_gate;       /* PSI thresholds, default 0.2 and 0.25 */
+    double drift_unseen_warn, drift_unseen_gate; /* unseen-id shares, default 0.05 and 0.1 */
     int64_t max_bad_rows; /* [input] max_bad_rows as a count; -1 = no limit */
     double max_bad_share; /* [input] max_bad_rows given as a percentage, as a share; < 0 = none */
     char *table_dir;      /* [output] table (required) */

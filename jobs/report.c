@@ -189,6 +189,10 @@ static void report_json(FILE *f, const run_report *r)
     }
     fputs("],\n\"diff\":", f);
     put_diff(f, r->diff);
+    if (r->drift_json != NULL) {
+        fputs(",\n\"drift\":", f);
+        fputs(r->drift_json, f);
+    }
     fputs("}\n", f);
 }
 
@@ -301,6 +305,7 @@ static void metrics_text(FILE *f, const void *arg)
             l, d->last_success, l, d->r->end, l, d->r->exit_status, l,
             isfinite(d->r->end - d->r->start) ? d->r->end - d->r->start : 0.0, l, (long long)d->rows, l,
             (long long)d->rejected);
+    if (d->r->drift_metrics != NULL) fputs(d->r->drift_metrics, f);
 }
 
 pc_status metrics_textfile_write(const char *path, const run_report *r, char *err, size_t errlen)

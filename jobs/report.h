@@ -99,6 +99,10 @@ typedef struct run_report {
                                      (a run that failed before the ranks reported) */
     int nranks;
     const run_report_diff *diff; /* NULL: "diff": null */
+    const char *drift_json;  /* input drift (docs/DRIFT.md): a JSON value written as "drift"
+                                after "diff"; NULL: no "drift" key (input.drift = off) */
+    const char *drift_metrics; /* Prometheus samples (whole lines) appended to the textfile
+                                  (precast_feature_psi...), or NULL */
 } run_report;
 
 /* Seconds since the epoch, from CLOCK_REALTIME (MPI_Wtime has no defined epoch). */

@@ -24,12 +24,14 @@
 #include "jobs/checkpoint.h"
 #include "jobs/commands.h"
 #include "jobs/diff.h"
+#include "jobs/drift.h"
 #include "jobs/job.h"
 #include "jobs/lock.h"
 #include "jobs/progress.h"
 #include "jobs/report.h"
 #include "jobs/work.h"
 #include "kernels/model.h"
+#include "mapper/featstats.h"
 #include "mapper/head.h"
 #include "mapper/map.h"
 #include "mapper/split.h"
@@ -86,6 +88,14 @@ typedef struct run_state {
     struct {
         double setup, map, shuffle, write, publish; /* seconds of this rank in each stage */
     } sec;
+    /* input.drift (docs/DRIFT.md) */
+    featstats *drift_ref;  /* the training statistics (every rank), or NULL */
+    featstats *drift_in;   /* this rank's sketch of its rows; merged on rank 0 */
+    featstats *drift_out;  /* this rank's output sketch; merged on rank 0 */
+    drift_result drift;    /* rank 0: tonight against the training statistics */
+    bool have_drift;       /* rank 0: drift holds a comparison */
+    char *drift_json;      /* rank 0: the report's "drift" value */
+    char *drift_metrics;   /* rank 0: its Prometheus samples */
     bool verbose;          /* --verbose: a per-rank table on stderr at the end */
     bool check_only;       /* --check: validate the job and exit */
 } run_state;
@@ -1054,6 +1064,122 @@ static pc_status diff_and_gate(run_state *st, const char *previous, char *err, s
     return PC_OK;
 }
 
+/* input.drift: every rank reads the training statistics and makes its sketches; a missing
+ * statistics file is an error (78) with drift = gate or an explicit input.drift_stats, else a
+ * warning and no input check (docs/DRIFT.md).  Collective. */
+static pc_status drift_setup(run_state *st, char *err, size_t errlen)
+{
+    const job_config *cfg = st->cfg;
+    if (cfg->drift == DRIFT_OFF) return PC_OK;
+    drift_columns cols;
+    const char *first = split_plan_file_count(st->plan) > 0 ? split_plan_file_path(st->plan, 0) : NULL;
+    pc_status s = drift_columns_of(cfg, st->m, first, &cols, err, errlen);
+    char why[PC_ERRLEN];
+    pc_status rs = s == PC_OK ? featstats_read_json(cfg->drift_stats, &st->drift_ref, why, sizeof why) : PC_OK;
+    if (rs == PC_ERR_NOINPUT && cfg->drift != DRIFT_GATE && !cfg->drift_stats_set) {
+        if (st->rank == 0)
+            fprintf(stderr, "precast: warning: input.drift = warn: no training statistics (%s); input drift not checked "
+                            "(write them with `precast stats`)\n", why);
+    } else if (rs == PC_ERR_NOINPUT) {
+        s = pc_err(err, errlen, PC_ERR_CONFIG, "input.drift = %s: training statistics %s (write them with `precast stats` "
+                   "or set input.drift_stats)", cfg->drift == DRIFT_GATE ? "gate" : "warn", why);
+    } else if (rs != PC_OK) {
+        s = pc_err(err, errlen, rs == PC_ERR_INTERNAL ? rs : PC_ERR_CONFIG, "input drift: %s", why);
+    }
+    if (s == PC_OK && st->drift_ref != NULL) {
+        s = featstats_create_compare(st->drift_ref, (const char *const *)cols.dense, cols.ndense,
+                                     (const char *const *)cols.ids, cols.nids, &st->drift_in, why, sizeof why);
+        if (s != PC_OK) s = pc_err(err, errlen, s, "%s: %s", cfg->drift_stats, why);
+    }
+    if (s == PC_OK) s = drift_output_sketch(&st->drift_out, err, errlen);
+    st->cfg->map.sketch = st->drift_in;
+    st->cfg->map.output_sketch = st->drift_out;
+    drift_columns_free(&cols);
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+/* The output statistics of a version: VERSION_DIR/output.stats.json. */
+static void output_stats_path(const char *table_dir, const char *version, char *path, size_t cap)
+{
+    if (version == NULL) snprintf(path, cap, "%s/output.stats.json", table_dir);
+    else snprintf(path, cap, "%s/%s/output.stats.json", table_dir, version);
+}
+
+/* Rank 0: tonight's output statistics against the published version's (when it has them). */
+static void drift_outputs(run_state *st)
+{
+    char previous[256], path[PATH_MAX + 300], why[PC_ERRLEN];
+    if (table_current(st->cfg->table_dir, previous, sizeof previous, why, sizeof why) != PC_OK) return;
+    output_stats_path(st->cfg->table_dir, previous, path, sizeof path);
+    featstats *before = NULL;
+    pc_status s = featstats_read_json(path, &before, why, sizeof why);
+    if (s == PC_OK) s = drift_compare_outputs(&st->drift, previous, before, st->drift_out, why, sizeof why);
+    if (s != PC_OK && s != PC_ERR_NOINPUT) fprintf(stderr, "precast: warning: output drift: %s\n", why);
+    featstats_free(before);
+}
+
+/* After the map: the sketches merged on rank 0 (exact, whatever the number of ranks), compared
+ * with the training statistics and the previous version's outputs; a warning names the
+ * drifted features.  Collective. */
+static pc_status drift_collect(run_state *st, char *err, size_t errlen)
+{
+    if (st->cfg->drift == DRIFT_OFF) return PC_OK;
+    pc_status s = st->drift_in ? featstats_merge(st->drift_in, st->comm, err, errlen) : PC_OK;
+    if (s == PC_OK) s = featstats_merge(st->drift_out, st->comm, err, errlen);
+    if (s == PC_OK && st->rank == 0 && st->drift_in != NULL)
+        s = drift_compare_inputs(st->cfg, st->cfg->drift_stats, st->drift_ref, st->drift_in, &st->drift, err, errlen);
+    if (s == PC_OK && st->rank == 0) {
+        st->have_drift = true;
+        if (st->drift.stats_path == NULL) st->drift.stats_path = strdup("");
+        drift_outputs(st);
+        st->drift_json = drift_report_json(st->cfg, &st->drift);
+        st->drift_metrics = drift_metrics_text(&st->drift, st->cfg->name);
+        char named[1024];
+        drift_summary(st->cfg, &st->drift, 5, named, sizeof named);
+        if (named[0] != '\0')
+            fprintf(stderr, "precast: warning: input drift against %s: %s\n", st->cfg->drift_stats, named);
+        if (st->drift.have_output && st->drift.class_psi >= st->cfg->drift_psi_warn)
+            fprintf(stderr, "precast: warning: output drift against %s: class shares PSI %.2f\n", st->drift.previous,
+                    st->drift.class_psi);
+        if (st->drift.have_output && st->drift.score_psi >= st->cfg->drift_psi_warn)
+            fprintf(stderr, "precast: warning: output drift against %s: score histogram PSI %.2f\n", st->drift.previous,
+                    st->drift.score_psi);
+    }
+    return mpi_agree(s, st->comm, err, errlen);
+}
+
+/* Rank 0, before the publish: tonight's output statistics go into the version (for the next
+ * run's output drift); input.drift = gate with a feature at gate level keeps the version
+ * staged and fails the run (65) naming the features. */
+static pc_status drift_before_publish(run_state *st, char *err, size_t errlen)
+{
+    if (st->cfg->drift == DRIFT_OFF || !st->have_drift) return PC_OK;
+    char path[PATH_MAX + 300];
+    output_stats_path(st->staging, NULL, path, sizeof path);
+    pc_status s = featstats_write_json(st->drift_out, path, err, errlen);
+    if (s != PC_OK || st->cfg->drift != DRIFT_GATE || st->drift.worst < DRIFT_LEVEL_GATE) return s;
+    int64_t *idx = malloc((size_t)(st->drift.n + 1) * sizeof *idx);
+    if (idx == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    int64_t n = drift_ranked(st->cfg, &st->drift, DRIFT_LEVEL_GATE, idx, st->drift.n);
+    char names[700] = "";
+    size_t used = 0;
+    for (int64_t k = 0; k < n && used + 1 < sizeof names; k++) {
+        const drift_item *it = &st->drift.items[idx[k]];
+        if (it->id)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s (%.1f%% unseen ids)", k ? ", " : "", it->name,
+                                     100 * it->unseen);
+        else
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s (PSI %.2f)", k ? ", " : "", it->name, it->psi);
+    }
+    free(idx);
+    st->keep_staging = true;
+    return pc_err(err, errlen, PC_ERR_DATA,
+                  "input drift over input.drift_psi_gate %.2f / drift_unseen_gate %.2f: %s; not published: version %s is "
+                  "staged in %s (publish it with `precast versions %s --publish-staged %s`)",
+                  st->cfg->drift_psi_gate, st->cfg->drift_unseen_gate, names, st->version, st->staging,
+                  st->cfg->table_dir, st->version);
+}
+
 /* The --set overrides, one "section.key=value" per line (NULL when none). */
 static char *join_overrides(const run_state *st)
 {
@@ -1133,6 +1259,7 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
     if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
         MPI_Bcast(previous, sizeof previous, MPI_CHAR, 0, st->comm);
         if (previous[0] != '\0') s = diff_and_gate(st, previous, err, errlen);
+        if (s == PC_OK && st->rank == 0) s = drift_before_publish(st, err, errlen);
         s = mpi_agree(s, st->comm, err, errlen);
     }
     if (st->rank == 0) {
@@ -1221,8 +1348,10 @@ static pc_status run_job(run_state *st, char *err, size_t errlen)
     if (s == PC_OK) s = plan_splits(st, err, errlen);
     if (s == PC_OK) s = sweep_spills(st, err, errlen);
     if (s == PC_OK) s = open_checkpoints(st, err, errlen);
+    if (s == PC_OK) s = drift_setup(st, err, errlen);
     stage_mark(&t, &st->sec.setup);
     if (s == PC_OK) s = map_phase(st, err, errlen);
+    if (s == PC_OK) s = drift_collect(st, err, errlen);
     crash_point(st, "after_map");
     if (s == PC_OK) s = collect_rejects(st, err, errlen);
     stage_mark(&t, &st->sec.map);
@@ -1302,7 +1431,8 @@ static void write_report(run_state *st, const double *all, pc_status s, const ch
                     .end = run_report_now(), .exit_status = (int)s, .message = s == PC_OK ? NULL : message,
                     .version = s == PC_OK ? st->version : NULL, .seconds = ranks[0].seconds,
                     .input_bytes = st->plan ? split_plan_total_size(st->plan) : 0, .ranks = ranks,
-                    .nranks = st->nranks, .diff = st->have_diff ? &st->diff.report : NULL};
+                    .nranks = st->nranks, .diff = st->have_diff ? &st->diff.report : NULL,
+                    .drift_json = st->drift_json, .drift_metrics = st->drift_metrics};
     char err[PC_ERRLEN];
     if (run_report_write(st->cfg->report_path, &r, err, sizeof err) != PC_OK)
         fprintf(stderr, "precast: warning: %s\n", err);
@@ -1323,6 +1453,12 @@ static void run_state_clear(run_state *st)
 {
     checkpoint_close(st->ckpt);
     if (st->have_diff) diff_free(&st->diff);
+    drift_result_free(&st->drift);
+    free(st->drift_json);
+    free(st->drift_metrics);
+    featstats_free(st->drift_in);
+    featstats_free(st->drift_out);
+    featstats_free(st->drift_ref);
     job_lock_release(st->lock);
     if (st->rejects != NULL) fclose(st->rejects);
     if (st->cfg != NULL && st->cfg->map.skip_bad_rows) { /* a part left by a failed map */
@@ -1418,12 +1554,18 @@ static int run_and_report(run_state *stp, const char *job, char **sets, int nset
             if (st.duplicates_dropped > 0)
                 snprintf(dups + strlen(dups), sizeof dups - strlen(dups), ", %lld duplicate%s dropped (%s)", (long long)st.duplicates_dropped,
                          st.duplicates_dropped == 1 ? "" : "s", duplicates_name(st.cfg->duplicates));
+            char drifted[1100] = "";
+            if (st.have_drift) { /* the top drifted features (docs/DRIFT.md) */
+                char named[1024];
+                drift_summary(st.cfg, &st.drift, 3, named, sizeof named);
+                snprintf(drifted, sizeof drifted, ", input drift: %s", named[0] ? named : "none");
+            }
             printf("precast: %s: %lld rows in, %lld written, %lld rejected%s%s%s, %.2f s, %.0f rows/s, "
-                   "%d shard%s, published %s\n",
+                   "%d shard%s%s, published %s\n",
                    st.cfg->name, (long long)st.total.rows_in, (long long)st.rows_written,
                    (long long)st.total.rows_rejected, rejected, dups, oov, seconds,
                    seconds > 0 ? (double)st.total.rows_in / seconds : 0.0, shards,
-                   shards == 1 ? "" : "s", st.version);
+                   shards == 1 ? "" : "s", drifted, st.version);
         }
     }
     run_state_clear(&st);

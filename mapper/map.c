@@ -1,11 +1,13 @@
 #include "mapper/map.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "mapper/csv.h"
+#include "mapper/featstats.h"
 #include "mapper/libsvm.h"
 #include "mapper/source.h"
 #include "mapper/numparse.h"
@@ -18,6 +20,7 @@ typedef struct bound_input {
     int64_t width;
     const map_binding *b;    /* NULL: the single float input fed by `features` */
     bool bag;                /* one multi-valued column fills the whole input */
+    int64_t sketch_first;    /* input drift: its first dense feature / id column in the sketch */
 } bound_input;
 
 /* Column indices of one input file, per bound input. */
@@ -66,6 +69,12 @@ typedef struct map_state {
     bool use_sparse;         /* LIBSVM rows go to the model as CSR */
     char *value;             /* one encoded value */
     size_t value_cap;
+    /* input drift (cfg->sketch): per int64 input, the batch's id keys (rows x width) and for a
+     * bag the ids per row; output drift (cfg->output_sketch): the batch's scores and classes */
+    uint64_t **id_keys;
+    int32_t **bag_ids;
+    float *out_scores;
+    int64_t *out_classes;
 } map_state;
 
 uint64_t map_hash_id(const char *s, size_t len)
@@ -156,6 +165,20 @@ static pc_status bind_inputs(map_state *st, char *err, size_t errlen)
             if (strcmp(cfg->bindings[k].input, bi->name) == 0) bi->b = &cfg->bindings[k];
         bi->bag = bi->b && bi->elem == MODEL_ELEM_INT64 && bi->b->ncolumns == 1 && bi->width > 1;
     }
+    /* the sketch's columns in model-input order: float inputs' columns are its dense
+     * features, int64 inputs' columns its id columns (a bag is one) */
+    int64_t ndense = 0, nids = 0;
+    for (int i = 0; i < st->ninputs; i++) {
+        bound_input *bi = &st->inputs[i];
+        bi->sketch_first = bi->elem == MODEL_ELEM_FLOAT ? ndense : nids;
+        if (bi->elem == MODEL_ELEM_FLOAT) ndense += bi->width;
+        else nids += bi->bag ? 1 : bi->width;
+    }
+    const featstats *fs = cfg->sketch;
+    if (fs != NULL && (featstats_dense_count(fs) != ndense || featstats_id_count(fs) != nids))
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "input drift: the sketch has %lld dense and %lld id columns, the inputs %lld and %lld",
+                      (long long)featstats_dense_count(fs), (long long)featstats_id_count(fs), (long long)ndense,
+                      (long long)nids);
     return PC_OK;
 }
 
@@ -296,16 +319,67 @@ static pc_status bad_row(map_state *st, pc_status s, int32_t file, int64_t line,
     return st->cfg->reject(st->cfg->reject_ctx, file, line, offset, reason, message, raw, raw_len, err, errlen);
 }
 
+/* Input drift: adds the batch's model inputs to the sketch (the rows as the model sees them,
+ * ids as their keys). */
+static pc_status sketch_inputs(map_state *st, char *err, size_t errlen)
+{
+    featstats *fs = st->cfg->sketch;
+    pc_status s = PC_OK;
+    for (int i = 0; s == PC_OK && i < st->ninputs; i++) {
+        const bound_input *bi = &st->inputs[i];
+        if (bi->elem == MODEL_ELEM_FLOAT) {
+            featstats_add_dense(fs, bi->sketch_first, model_input_buffer(st->m, bi->input), st->rows, bi->width);
+        } else if (bi->bag) {
+            for (int64_t r = 0; s == PC_OK && r < st->rows; r++)
+                s = featstats_add_id_keys(fs, bi->sketch_first, st->id_keys[i] + r * bi->width, st->bag_ids[i][r], 1,
+                                          err, errlen);
+        } else {
+            for (int64_t j = 0; s == PC_OK && j < bi->width; j++)
+                s = featstats_add_id_keys(fs, bi->sketch_first + j, st->id_keys[i] + j, st->rows, bi->width, err, errlen);
+        }
+    }
+    return s;
+}
+
+/* Output drift: each row's score (the largest value of the first output; with a TopK graph
+ * its first value) and class (its arg-max; with a TopK graph the first index). */
+static pc_status sketch_outputs(map_state *st, char *err, size_t errlen)
+{
+    int64_t w = model_output_width(st->m, 0);
+    bool topk = model_output_count(st->m) >= 2 && model_output_elem(st->m, 1) == MODEL_ELEM_INT64 &&
+                model_output_elem(st->m, 0) == MODEL_ELEM_FLOAT;
+    if (model_output_elem(st->m, 0) != MODEL_ELEM_FLOAT) { /* an ArgMax graph: classes only */
+        const int64_t *o = model_output_i64(st->m, 0);
+        for (int64_t r = 0; r < st->rows; r++) st->out_scores[r] = NAN, st->out_classes[r] = o[r * w];
+    } else {
+        const float *o = model_output(st->m, 0);
+        const int64_t *idx = topk ? model_output_i64(st->m, 1) : NULL;
+        int64_t wi = topk ? model_output_width(st->m, 1) : 0;
+        for (int64_t r = 0; r < st->rows; r++) {
+            const float *row = o + r * w;
+            int64_t best = 0;
+            for (int64_t j = 1; !topk && j < w; j++)
+                if (row[j] > row[best]) best = j;
+            st->out_scores[r] = row[best];
+            st->out_classes[r] = topk ? idx[r * wi] : best;
+        }
+    }
+    featstats_add_dense(st->cfg->output_sketch, 0, st->out_scores, st->rows, 1);
+    return featstats_add_ids_i64(st->cfg->output_sketch, 0, st->out_classes, st->rows, err, errlen);
+}
+
 /* Runs the forward pass on the batch and emits every row's prediction. */
 static pc_status flush_batch(map_state *st, char *err, size_t errlen)
 {
     if (st->rows == 0) return PC_OK;
     pc_status s = st->cfg->format == MAP_FORMAT_LIBSVM ? load_sparse(st, err, errlen) : PC_OK;
+    if (s == PC_OK && st->cfg->sketch != NULL) s = sketch_inputs(st, err, errlen);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (s == PC_OK) s = model_forward(st->m, st->rows, err, errlen);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     st->stats->forward_ns += (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+    if (s == PC_OK && st->cfg->output_sketch != NULL) s = sketch_outputs(st, err, errlen);
     if (s != PC_OK) return s;
     int nout = model_output_count(st->m) < 2 ? model_output_count(st->m) : 2;
     const void *rowp[2] = {NULL, NULL};
@@ -342,12 +416,16 @@ static pc_status flush_batch(map_state *st, char *err, size_t errlen)
 }
 
 /* Parses one id: an integer, or a hashed string; then the vocabulary check. */
+/* key (may be NULL) receives the id's input-drift key: the full FNV-1a 64 of a hashed string,
+ * the integer as read (before any out-of-vocabulary replacement). */
 static pc_status parse_id(map_state *st, const bound_input *bi, const char *s, size_t len, int64_t *id,
-                          char *err, size_t errlen)
+                          uint64_t *key, char *err, size_t errlen)
 {
     const map_binding *b = bi->b;
     if (b->hash_buckets > 0) {
-        *id = (int64_t)(map_hash_id(s, len) % (uint64_t)b->hash_buckets);
+        uint64_t h = map_hash_id(s, len);
+        if (key) *key = h;
+        *id = (int64_t)(h % (uint64_t)b->hash_buckets);
         return PC_OK;
     }
     char buf[32];
@@ -361,6 +439,7 @@ static pc_status parse_id(map_state *st, const bound_input *bi, const char *s, s
     while (*end == ' ') end++;
     if (errno || end == buf || *end != '\0')
         return pc_err(err, errlen, PC_ERR_DATA, "input '%s': not an integer id: '%s'", bi->name, buf);
+    if (key) *key = (uint64_t)(int64_t)v;
     if (v < 0 || (b->vocab > 0 && v >= b->vocab)) {
         if (st->cfg->oov_bucket < 0)
             return pc_err(err, errlen, PC_ERR_DATA, "input '%s': id %lld is outside the vocabulary [0, %lld)",
@@ -374,7 +453,7 @@ static pc_status parse_id(map_state *st, const bound_input *bi, const char *s, s
 
 /* Splits a multi-valued field into ids, padded with pad_id to the input's width. */
 static pc_status fill_bag(map_state *st, const bound_input *bi, const char *field, size_t len, int64_t *row,
-                          char *err, size_t errlen)
+                          uint64_t *keys, int32_t *nkeys, char *err, size_t errlen)
 {
     int64_t n = 0;
     const char *p = field, *end = field + len;
@@ -384,8 +463,10 @@ static pc_status fill_bag(map_state *st, const bound_input *bi, const char *fiel
         if (n == bi->width)
             return pc_err(err, errlen, PC_ERR_DATA, "input '%s': more than %lld ids in '%.*s'", bi->name,
                           (long long)bi->width, (int)(len < 60 ? len : 60), field);
-        pc_status s = parse_id(st, bi, p, (size_t)(stop - p), &row[n++], err, errlen);
+        pc_status s = parse_id(st, bi, p, (size_t)(stop - p), &row[n], keys ? &keys[n] : NULL, err, errlen);
+        n++;
         if (s != PC_OK) return s;
+        if (nkeys) *nkeys = (int32_t)n;
         if (sep == NULL) break;
         p = sep + 1;
     }
@@ -414,11 +495,15 @@ static pc_status fill_inputs(map_state *st, const file_columns *fc, const csv_re
             }
         } else {
             int64_t *row = (int64_t *)model_input_buffer(st->m, bi->input) + st->rows * bi->width;
+            uint64_t *keys = st->id_keys && st->id_keys[i] ? st->id_keys[i] + st->rows * bi->width : NULL;
             if (bi->bag) {
-                s = fill_bag(st, bi, rec->fields[cols[0]], rec->lens[cols[0]], row, err, errlen);
+                int32_t *nkeys = keys ? &st->bag_ids[i][st->rows] : NULL;
+                if (nkeys) *nkeys = 0;
+                s = fill_bag(st, bi, rec->fields[cols[0]], rec->lens[cols[0]], row, keys, nkeys, err, errlen);
             } else {
                 for (int64_t j = 0; s == PC_OK && j < bi->width; j++)
-                    s = parse_id(st, bi, rec->fields[cols[j]], rec->lens[cols[j]], &row[j], err, errlen);
+                    s = parse_id(st, bi, rec->fields[cols[j]], rec->lens[cols[j]], &row[j], keys ? &keys[j] : NULL,
+                                 err, errlen);
             }
         }
         if (s != PC_OK) return s;
@@ -554,11 +639,37 @@ static pc_status map_state_init(map_state *st, split_plan *plan, char *err, size
     for (int i = 0; i < nfiles; i++) paths[i] = split_plan_file_path(plan, i);
     pc_status s = bind_inputs(st, err, errlen);
     if (s == PC_OK && st->cfg->format == MAP_FORMAT_LIBSVM) st->use_sparse = model_input_sparse_ok(st->m, 0);
+    if (s == PC_OK && st->cfg->sketch != NULL && st->cfg->format == MAP_FORMAT_LIBSVM)
+        s = pc_err(err, errlen, PC_ERR_CONFIG, "input.drift applies to CSV input, not libsvm");
+    if (s == PC_OK && st->cfg->sketch != NULL) {
+        st->id_keys = calloc((size_t)st->ninputs, sizeof *st->id_keys);
+        st->bag_ids = calloc((size_t)st->ninputs, sizeof *st->bag_ids);
+        if (st->id_keys == NULL || st->bag_ids == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        for (int i = 0; s == PC_OK && i < st->ninputs; i++) {
+            const bound_input *bi = &st->inputs[i];
+            if (bi->elem == MODEL_ELEM_FLOAT) continue;
+            st->id_keys[i] = malloc((size_t)(batch * bi->width) * sizeof **st->id_keys);
+            st->bag_ids[i] = bi->bag ? malloc((size_t)batch * sizeof **st->bag_ids) : NULL;
+            if (st->id_keys[i] == NULL || (bi->bag && st->bag_ids[i] == NULL))
+                s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        }
+    }
+    if (s == PC_OK && st->cfg->output_sketch != NULL) {
+        st->out_scores = malloc((size_t)batch * sizeof *st->out_scores);
+        st->out_classes = malloc((size_t)batch * sizeof *st->out_classes);
+        if (st->out_scores == NULL || st->out_classes == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    }
     return s;
 }
 
 static void map_state_clear(map_state *st)
 {
+    for (int i = 0; st->id_keys && i < st->ninputs; i++) free(st->id_keys[i]);
+    for (int i = 0; st->bag_ids && i < st->ninputs; i++) free(st->bag_ids[i]);
+    free(st->id_keys);
+    free(st->bag_ids);
+    free(st->out_scores);
+    free(st->out_classes);
     free(st->inputs);
     free(st->keys.bytes);
     free(st->keys.offsets);

@@ -80,6 +80,18 @@ typedef struct map_config {
     bool skip_bad_rows;            /* bad_rows = skip: a bad row goes to reject, the map goes on */
     map_reject_fn reject;          /* REQUIRED when skip_bad_rows */
     void *reject_ctx;
+    /* Input drift (docs/DRIFT.md), CSV only: a COMPARE or PROFILE sketch (mapper/featstats.h)
+     * whose columns are the model inputs' columns in input order — a float input's columns
+     * are dense features, an int64 input's columns id columns (a bag column is one, each of
+     * its ids a value) — or NULL.  Each batch is added just before the forward pass, so the
+     * rows sketched are those the model sees (a row rejected for a bad model output is in
+     * it).  Ids are keyed as featstats.h says: a hashed column by the FNV-1a 64 of its string,
+     * an integer by its value before any oov replacement. */
+    struct featstats *sketch;
+    /* Output drift: a PROFILE sketch of one dense feature (the score: the largest value of
+     * the first output, or a TopK graph's first value; NaN for an ArgMax graph) and one int id
+     * column (the class: the arg-max, or the TopK graph's first index), or NULL. */
+    struct featstats *output_sketch;
 } map_config;
 
 typedef struct map_stats {
