@@ -132,6 +132,15 @@ static bool detect_diverging(const diag_curves *c, sink *s)
                   (long long)(c->step_epoch ? c->step_epoch[i] + 1 : 1));
             return true;
         }
+    /* a blow-up that later settles (often into dead units) is divergence too */
+    int64_t peak = 0;
+    for (int64_t i = 1; i < c->nsteps; i++)
+        if (c->step_loss[i] > c->step_loss[peak]) peak = i;
+    if (c->nsteps > 1 && c->step_loss[0] > 0 && c->step_loss[peak] > 10 * c->step_loss[0]) {
+        found(s, DIAG_DIVERGING, -1, "the loss reached %.4g at step %lld, %.3gx its initial value %.4g", c->step_loss[peak],
+              (long long)peak, c->step_loss[peak] / c->step_loss[0], c->step_loss[0]);
+        return true;
+    }
     if (c->nsteps >= 10) {
         int64_t tenth = c->nsteps / 10;
         double first = mean_of(c->step_loss, 0, tenth), last = mean_of(c->step_loss, c->nsteps - tenth, c->nsteps);
@@ -204,7 +213,7 @@ static void detect_overfitting(const diag_curves *c, sink *s)
     if (best < 0) return;
     int64_t last = c->nepochs - 1;
     double v = c->val_loss[last];
-    if (isfinite(v) && last - best >= 2 && v > 1.1 * c->val_loss[best] && c->train_loss[last] < c->train_loss[best])
+    if (isfinite(v) && last - best >= 3 && v > 1.2 * c->val_loss[best] && c->train_loss[last] < c->train_loss[best])
         found(s, DIAG_OVERFITTING, -1,
               "validation loss was lowest at epoch %lld (%.4g) and ended at %.4g (+%.0f %%) while the train loss "
               "fell from %.4g to %.4g",

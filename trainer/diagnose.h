@@ -9,15 +9,16 @@
  *
  * Thresholds (chosen so a healthy run on digits triggers none, and each provoked failure of
  * tests/integration/test_train.sh triggers its own):
- *   diverging       a non-finite loss, or the last tenth of the steps averages more than 1.5x
- *                   the first tenth (or the last epoch's train loss > 1.5x the first's)
+ *   diverging       a non-finite loss; a step loss above 10x the first step's; or the last
+ *                   tenth of the steps averages more than 1.5x the first tenth (or the last
+ *                   epoch's train loss > 1.5x the first's)
  *   not_decreasing  not diverging, and the last tenth of the steps averages more than 0.95x
  *                   the first tenth (less than 5 % progress)
  *   jumping         not diverging: over the second half of the steps, the loss minus its
  *                   moving average has a standard deviation above 0.2x the initial loss; or
  *                   (4+ epochs) the epoch train loss rose by more than 10 % in a third of the
  *                   epochs
- *   overfitting     validation loss ended more than 10 % above its minimum, at least two
+ *   overfitting     validation loss ended more than 20 % above its minimum, at least three
  *                   epochs after it, while the train loss kept falling
  *   vanishing       over the last epoch, the lowest dense layer's median gradient norm is
  *                   below 1e-3 times the top (head) layer's

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <mpi.h>
 
@@ -786,9 +787,32 @@ static void trainer_clear(trainer *t)
     train_config_free(t->cfg);
 }
 
+/* Creates the model's folder (and its parents) so that hours of training do not end in
+ * "cannot create"; an existing folder that cannot be written to is found here too. */
+static pc_status make_output_dir(const char *model_path, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", model_path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) snprintf(dir, sizeof dir, ".");
+    else *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return pc_err(err, errlen, PC_ERR_CANTCREAT, "%s: %s", dir, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return pc_err(err, errlen, PC_ERR_CANTCREAT, "%s: %s", dir, strerror(errno));
+    if (access(dir, W_OK) != 0)
+        return pc_err(err, errlen, PC_ERR_CANTCREAT, "%s: cannot write the model there: %s", dir, strerror(errno));
+    return PC_OK;
+}
+
 static pc_status run_training(trainer *t, const char *job, char **sets, int nsets, char *err, size_t errlen)
 {
     pc_status s = train_config_load(job, sets, nsets, &t->cfg, err, errlen);
+    if (s == PC_OK && t->rank == 0) s = make_output_dir(t->cfg->model_path, err, errlen);
     if ((s = mpi_agree(s, t->comm, err, errlen)) != PC_OK) return s;
     if ((s = setup(t, err, errlen)) != PC_OK) return s;
     if ((s = train_loop(t, err, errlen)) != PC_OK) return s;
