@@ -92,6 +92,8 @@ $(BIN)/test_libsvm:  $(BUILD)/tests/test_libsvm.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
 $(BIN)/test_ops:     $(BUILD)/tests/test_ops.o $(BUILD)/libprecast.a
 $(BIN)/test_resp:    $(BUILD)/tests/test_resp.o $(BUILD)/server/resp.o
+$(BIN)/test_memindex: $(BUILD)/tests/test_memindex.o $(BUILD)/server/memindex.o $(BUILD)/server/holder.o \
+                     $(STORAGE_OBJ) $(BUILD)/kernels/status.o
 $(BIN)/test_numparse: $(BUILD)/tests/test_numparse.o $(MAPPER_OBJ) $(KERNELS_OBJ)
 # The training engine (issue 9): kernels' backward twins, and the net and optimisers alone
 # (not the rest of trainer/).
