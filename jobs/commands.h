@@ -14,5 +14,6 @@ int cmd_versions(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* server/serve.c */
 int cmd_train(int argc, char **argv); /* trainer/train.c */
+int cmd_stats(int argc, char **argv); /* jobs/stats.c: training statistics (input drift) */
 
 #endif

@@ -20,6 +20,7 @@ static void usage(FILE *out)
             "  serve TABLE [--http A:P] [--resp A:P]       lookups over HTTP/JSON and Redis protocol\n"
             "  inspect MODEL.onnx                          inputs, outputs, ops, parameters, FLOPs\n"
             "  train TRAIN.ini [--set section.key=value]   train a model (under mpirun, or alone)\n"
+            "  stats DATA.csv... --job JOB.ini [-o OUT]    training statistics for input.drift\n"
             "\n"
             "`precast COMMAND --help` describes each command.\n");
 }
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "verify") == 0) return cmd_verify(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "stats") == 0) return cmd_stats(argc - 1, argv + 1);
     fprintf(stderr, "precast: unknown command '%s'\n", cmd);
     usage(stderr);
     return PC_ERR_USAGE;
