@@ -141,6 +141,15 @@ const char *kv_value(const kv_buffer *kv, int64_t i, size_t *vlen)
     return kv->arena + e->offset + e->klen;
 }
 
+void kv_prefetch(const kv_buffer *kv, int64_t i)
+{
+    if (i < 0 || (size_t)i >= kv->count) return;
+    const kv_entry *e = &kv->entries[i];
+    const char *p = kv->arena + e->offset;
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + e->klen + e->vlen - 1); /* a pair may straddle two cache lines */
+}
+
 kv_origin kv_origin_of(const kv_buffer *kv, int64_t i)
 {
     uint64_t o = kv->entries[i].origin;

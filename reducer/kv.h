@@ -46,6 +46,10 @@ int64_t kv_bytes(const kv_buffer *kv);
 const char *kv_key(const kv_buffer *kv, int64_t i, size_t *klen);
 const char *kv_value(const kv_buffer *kv, int64_t i, size_t *vlen);
 kv_origin kv_origin_of(const kv_buffer *kv, int64_t i);
+/* A hint that pair i (in the current order) is read soon: after kv_sort, reading pairs in
+ * order jumps around the arena, and each pair's first touch was a cache miss. No effect when
+ * i is out of range. */
+void kv_prefetch(const kv_buffer *kv, int64_t i);
 
 /* Sorts the pairs by key (bytewise); pairs with equal keys keep their order (stable). Needs a
  * scratch array of count/2 entries; when that cannot be had, returns PC_ERR_INTERNAL and the

@@ -610,6 +610,7 @@ static pc_status source_advance(kv_merge *m, source *src, char *err, size_t errl
             src->done = true;
             return PC_OK;
         }
+        kv_prefetch(t, src->mem_pos + 16); /* sorted order visits the arena at random */
         src->cur.key = kv_key(t, src->mem_pos, &src->cur.klen);
         src->cur.val = kv_value(t, src->mem_pos, &src->cur.vlen);
         src->cur.origin = kv_origin_of(t, src->mem_pos);
