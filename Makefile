@@ -106,10 +106,12 @@ $(BIN)/test_%:
 
 # Model fixtures with numpy reference outputs (Debian's python3-onnx and python3-numpy).
 FIXTURES := $(BUILD)/fixtures/.stamp
-$(FIXTURES): tests/fixtures/make_fixtures.py tests/fixtures/make_kinds.py
+$(FIXTURES): tests/fixtures/make_fixtures.py tests/fixtures/make_kinds.py \
+             tests/fixtures/make_train_step.py
 	@mkdir -p $(dir $@)
 	/usr/bin/python3 tests/fixtures/make_fixtures.py $(dir $@)
 	/usr/bin/python3 tests/fixtures/make_kinds.py $(dir $@)kinds
+	/usr/bin/python3 tests/fixtures/make_train_step.py $(dir $@)train
 	touch $@
 fixtures: $(FIXTURES)
 
