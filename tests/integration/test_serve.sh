@@ -183,6 +183,74 @@ kill -TERM "$SPID"; wait "$SPID"; rc=$?
 views=$(ls -d "${TMPDIR:-/tmp}"/precast-view-"$SPID"-* 2>/dev/null | wc -l)
 [ "$views" = 0 ] && ok "SIGTERM: the read views are removed" || not_ok "views left" "$views"
 
+# ---- --preload: answers from memory, byte for byte LevelDB's; a reload swaps the index ----
+if start_server preload.log --preload; then
+    cur=$(cat t/CURRENT)
+    grep -q "version $cur preloaded: 500 keys" preload.log \
+        && ok "preload: the log says the version is in memory (500 keys)" || not_ok "preload log" "$(cat preload.log)"
+    "$PRECAST" get --format raw t - <keys.txt >want.txt
+    # shellcheck disable=SC2046
+    rcli MGET $(cat keys.txt) >got.txt
+    cmp -s want.txt got.txt && [ "$(grep -c top got.txt)" = 500 ] \
+        && ok "preload: MGET of all 500 keys answers what precast get reads from LevelDB" \
+        || not_ok "preload MGET" "$(diff want.txt got.txt | head -5)"
+    n=0; for k in $(head -50 keys.txt); do [ "$(rcli GET "$k")" = "$(sed -n "$(grep -n -x "$k" keys.txt | cut -d: -f1)p" want.txt)" ] && n=$((n + 1)); done
+    [ "$n" = 50 ] && ok "preload: GET of 50 keys one by one" || not_ok "preload GET" "$n of 50"
+    want1=$("$PRECAST" get --format raw t "$k1")  # this version's value
+    got=$(rcli MGET nope "$k1" "${k1}x" | tr '\n' '|'); e=$(rcli EXISTS "$k1" nope "$k2" "")
+    [ "$got" = "|$want1||" ] && [ "$e" = 2 ] && [ "$(resp_send '*2\r\n$3\r\nGET\r\n$3\r\n\xff\xfe\x00\r\n')" = "b'\$-1\\r\\n'" ] \
+        && ok "preload: misses (absent, a key extended, empty, binary) are nil; EXISTS counts" || not_ok "preload misses" "$got | $e"
+    got=$(http GET "/v1/predictions/$k1")
+    [ "$got" = "200 {\"key\": \"$k1\", \"version\": \"$cur\", \"value\": $want1}" ] \
+        && [ "$(http GET /v1/predictions/nope | cut -c1-3)" = 404 ] \
+        && ok "preload: HTTP GET answers as from LevelDB, a miss is 404" || not_ok "preload http" "$got"
+    curl -s "http://127.0.0.1:$HPORT/metrics" | grep -q '^precast_memory_index_keys 500$' \
+        && ok "preload: /metrics shows the 500 keys in memory" || not_ok "preload metrics" "$(curl -s "http://127.0.0.1:$HPORT/metrics" | grep index)"
+    $CLIENT reload "$HPORT" "$RPORT" keys.txt 6 preload-reload.json &
+    CPID=$!
+    sleep 1.5
+    write_job job.ini small_softmax.onnx a.csv t "top_k = 1"
+    run_np 2 run job.ini || not_ok "serve: third run" "$(cat "$TMP/err")"
+    wait $CPID
+    v3=$(cat t/CURRENT)
+    $PY - "$cur" "$v3" <<'PYEOF' >preload-reload.out 2>&1 && ok "preload: reload under load: $(cat preload-reload.out)" || not_ok "preload reload under load" "$(cat preload-reload.out)"
+import json, sys
+s = json.load(open("preload-reload.json"))
+old, new = sys.argv[1], sys.argv[2]
+assert s["batches"] > 20, s
+assert not s["failures"], s["failures"][:5]
+assert s["mixed"] == 0, s
+assert s["versions"] == [old, new], s["versions"]
+assert s["tops"] == [3, 1], s["tops"]
+print("%d batches, 0 failed, none mixed, %s -> %s" % (s["batches"], old, new))
+PYEOF
+    "$PRECAST" get --format raw t - <keys.txt >want.txt
+    # shellcheck disable=SC2046
+    rcli MGET $(cat keys.txt) >got.txt
+    grep -q "version $v3 preloaded: 500 keys" preload.log && cmp -s want.txt got.txt \
+        && ok "preload: after the reload every key answers from the new version's index" \
+        || not_ok "preload after reload" "$(grep precast preload.log | tail -3) $(diff want.txt got.txt | head -3)"
+    kill -TERM "$SPID"; wait "$SPID"; rc=$?
+    [ $rc = 0 ] && ok "preload: SIGTERM exits 0" || not_ok "preload SIGTERM" "rc $rc"
+else
+    not_ok "serve --preload" "$(cat preload.log)"
+fi
+# Over --preload-max-mb: served from LevelDB, and the log and /metrics say so.
+make_csv big.csv 12000 4 5
+write_job big.ini small_softmax.onnx big.csv big "top_k = 3"
+run_np 2 run big.ini || not_ok "serve: big run" "$(cat "$TMP/err")"
+if SERVE_TABLE=big start_server cap.log --preload --preload-max-mb 1; then
+    kb=$(tail -n +2 big.csv | head -1 | cut -d, -f1)
+    grep -q "not preloaded, answering from LevelDB: .*over the cap of 1.0 MiB" cap.log \
+        && [ "$(rcli GET "$kb")" = "$("$PRECAST" get --format raw big "$kb")" ] \
+        && curl -s "http://127.0.0.1:$HPORT/metrics" | grep -q '^precast_memory_index_keys 0$' \
+        && ok "preload: a version over --preload-max-mb is answered from LevelDB, and says so" \
+        || not_ok "preload cap" "$(cat cap.log)"
+    kill -TERM "$SPID"; wait "$SPID"
+else
+    not_ok "serve --preload-max-mb" "$(cat cap.log)"
+fi
+
 # ---- limits ----
 start_server limits.log --max-connections 2 --idle-timeout 1 --max-batch 3 --max-key-bytes 16 --max-body-bytes 100 \
     || { not_ok "serve with limits" "$(cat limits.log)"; exit 1; }
