@@ -1,5 +1,6 @@
 /*
- * versions.c — `precast versions TABLE [--json] [--rollback V] [--keep N [--sweep-staging]]`
+ * versions.c — `precast versions TABLE [--json] [--rollback V] [--publish-staged V]
+ * [--keep N [--sweep-staging]]`
  * and `precast verify TABLE [V]`: the operator's view of a table's versions, rollback,
  * retention on demand, and the full re-read of a version against its manifest.
  */
@@ -17,13 +18,17 @@
 static void versions_usage(FILE *out)
 {
     fprintf(out,
-            "usage: precast versions TABLE [--json] [--rollback V] [--keep N [--sweep-staging]]\n"
+            "usage: precast versions TABLE [--json] [--rollback V] [--publish-staged V]\n"
+            "                        [--keep N [--sweep-staging]]\n"
             "\n"
             "Lists the table's versions, newest first: name, created (UTC), rows written,\n"
             "rows rejected, model sha256 (first 12 digits), input bytes, shards; '*' marks the\n"
             "one CURRENT names.  --json prints one JSON object instead.\n"
             "  --rollback V      make version V current (atomically; V must be whole: its\n"
             "                    manifest reads and every shard is there), then list\n"
+            "  --publish-staged V  publish version V that a run left staged (input.drift = gate\n"
+            "                    or output.max_changed blocked it; see the staged list), once\n"
+            "                    that run has ended\n"
             "  --keep N          remove all but CURRENT's version and the N newest others now\n"
             "                    (what a run does after publishing with output.keep_versions)\n"
             "  --sweep-staging   with --keep: also remove every .staging-* dir; only when no\n"
@@ -147,6 +152,22 @@ static void print_text(const table_version_info *v, int64_t n)
     }
 }
 
+/* Versions a run left staged (not published), one line each; on stderr with --json. */
+static void print_staged(const char *table_dir, bool json)
+{
+    table_staged_info *v;
+    int64_t n;
+    char err[PC_ERRLEN];
+    if (table_staged_list(table_dir, &v, &n, err, sizeof err) != PC_OK)
+        return;
+    FILE *out = json ? stderr : stdout;
+    for (int64_t i = 0; i < n; i++)
+        fprintf(out, "staged: %s  %-20s  %10" PRId64 " rows  in %s/%s  (precast versions %s --publish-staged %s)\n",
+                v[i].m->version, v[i].m->created, v[i].m->rows_written, table_dir, v[i].dir, table_dir,
+                v[i].m->version);
+    table_staged_free(v, n);
+}
+
 static bool stale_always(const char *job, void *ctx)
 {
     (void)job;
@@ -170,7 +191,7 @@ static bool parse_count(const char *s, int64_t *out)
 
 int cmd_versions(int argc, char **argv)
 {
-    const char *table_dir = NULL, *rollback = NULL;
+    const char *table_dir = NULL, *rollback = NULL, *publish_staged = NULL;
     bool json = false, sweep = false;
     int64_t keep = -1;
     for (int i = 1; i < argc; i++) {
@@ -184,6 +205,8 @@ int cmd_versions(int argc, char **argv)
             sweep = true;
         } else if (strcmp(a, "--rollback") == 0 && i + 1 < argc) {
             rollback = argv[++i];
+        } else if (strcmp(a, "--publish-staged") == 0 && i + 1 < argc) {
+            publish_staged = argv[++i];
         } else if (strcmp(a, "--keep") == 0 && i + 1 < argc) {
             if (!parse_count(argv[++i], &keep)) {
                 fprintf(stderr, "precast: versions: --keep wants a count >= 0, not '%s'\n",
@@ -211,6 +234,18 @@ int cmd_versions(int argc, char **argv)
     FILE *say = json ? stderr : stdout; /* --json keeps stdout for the JSON alone */
     char err[PC_ERRLEN], cur[NAME_MAX + 1];
     pc_status s;
+    if (publish_staged != NULL) {
+        char was[NAME_MAX + 1] = "";
+        if (table_current(table_dir, was, sizeof was, err, sizeof err) != PC_OK)
+            was[0] = '\0';
+        s = table_publish_staged(table_dir, publish_staged, err, sizeof err);
+        if (s != PC_OK) {
+            fprintf(stderr, "precast: versions: publish refused, CURRENT unchanged: %s\n", err);
+            return s;
+        }
+        fprintf(say, "precast: %s: published the staged %s; CURRENT is now %s (was %s)\n", table_dir,
+                publish_staged, publish_staged, was[0] != '\0' ? was : "none");
+    }
     if (rollback != NULL) {
         char was[NAME_MAX + 1] = "";
         if (table_current(table_dir, was, sizeof was, err, sizeof err) != PC_OK)
@@ -252,6 +287,7 @@ int cmd_versions(int argc, char **argv)
         print_json(table_dir, cur, v, n);
     else
         print_text(v, n);
+    print_staged(table_dir, json);
     bool found = cur[0] == '\0';
     for (int64_t i = 0; i < n; i++)
         found = found || v[i].current;

@@ -316,6 +316,26 @@ void table_versions_free(table_version_info *v, int64_t n);
 pc_status table_rollback(const char *table_dir, const char *version, char *err,
                          size_t errlen);
 
+/* A version a run left staged, complete and verified but not published (input.drift = gate
+ * or output.max_changed blocked it): table_dir/.staging-<job> holding a MANIFEST.json. */
+typedef struct table_staged_info {
+    char *dir;         /* ".staging-<job>" (malloc'd) */
+    manifest *m;       /* its manifest; m->version is the name it would be published as */
+} table_staged_info;
+
+/* Lists table_dir's staging dirs whose MANIFEST.json reads (others — a run in progress, a dead
+ * one — are skipped), in no particular order.  *out (n entries) is freed with
+ * table_staged_free.  Errors as table_versions_list's directory errors. */
+pc_status table_staged_list(const char *table_dir, table_staged_info **out, int64_t *n, char *err,
+                            size_t errlen);
+void table_staged_free(table_staged_info *v, int64_t n); /* accepts NULL */
+
+/* Publishes the staged version named `version` (the staging dir whose manifest names it) with
+ * table_publish: renamed into place, CURRENT replaced atomically.  No such staged version ->
+ * PC_ERR_NOINPUT; otherwise table_publish's errors.  The caller makes sure the run that staged
+ * it has ended (its staging dir is not being written). */
+pc_status table_publish_staged(const char *table_dir, const char *version, char *err, size_t errlen);
+
 /* Tells table_retain whether table_dir/.staging-<job> is stale, i.e. job is not running now
  * and its staging dir may be removed.  ctx is table_retain's. */
 typedef bool (*table_staging_stale_fn)(const char *job, void *ctx);

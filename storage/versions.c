@@ -515,3 +515,71 @@ out:
         *nremoved = r.n;
     return rc != PC_OK ? rc : first;
 }
+
+/* ---- staged versions (input.drift = gate, output.max_changed) ---- */
+
+void table_staged_free(table_staged_info *v, int64_t n)
+{
+    for (int64_t i = 0; v != NULL && i < n; i++) {
+        free(v[i].dir);
+        manifest_free(v[i].m);
+    }
+    free(v);
+}
+
+pc_status table_staged_list(const char *table_dir, table_staged_info **out, int64_t *n, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    char **names;
+    int64_t cnt;
+    pc_status rc = list_dirs(table_dir, staging_name, false, &names, &cnt, err, errlen);
+    if (rc != PC_OK)
+        return rc;
+    table_staged_info *v = calloc((size_t)cnt + 1, sizeof *v);
+    if (v == NULL) {
+        free_names(names, cnt);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", table_dir);
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        char path[PATH_MAX], why[PC_ERRLEN];
+        manifest *m = NULL;
+        /* a staging dir without a manifest that reads is a run in progress or a dead one */
+        if (fs_path(path, sizeof path, PC_ERR_IO, why, sizeof why, "%s/%s/MANIFEST.json", table_dir,
+                    names[i]) != PC_OK ||
+            manifest_read(path, &m, why, sizeof why) != PC_OK)
+            continue;
+        v[k].dir = names[i];
+        v[k].m = m;
+        names[i] = NULL;
+        k++;
+    }
+    free_names(names, cnt);
+    *out = v;
+    *n = k;
+    return PC_OK;
+}
+
+pc_status table_publish_staged(const char *table_dir, const char *version, char *err, size_t errlen)
+{
+    table_staged_info *v;
+    int64_t n;
+    pc_status rc = table_staged_list(table_dir, &v, &n, err, errlen);
+    if (rc != PC_OK)
+        return rc;
+    const char *dir = NULL;
+    for (int64_t i = 0; i < n && dir == NULL; i++)
+        if (v[i].m->version != NULL && strcmp(v[i].m->version, version) == 0)
+            dir = v[i].dir;
+    char staging[PATH_MAX];
+    if (dir == NULL)
+        rc = pc_err(err, errlen, PC_ERR_NOINPUT, "%s: no staged version %s", table_dir, version);
+    else
+        rc = fs_path(staging, sizeof staging, PC_ERR_IO, err, errlen, "%s/%s", table_dir, dir);
+    if (rc == PC_OK)
+        rc = table_publish(table_dir, staging, version, err, errlen);
+    table_staged_free(v, n);
+    return rc;
+}
