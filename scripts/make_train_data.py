@@ -12,6 +12,9 @@
                                      with columns id,label,x0..x31. Default 20,000 classes.
   make_train_data.py tiny DIR        the first 60 digits rows only (DIR/tiny-train.csv), for
                                      provoking overfitting.
+  make_train_data.py bench DIR [--rows N]
+                                     DIR/bench-train.csv: N rows (default 100,000) of digits
+                                     with noise (id,label,p0..p63), for make bench-train.
   make_train_data.py embed DIR       a small task with an id column and a bag column
                                      (user, items "3|17|5") beside 4 dense features, label =
                                      a function of both, for the embedding path.
@@ -57,6 +60,8 @@ def tiny(out):
 
 
 def classes(out, rows, ncls, seed, dim=32):
+    with open(os.path.join(out, "classes.labels"), "w") as f:  # every class, seen or not
+        f.writelines("%d\n" % c for c in range(ncls))
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 1, size=(ncls, dim)).astype(np.float32)
     # Zipf-like class frequencies, class 0 the most frequent (what a log-uniform sampler assumes)
@@ -68,6 +73,17 @@ def classes(out, rows, ncls, seed, dim=32):
         x = centres[y] + rng.normal(0, 0.35, size=(n, dim)).astype(np.float32)
         write_csv(os.path.join(out, "classes-%s.csv" % name), header,
                   (["c%s%07d" % (name[0], i), str(c)] + ["%.4f" % v for v in row] for i, (row, c) in enumerate(zip(x, y))))
+
+
+def bench(out, rows, seed=5):
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(d.target), size=rows)
+    x = d.data[pick] + rng.normal(0, 1, size=(rows, 64))
+    header = ["id", "label"] + ["p%d" % i for i in range(64)]
+    write_csv(os.path.join(out, "bench-train.csv"), header,
+              (["b%07d" % i, str(d.target[k])] + ["%.3f" % v for v in row] for i, (k, row) in enumerate(zip(pick, x))))
 
 
 def embed(out, rows=6000, seed=3):
@@ -90,7 +106,7 @@ def embed(out, rows=6000, seed=3):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["digits", "classes", "tiny", "embed"])
+    ap.add_argument("what", choices=["digits", "classes", "tiny", "embed", "bench"])
     ap.add_argument("dir")
     ap.add_argument("--rows", type=int, default=100000)
     ap.add_argument("--classes", type=int, default=20000)
@@ -103,6 +119,8 @@ def main():
         tiny(a.dir)
     elif a.what == "embed":
         embed(a.dir)
+    elif a.what == "bench":
+        bench(a.dir, a.rows)
     else:
         classes(a.dir, a.rows, a.classes, a.seed)
     return 0

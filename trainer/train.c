@@ -204,7 +204,8 @@ static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch, int6
 
 typedef struct eval_sums {
     double loss;      /* sum over rows of the row's mean loss */
-    double hits;      /* accuracy / top-10 hits / correct labels */
+    double hits;      /* the metric's count: accuracy, top-10 hits (sampled), correct labels */
+    double top1, top10; /* class heads: rows whose class is first / among the first ten */
     double sq;        /* squared errors (regression) */
     double rows;
     double units;     /* rows * outputs for per-output metrics */
@@ -235,11 +236,12 @@ static void score_rows(const trainer *t, const dataset *d, const int64_t *idx, i
     for (int64_t i = 0; i < n; i++) {
         const float *p = out + i * C;
         int64_t r = idx[i];
-        if (h == TRAIN_HEAD_SOFTMAX || h == TRAIN_HEAD_ONE_VS_ALL)
-            s->hits += arg_max(p, C) == d->cls[r];
-        else if (h == TRAIN_HEAD_SAMPLED_SOFTMAX)
-            s->hits += in_top_k(p, C, d->cls[r], 10);
-        else if (h == TRAIN_HEAD_SIGMOID)
+        if (h == TRAIN_HEAD_SOFTMAX || h == TRAIN_HEAD_ONE_VS_ALL || h == TRAIN_HEAD_SAMPLED_SOFTMAX) {
+            bool first = arg_max(p, C) == d->cls[r], ten = in_top_k(p, C, d->cls[r], 10);
+            s->top1 += first;
+            s->top10 += ten;
+            s->hits += h == TRAIN_HEAD_SAMPLED_SOFTMAX ? ten : first;
+        } else if (h == TRAIN_HEAD_SIGMOID)
             s->hits += (p[0] >= 0.5f) == (d->target[r] >= 0.5f);
         else if (h == TRAIN_HEAD_MULTILABEL) {
             int64_t k = d->ml_off[r];
@@ -318,9 +320,9 @@ static pc_status validate(trainer *t, double *loss, double *metric, char *err, s
     }
     st = mpi_agree(st, t->comm, err, errlen);
     if (st != PC_OK) return st;
-    double v[5] = {s.loss, s.hits, s.sq, s.rows, s.units};
-    MPI_Allreduce(MPI_IN_PLACE, v, 5, MPI_DOUBLE, MPI_SUM, t->comm);
-    eval_sums all = {v[0], v[1], v[2], v[3], v[4]};
+    double v[7] = {s.loss, s.hits, s.top1, s.top10, s.sq, s.rows, s.units};
+    MPI_Allreduce(MPI_IN_PLACE, v, 7, MPI_DOUBLE, MPI_SUM, t->comm);
+    eval_sums all = {v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
     *loss = all.rows > 0 ? all.loss / all.rows : NAN;
     *metric = metric_of(t, &all);
     return PC_OK;
@@ -660,7 +662,8 @@ static pc_status finish(trainer *t, const char *stats_note, char *err, size_t er
                         .dense_width = t->layout.dense_width, .classes = t->layout.nclasses,
                         .outputs = t->layout.outputs, .metric_name = t->metric_name, .best_epoch = t->best_epoch,
                         .stopped_early = t->stopped_early, .stopped_nan = t->stopped_nan,
-                        .test_loss = NAN, .test_metric = NAN, .test_accuracy = NAN, .stats_note = stats_note,
+                        .test_loss = NAN, .test_metric = NAN, .test_accuracy = NAN, .test_top10 = NAN,
+                        .stats_note = stats_note,
                         .weights_resynced = t->resynced};
     for (int i = 0; i < net_param_count(t->nt); i++) {
         net_param p;
@@ -690,7 +693,10 @@ static pc_status finish(trainer *t, const char *stats_note, char *err, size_t er
         if (s == PC_OK && es.rows > 0) {
             sm.test_loss = es.loss / es.rows;
             sm.test_metric = metric_of(t, &es);
-            if (c->head == TRAIN_HEAD_SOFTMAX || c->head == TRAIN_HEAD_ONE_VS_ALL) sm.test_accuracy = sm.test_metric;
+            if (c->head == TRAIN_HEAD_SOFTMAX || c->head == TRAIN_HEAD_ONE_VS_ALL || c->head == TRAIN_HEAD_SAMPLED_SOFTMAX) {
+                sm.test_accuracy = es.top1 / es.rows;
+                sm.test_top10 = es.top10 / es.rows;
+            }
         }
     } else if (pred != NULL && s == PC_OK) {
         eval_sums es = {0};

@@ -279,6 +279,8 @@ static pc_status write_json(const train_summary *s, const train_curves *c, const
     num(o, s->test_metric, true);
     fputs(", \"test_accuracy\": ", o);
     num(o, s->test_accuracy, true);
+    fputs(", \"test_top10_recall\": ", o);
+    num(o, s->test_top10, true);
     fputs("},\n  \"diagnostics\": [", o);
     for (int i = 0; i < nfound; i++) {
         fprintf(o, "%s\n    {\"name\": \"%s\", \"title\": ", i ? "," : "", diag_name(f[i].kind));

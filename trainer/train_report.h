@@ -60,6 +60,7 @@ typedef struct train_summary {
     double seconds, rows_per_s;
     double test_loss, test_metric; /* NaN without test rows */
     double test_accuracy;       /* class heads: top-1 accuracy on the test rows, else NaN */
+    double test_top10;          /* class heads: top-10 recall on the test rows, else NaN */
     const char *stats_note;     /* why model.stats.json is missing, or NULL */
     bool weights_resynced;      /* ranks' weights had drifted apart and were re-broadcast */
 } train_summary;
