@@ -11,12 +11,16 @@
 #          bloom filter)
 #          redis-benchmark -t get -r 1000000 -n 1000000 -P 1 and -P 16 against redis-server
 #          (no persistence; loaded with every pair of the table by tool_resp_load |
-#          redis-cli --pipe) and against `precast serve`'s RESP endpoint
-#          wrk against `precast serve`'s HTTP endpoint, GET /v1/predictions/KEY, random keys
+#          redis-cli --pipe), against `precast serve`'s RESP endpoint (lookups in LevelDB) and
+#          against `precast serve --preload`'s (lookups in its memory index), alternating
+#          wrk against both servers' HTTP endpoints, GET /v1/predictions/KEY, random keys
+# Targets (issue 7): precast serve >= 1.0x redis-server GET requests/s at -P 1 and -P 16;
+# in-process precast_table_get p99 <= 10 us (1 thread, warm table).
 # Everything runs on this machine at once (servers, load generators), so the load generators
 # take CPU from the servers; the figures are this run's and nothing is asserted on them.
 # Ports (fixed, loopback; the run stops if one is taken): BENCH_REDIS_PORT (16379),
-# BENCH_RESP_PORT (16380), BENCH_HTTP_PORT (18080).  Also BENCH_REQUESTS (redis-benchmark -n,
+# BENCH_RESP_PORT (16380), BENCH_HTTP_PORT (18080), BENCH_PRELOAD_RESP_PORT (16381),
+# BENCH_PRELOAD_HTTP_PORT (18081).  Also BENCH_REQUESTS (redis-benchmark -n,
 # 1000000), BENCH_GETS (in-process gets per run, 2000000), BENCH_WRK_SECONDS (10),
 # BENCH_SERVE_THREADS (precast serve --threads; unset: its default).
 set -euo pipefail
@@ -30,6 +34,8 @@ WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
 REDIS_PORT=${BENCH_REDIS_PORT:-16379}
 RESP_PORT=${BENCH_RESP_PORT:-16380}
 HTTP_PORT=${BENCH_HTTP_PORT:-18080}
+PRE_RESP_PORT=${BENCH_PRELOAD_RESP_PORT:-16381}
+PRE_HTTP_PORT=${BENCH_PRELOAD_HTTP_PORT:-18081}
 HOST=127.0.0.1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_base_warn_component_unused=0
 export OPENBLAS_NUM_THREADS=1 LC_ALL=C
@@ -42,7 +48,7 @@ bin/precast serve --help >/dev/null 2>&1 || die "bin/precast has no serve comman
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- servers: started in the background, always stopped on the way out ----------------------
-REDIS_PID= SERVE_PID=
+REDIS_PID= SERVE_PID= PRE_PID=
 stop() { # stop PID NAME: SIGTERM, then wait for it
     [ -n "$1" ] || return 0
     kill -TERM "$1" 2>/dev/null || true
@@ -50,14 +56,15 @@ stop() { # stop PID NAME: SIGTERM, then wait for it
 }
 cleanup() {
     stop "$SERVE_PID" "precast serve"; SERVE_PID=
+    stop "$PRE_PID" "precast serve --preload"; PRE_PID=
     stop "$REDIS_PID" redis-server; REDIS_PID=
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-for p in "$REDIS_PORT" "$RESP_PORT" "$HTTP_PORT"; do
-    port_free "$p" || die "port $HOST:$p is taken by another program (set BENCH_REDIS_PORT, BENCH_RESP_PORT or BENCH_HTTP_PORT)"
+for p in "$REDIS_PORT" "$RESP_PORT" "$HTTP_PORT" "$PRE_RESP_PORT" "$PRE_HTTP_PORT"; do
+    port_free "$p" || die "port $HOST:$p is taken by another program (set BENCH_REDIS_PORT, BENCH_RESP_PORT, BENCH_HTTP_PORT, BENCH_PRELOAD_RESP_PORT or BENCH_PRELOAD_HTTP_PORT)"
 done
 
 # wait_ready PID NAME LOG COMMAND...: until COMMAND succeeds (30 s at most) while PID lives.
@@ -72,8 +79,8 @@ wait_ready() {
     die "$name not ready after 30 s (log: $log)"
 }
 redis_ping() { [ "$(redis-cli -h $HOST -p "$1" PING 2>/dev/null)" = PONG ]; }
-resp_answers() { redis-cli -h $HOST -p "$RESP_PORT" GET key:000000000000 2>/dev/null | grep -q .; }
-http_answers() { curl -s -o /dev/null "http://$HOST:$HTTP_PORT/v1/predictions/key:000000000000"; }
+resp_answers() { redis-cli -h $HOST -p "$1" GET key:000000000000 2>/dev/null | grep -q .; }
+http_answers() { curl -s -o /dev/null "http://$HOST:$1/v1/predictions/key:000000000000"; }
 
 # ---- 1. the table --------------------------------------------------------------------------
 mkdir -p "$OUT"
@@ -144,21 +151,34 @@ dbsize=$(redis-cli -h $HOST -p "$REDIS_PORT" DBSIZE)
 [ "$dbsize" = "$rows" ] && [ "$rows" = $KEYS ] || die "redis-server DBSIZE $dbsize, table rows $rows, want $KEYS"
 echo "  redis-server: DBSIZE $dbsize = the table's rows; used_memory $(redis-cli -h $HOST -p "$REDIS_PORT" INFO memory | sed -nE 's/^used_memory_human:(.*)\r$/\1/p')"
 
-# ---- 4. precast serve, beside redis-server (both up; each idles while the other is measured)
+# ---- 4. precast serve and precast serve --preload, beside redis-server (all up; each idles
+# while another is measured)
 # shellcheck disable=SC2086
 bin/precast serve "$OUT/table" --http $HOST:"$HTTP_PORT" --resp $HOST:"$RESP_PORT" \
     ${BENCH_SERVE_THREADS:+--threads $BENCH_SERVE_THREADS} >"$OUT/serve.log" 2>&1 &
 SERVE_PID=$!
-wait_ready "$SERVE_PID" "precast serve" "$OUT/serve.log" resp_answers
-wait_ready "$SERVE_PID" "precast serve" "$OUT/serve.log" http_answers
+wait_ready "$SERVE_PID" "precast serve" "$OUT/serve.log" resp_answers "$RESP_PORT"
+wait_ready "$SERVE_PID" "precast serve" "$OUT/serve.log" http_answers "$HTTP_PORT"
 sed 's/^/  /' "$OUT/serve.log"
-# The same bytes from both servers, for present and absent keys.
+# shellcheck disable=SC2086
+bin/precast serve "$OUT/table" --preload --http $HOST:"$PRE_HTTP_PORT" --resp $HOST:"$PRE_RESP_PORT" \
+    ${BENCH_SERVE_THREADS:+--threads $BENCH_SERVE_THREADS} >"$OUT/serve-preload.log" 2>&1 &
+PRE_PID=$!
+wait_ready "$PRE_PID" "precast serve --preload" "$OUT/serve-preload.log" resp_answers "$PRE_RESP_PORT"
+wait_ready "$PRE_PID" "precast serve --preload" "$OUT/serve-preload.log" http_answers "$PRE_HTTP_PORT"
+sed 's/^/  /' "$OUT/serve-preload.log"
+grep -q ' preloaded: ' "$OUT/serve-preload.log" || die "precast serve --preload did not preload (see $OUT/serve-preload.log)"
+pre_rss=$(awk '/^VmRSS:/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$PRE_PID/status")
+echo "  precast serve --preload: RSS $pre_rss"
+# The same bytes from the three servers, for present and absent keys.
 for k in key:000000000000 key:000000424242 key:000000999999 key:000001000000 key:000000424242-miss; do
     a=$(redis-cli -h $HOST -p "$REDIS_PORT" GET "$k")
     b=$(redis-cli -h $HOST -p "$RESP_PORT" GET "$k")
+    c=$(redis-cli -h $HOST -p "$PRE_RESP_PORT" GET "$k")
     [ "$a" = "$b" ] || die "GET $k: redis-server says '$a', precast serve says '$b'"
+    [ "$a" = "$c" ] || die "GET $k: redis-server says '$a', precast serve --preload says '$c'"
 done
-echo "  GET of 5 keys (3 present, 2 absent): redis-server and precast serve answer the same"
+echo "  GET of 5 keys (3 present, 2 absent): redis-server, precast serve and --preload answer the same"
 code=$(curl -s -o "$OUT/http-hit.txt" -w '%{http_code}' "http://$HOST:$HTTP_PORT/v1/predictions/key:000000424242")
 [ "$code" = 200 ] || die "GET /v1/predictions/key:000000424242 answered $code, want 200"
 code=$(curl -s -o "$OUT/http-miss.txt" -w '%{http_code}' "http://$HOST:$HTTP_PORT/v1/predictions/key:000001000000")
@@ -172,26 +192,38 @@ rb() {
     echo "$csv" >>"$OUT/redis-benchmark.csv"
     echo "$csv" | tr -d '"' | awk -F, '$1 == "GET" { printf "%.0f %s %s", $2, $5, $7 }'
 }
-declare -A redis serve
+declare -A redis serve pre
 : >"$OUT/redis-benchmark.csv"
 : >"$OUT/redis-benchmark.err"
-# Alternating, so that both see the same machine if its load drifts.
+# rb_row NAME PORT P: one redis-benchmark run, echoed, its "rps p50 p99" on stdout.
+rb_row() {
+    local row
+    row=$(rb "$2" "$3")
+    [ -n "$row" ] || die "redis-benchmark -P $3 against $1 printed no GET row (see $OUT/redis-benchmark.err)"
+    printf '  %-24s -P %-2s: req/s p50 p99 = %s\n' "$1," "$3" "$row" >&2
+    echo "$row"
+}
+# Alternating, so that all three see the same machine if its load drifts.
 for P in 1 16; do
-    redis[$P]=$(rb "$REDIS_PORT" $P)
-    [ -n "${redis[$P]}" ] || die "redis-benchmark -P $P against redis-server printed no GET row (see $OUT/redis-benchmark.err)"
-    echo "  redis-server,  -P $P: req/s p50 p99 = ${redis[$P]}"
-    serve[$P]=$(rb "$RESP_PORT" $P)
-    [ -n "${serve[$P]}" ] || die "redis-benchmark -P $P against precast serve printed no GET row (see $OUT/redis-benchmark.err)"
-    echo "  precast serve, -P $P: req/s p50 p99 = ${serve[$P]}"
+    redis[$P]=$(rb_row redis-server "$REDIS_PORT" $P)
+    serve[$P]=$(rb_row "precast serve" "$RESP_PORT" $P)
+    pre[$P]=$(rb_row "precast serve --preload" "$PRE_RESP_PORT" $P)
 done
+redis_mem=$(redis-cli -h $HOST -p "$REDIS_PORT" INFO memory | sed -nE 's/^used_memory_rss_human:(.*)\r$/\1/p')
 stop "$REDIS_PID" redis-server; REDIS_PID=
 
-# ---- 5. wrk against the HTTP endpoint ------------------------------------------------------
-BENCH_KEYS=$KEYS wrk -t2 -c50 -d"${WRK_SECONDS}s" --latency -s scripts/bench_serve.lua \
-    "http://$HOST:$HTTP_PORT" >"$OUT/wrk.txt" 2>&1 || { cat "$OUT/wrk.txt" >&2; die "wrk failed"; }
-wrk_line=$(grep '^wrk_summary:' "$OUT/wrk.txt") || { cat "$OUT/wrk.txt" >&2; die "wrk printed no summary"; }
-echo "  $wrk_line"
+# ---- 5. wrk against the HTTP endpoints -----------------------------------------------------
+wrk_run() { # wrk_run PORT OUTFILE: prints its summary line
+    BENCH_KEYS=$KEYS wrk -t2 -c50 -d"${WRK_SECONDS}s" --latency -s scripts/bench_serve.lua \
+        "http://$HOST:$1" >"$2" 2>&1 || { cat "$2" >&2; die "wrk failed"; }
+    grep '^wrk_summary:' "$2" || { cat "$2" >&2; die "wrk printed no summary"; }
+}
+wrk_line=$(wrk_run "$HTTP_PORT" "$OUT/wrk.txt")
+echo "  precast serve: $wrk_line"
+wrk_pre=$(wrk_run "$PRE_HTTP_PORT" "$OUT/wrk-preload.txt")
+echo "  precast serve --preload: $wrk_pre"
 stop "$SERVE_PID" "precast serve"; SERVE_PID=
+stop "$PRE_PID" "precast serve --preload"; PRE_PID=
 
 # ---- 6. side by side -------------------------------------------------------------------------
 field() { echo "$1" | awk -v i="$2" '{ print $i }'; }
@@ -201,17 +233,40 @@ echo "bench-serve: $KEYS keys key:000000000000..key:000000999999, values as the 
 echo "(JSON, top-1 softmax), loopback, servers and load generators together on $(nproc) cores;"
 echo "load average before the run $LOAD_START, after it $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-printf '  %-44s %-10s %14s %14s %12s\n' "redis-benchmark -t get -c 50 -n $REQUESTS" "" redis-server "precast serve" "serve/redis"
+threads=${BENCH_SERVE_THREADS:-$(nproc) (default)}
+echo "precast serve --threads $threads; redis-server: one thread.  --preload: RSS $pre_rss;"
+echo "redis-server: used_memory_rss $redis_mem."
+echo
+fmt='  %-22s %-7s %13s %13s %13s %13s %13s\n'
+printf "$fmt" "redis-benchmark -t get" "" redis-server "precast serve" "serve/redis" "--preload" "preload/redis"
+printf "$fmt" "-c 50 -n $REQUESTS" "" "" "(LevelDB)" "" "(memory)" ""
 for P in 1 16; do
-    r=${redis[$P]} s=${serve[$P]}
-    printf '  %-44s %-10s %14s %14s %12s\n' "GET -P $P" "req/s" "$(field "$r" 1)" "$(field "$s" 1)" "$(ratio "$(field "$s" 1)" "$(field "$r" 1)")"
-    printf '  %-44s %-10s %14s %14s %12s\n' "" "p50 ms" "$(field "$r" 2)" "$(field "$s" 2)" "$(ratio "$(field "$s" 2)" "$(field "$r" 2)")"
-    printf '  %-44s %-10s %14s %14s %12s\n' "" "p99 ms" "$(field "$r" 3)" "$(field "$s" 3)" "$(ratio "$(field "$s" 3)" "$(field "$r" 3)")"
+    r=${redis[$P]} s=${serve[$P]} q=${pre[$P]}
+    for i in 1 2 3; do
+        label=""; [ $i = 1 ] && label="GET -P $P"
+        unit=$(echo "req/s p50_ms p99_ms" | awk -v i=$i '{ print $i }')
+        printf "$fmt" "$label" "$unit" "$(field "$r" $i)" "$(field "$s" $i)" \
+            "$(ratio "$(field "$s" $i)" "$(field "$r" $i)")" "$(field "$q" $i)" "$(ratio "$(field "$q" $i)" "$(field "$r" $i)")"
+    done
 done
 echo
 printf '  %-52s %12s %12s %12s\n' "HTTP GET /v1/predictions/KEY, wrk -t2 -c50 ${WRK_SECONDS}s" req/s "p50 ms" "p99 ms"
-echo "$wrk_line" | awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-    printf "  %-52s %12s %12s %12s\n", "precast serve (" f["non2xx"] " non-2xx, " f["errors"] " socket errors)", f["req_per_s"], f["p50_ms"], f["p99_ms"] }'
+for line in "precast serve|$wrk_line" "precast serve --preload|$wrk_pre"; do
+    echo "${line#*|}" | awk -v name="${line%%|*}" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        printf "  %-52s %12s %12s %12s\n", name " (" f["non2xx"] " non-2xx, " f["errors"] " socket errors)", f["req_per_s"], f["p50_ms"], f["p99_ms"] }'
+done
 echo
 printf '  %-52s %12s %12s %12s\n' "in-process precast_table_get, $GETS random gets" gets/s "p50 us" "p99 us"
 printf '%s\n' "${inproc_rows[@]}"
+echo
+# The targets, from this run's figures (nothing is asserted: the run exits 0 either way).
+verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b ? "met" : "NOT met") }'; }
+echo "targets (issue 7, lookups):"
+for P in 1 16; do
+    r=$(field "${redis[$P]}" 1) s=$(field "${serve[$P]}" 1) q=$(field "${pre[$P]}" 1)
+    printf '  GET -P %-2s >= 1.0x redis-server: precast serve %s (%s), --preload %s (%s)\n' "$P" \
+        "$(ratio "$s" "$r")x" "$(verdict "$(ratio "$s" "$r")" 1)" "$(ratio "$q" "$r")x" "$(verdict "$(ratio "$q" "$r")" 1)"
+done
+p99=$(echo "${inproc_rows[0]}" | awk '{ print $NF }')
+printf '  in-process precast_table_get p99 <= 10 us (1 thread, warm): %s us (%s)\n' "$p99" \
+    "$(awk -v p="$p99" 'BEGIN { print (p <= 10 ? "met" : "NOT met") }')"
