@@ -3,7 +3,8 @@
 #   1. make the example model and data (PyTorch on scikit-learn's digits -> ONNX, 100k rows)
 #   2. run the example nightly job under mpirun with 2 ranks
 #   3. look up a few ids, and check them against PyTorch's own answers
-# Everything is written under var/example/ (ignored by git).
+#   4. train a digits classifier with precast train, predict with it, look up two ids
+# Everything is written under var/example/ and var/train/ (ignored by git).
 set -eu
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1}
@@ -15,6 +16,11 @@ scripts/make-example.sh
 mpirun --oversubscribe -np 2 bin/precast run jobs/examples/example.ini
 bin/precast get var/example/table u000000 u000001 u042042 no-such-user
 bin/precast inspect var/example/model.onnx
+# 4. train a digits model with precast train, then predict with it (docs/TRAINING.md)
+/usr/bin/python3 scripts/make_train_data.py digits var/train
+mpirun --oversubscribe -np 2 bin/precast train jobs/examples/train-digits.ini
+mpirun --oversubscribe -np 2 bin/precast run jobs/examples/train-digits-run.ini
+bin/precast get var/train/digits/table d1496 d0188
 set +x
 
 # The lookups must match what PyTorch itself predicts for the same rows.
