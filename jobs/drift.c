@@ -392,8 +392,6 @@ char *drift_report_json(const job_config *cfg, const drift_result *r)
             sb_num(&b, it->missing);
             sb_printf(&b, ",\"missing_share_train\":");
             sb_num(&b, it->missing_train);
-            sb_printf(&b, ",\"mean\":");
-            sb_num(&b, it->mean);
             sb_printf(&b, ",\"mean_train\":");
             sb_num(&b, it->mean_train);
             sb_printf(&b, ",\"std_train\":");

@@ -73,7 +73,7 @@ typedef struct drift_item {
     double missing;          /* share of tonight's values missing */
     double missing_train;    /* the same share in training */
     double unseen;           /* id columns: share of ids the training vocabulary lacks */
-    double mean, mean_train, std_train;
+    double mean, mean_train, std_train; /* mean: tonight's is not sketched (NaN) */
     drift_level level;
 } drift_item;
 

@@ -61,6 +61,7 @@ struct featstats {
     bool pass2;                    /* PROFILE: pass 1 ended */
     bool added;                    /* rows were added */
     bool loaded;                   /* read from a file */
+    int64_t since_carry;           /* rows added since carry_squares */
     const featstats *ref;          /* COMPARE: the profile */
     int64_t ndense, nids;
     dense_acc *dense;
@@ -354,29 +355,64 @@ static inline void bin_add(dense_acc *d, double x)
     }
 }
 
-/* Count, missing, min/max and the exact moments of one value. */
+/* Missing, min/max and the exact moments of one value (count is added per block).  The low
+ * words of the squares are not carried here: featstats_add_dense carries every
+ * CARRY_ROWS rows (see carry_squares).  False for a missing value. */
 static inline bool moments_add(dense_acc *d, float x)
 {
     uint32_t u;
     memcpy(&u, &x, sizeof u);
     uint32_t e = (u >> 23) & 0xffu;
-    d->count++;
     if (e == 0xffu) {
         d->missing++;
         return false;
     }
-    int64_t m = (int64_t)((u & 0x7fffffu) | (e ? 0x800000u : 0u));
-    uint32_t k = e ? e : 1;
-    uint64_t m2 = (uint64_t)m * (uint64_t)m;
-    d->sum[k] += (u >> 31) ? -m : m;
-    d->sq_lo[k] += m2;
-    if (d->sq_lo[k] >= (1ULL << 62)) { /* carry the high part before the low word can wrap */
-        d->sq_hi[k] += d->sq_lo[k] >> 32;
-        d->sq_lo[k] &= 0xffffffffULL;
-    }
-    if (x < d->min) d->min = x;
-    if (x > d->max) d->max = x;
+    uint32_t normal = e != 0;
+    uint64_t m = (u & 0x7fffffu) | (normal << 23);
+    uint32_t k = e + !normal;          /* subnormals share exponent 1's scale */
+    uint64_t neg = -(uint64_t)(u >> 31); /* all ones for a negative value */
+    d->sum[k] += (int64_t)((m ^ neg) - neg);
+    d->sq_lo[k] += m * m;
+    d->min = x < d->min ? x : d->min;
+    d->max = x > d->max ? x : d->max;
     return true;
+}
+
+/* A square is below 2^48, so the low words (below 2^32 after a carry) take 2^15 values before
+ * they could wrap: every feature carries at least that often. */
+#define CARRY_ROWS 32768
+
+static void carry_squares(featstats *fs)
+{
+    for (int64_t j = 0; j < fs->ndense; j++) {
+        dense_acc *d = &fs->dense[j];
+        for (int k = 0; k < NEXP; k++)
+            if (d->sq_lo[k] >> 32) {
+                d->sq_hi[k] += d->sq_lo[k] >> 32;
+                d->sq_lo[k] &= 0xffffffffULL;
+            }
+    }
+    fs->since_carry = 0;
+}
+
+/* COMPARE mode: the bins, below/above and missing counts only — one counter per value, the
+ * whole cost of input drift in the map loop.  Rows run in the outer loop so that one
+ * feature's counters are touched again only after every other feature's (no chain of
+ * dependent read-modify-writes). */
+static void compare_add(dense_acc *ds, const float *x, int64_t rows, int64_t width)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * width;
+        for (int64_t j = 0; j < width; j++) {
+            dense_acc *d = &ds[j];
+            float v = row[j];
+            uint32_t u;
+            memcpy(&u, &v, sizeof u);
+            if ((u & 0x7f800000u) == 0x7f800000u) d->missing++;
+            else bin_add(d, v);
+        }
+    }
+    for (int64_t j = 0; j < width; j++) ds[j].count += rows;
 }
 
 void featstats_add_dense(featstats *fs, int64_t first, const float *x, int64_t rows, int64_t width)
@@ -395,13 +431,23 @@ void featstats_add_dense(featstats *fs, int64_t first, const float *x, int64_t r
         }
         return;
     }
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = x + r * width;
-        for (int64_t j = 0; j < width; j++) {
-            dense_acc *d = &ds[j];
-            if (moments_add(d, row[j]) && d->ranged) bin_add(d, row[j]);
+    if (fs->mode == FEATSTATS_COMPARE) {
+        compare_add(ds, x, rows, width);
+        return;
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += CARRY_ROWS) {
+        int64_t n = rows - r0 < CARRY_ROWS ? rows - r0 : CARRY_ROWS;
+        if (fs->since_carry + n > CARRY_ROWS) carry_squares(fs);
+        fs->since_carry += n;
+        for (int64_t r = r0; r < r0 + n; r++) {
+            const float *row = x + r * width;
+            for (int64_t j = 0; j < width; j++) {
+                dense_acc *d = &ds[j];
+                if (moments_add(d, row[j]) && d->ranged) bin_add(d, row[j]);
+            }
         }
     }
+    for (int64_t j = 0; j < width; j++) ds[j].count += rows;
 }
 
 static pc_status id_add(featstats *fs, int64_t col, uint64_t key, const char *spell, size_t len, char *err,
@@ -722,6 +768,7 @@ void featstats_dense_get(const featstats *fs, int64_t i, featstats_dense *out)
     out->count = d->count;
     out->missing = d->missing;
     dense_moments(d, &out->mean, &out->std);
+    if (fs->mode == FEATSTATS_COMPARE) out->mean = out->std = NAN; /* not kept (cost) */
     bool any = d->min <= d->max;
     out->min = any ? d->min : NAN;
     out->max = any ? d->max : NAN;

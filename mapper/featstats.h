@@ -19,7 +19,9 @@
  *     if every dense feature has one, pass 2 may be skipped.) ID columns are only counted in
  *     pass 1.
  *   COMPARE (run time, `precast run`): made from a profile (featstats_create_compare); the bin
- *     edges are the profile's, so one pass suffices; ids are looked up in the profile's
+ *     edges are the profile's, so one pass suffices.  To stay cheap (one counter per value)
+ *     it keeps only count, missing, the bins and below/above — no mean, std, min or max
+ *     (featstats_dense_get gives NaN for them); ids are looked up in the profile's
  *     vocabulary and counted as seen or unseen (top ids and vocabulary are not kept).
  *
  * Bins: a finite x < lo counts in `below`, x > hi in `above`; otherwise its bin is
@@ -148,8 +150,9 @@ typedef struct featstats_dense {
     const char *name;
     int64_t count;                 /* values seen, missing included */
     int64_t missing;               /* NaN or +-Inf */
-    double mean, std;              /* of the finite values (population std); 0 when none */
-    double min, max;               /* of the finite values; NaN when none */
+    double mean, std;              /* of the finite values (population std); 0 when none;
+                                      NaN in COMPARE mode */
+    double min, max;               /* of the finite values; NaN when none or in COMPARE mode */
     double lo, hi;                 /* histogram range (NaN in pass 1 of a profile) */
     int64_t bins[FEATSTATS_BINS];
     int64_t below, above;          /* finite values < lo, > hi */

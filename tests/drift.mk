@@ -10,3 +10,7 @@ $(BIN)/test_drift:     $(BUILD)/tests/test_drift.o $(BUILD)/libprecast.a
 .PHONY: bench-drift
 bench-drift: all
 	scripts/bench_drift.sh
+
+# The sketch alone: nanoseconds per value (scripts/bench_drift.sh prints it).
+$(BIN)/bench_featstats: $(BUILD)/tests/bench_featstats.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+bench-drift: $(BIN)/bench_featstats

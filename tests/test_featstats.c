@@ -261,8 +261,8 @@ START_TEST(test_order_independent_and_round_trip)
         featstats_dense_get(cmp, j, &q);
         for (int k = 0; k < FEATSTATS_BINS; k++) ck_assert_int_eq(p.bins[k], q.bins[k]);
         ck_assert_int_eq(q.below + q.above, 0);
-        ck_assert_double_eq(p.mean, q.mean);
-        ck_assert_double_eq(p.std, q.std);
+        ck_assert_int_eq(q.count, p.count);
+        ck_assert(isnan(q.mean) && isnan(q.min)); /* a compare sketch keeps no moments */
     }
     featstats_ids v;
     featstats_ids_get(cmp, 0, &v);
