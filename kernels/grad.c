@@ -16,14 +16,42 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* The part of grad_rng_uniform's hash that does not depend on the column: computed once per
+ * row, it leaves one mix per element (dropout spends most of its time here). */
+static inline uint64_t rng_row(uint64_t seed, uint64_t step, uint64_t key)
+{
+    return mix64(mix64(mix64(seed) ^ step) ^ key);
+}
+
+static inline uint64_t rng_bits(uint64_t row, uint64_t col)
+{
+    return mix64(row ^ col) >> 11; /* 53 bits */
+}
+
 double grad_rng_uniform(uint64_t seed, uint64_t step, uint64_t key, uint64_t col)
 {
-    uint64_t h = mix64(seed);
-    h = mix64(h ^ step);
-    h = mix64(h ^ key);
-    h = mix64(h ^ col);
-    return (double)(h >> 11) * 0x1.0p-53;
+    return (double)rng_bits(rng_row(seed, step, key), col) * 0x1.0p-53;
 }
+
+/* MAP(out, n, expr): out[j] = expr for j in [0, n), as in ops.c: blocks of 8 through a local
+ * array, so that GCC -O2 vectorises without run-time alias checks and out == in stays right. */
+#define MAP_BLOCK 8
+#define MAP(out, n, expr)                                                                    \
+    do {                                                                                     \
+        int64_t j_ = 0, n_ = (n);                                                            \
+        for (; j_ + MAP_BLOCK <= n_; j_ += MAP_BLOCK) {                                      \
+            float t_[MAP_BLOCK];                                                             \
+            for (int k_ = 0; k_ < MAP_BLOCK; k_++) {                                         \
+                int64_t j = j_ + k_;                                                         \
+                t_[k_] = (expr);                                                             \
+            }                                                                                \
+            for (int k_ = 0; k_ < MAP_BLOCK; k_++) (out)[j_ + k_] = t_[k_];                  \
+        }                                                                                    \
+        for (; j_ < n_; j_++) {                                                              \
+            int64_t j = j_;                                                                  \
+            (out)[j] = (expr);                                                               \
+        }                                                                                    \
+    } while (0)
 
 /* ---- dense ---------------------------------------------------------------------------- */
 
@@ -65,9 +93,22 @@ void grad_dense_naive(double *din, double *dw, double *db, const double *dout,
 
 /* ---- activations ---------------------------------------------------------------------- */
 
+/* Both values are computed before the choice, so the choice compiles to a blend, not a branch
+ * on random signs. */
+static inline float relu_grad1(float g, float x)
+{
+    return x > 0.0f ? g : 0.0f;
+}
+
+static inline float leaky_grad1(float g, float x, float alpha)
+{
+    float neg = alpha * g;
+    return x > 0.0f ? g : neg;
+}
+
 void grad_relu(float *din, const float *dout, const float *x, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) din[i] = x[i] > 0.0f ? dout[i] : 0.0f;
+    MAP(din, n, relu_grad1(dout[j], x[j]));
 }
 
 void grad_relu_naive(double *din, const double *dout, const double *x, int64_t n)
@@ -77,7 +118,7 @@ void grad_relu_naive(double *din, const double *dout, const double *x, int64_t n
 
 void grad_leaky_relu(float *din, const float *dout, const float *x, int64_t n, float alpha)
 {
-    for (int64_t i = 0; i < n; i++) din[i] = x[i] > 0.0f ? dout[i] : alpha * dout[i];
+    MAP(din, n, leaky_grad1(dout[j], x[j], alpha));
 }
 
 void grad_leaky_relu_naive(double *din, const double *dout, const double *x, int64_t n,
@@ -88,7 +129,7 @@ void grad_leaky_relu_naive(double *din, const double *dout, const double *x, int
 
 void grad_tanh(float *din, const float *dout, const float *y, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) din[i] = dout[i] * (1.0f - y[i] * y[i]);
+    MAP(din, n, dout[j] * (1.0f - y[j] * y[j]));
 }
 
 void grad_tanh_naive(double *din, const double *dout, const double *y, int64_t n)
@@ -98,7 +139,7 @@ void grad_tanh_naive(double *din, const double *dout, const double *y, int64_t n
 
 void grad_sigmoid(float *din, const float *dout, const float *y, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) din[i] = dout[i] * y[i] * (1.0f - y[i]);
+    MAP(din, n, dout[j] * y[j] * (1.0f - y[j]));
 }
 
 void grad_sigmoid_naive(double *din, const double *dout, const double *y, int64_t n)
@@ -115,28 +156,38 @@ static double unbias(int64_t B)
     return B > 1 ? (double)B / (double)(B - 1) : 1.0;
 }
 
+/* Column statistics are accumulated in double (a float running sum over a large batch would
+ * lose the digits the tests compare) over blocks of BN_BLOCK columns, reading each row's
+ * block contiguously. */
+#define BN_BLOCK 16
+
 void grad_batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean,
                             float *running_var, const float *in, const float *gamma,
                             const float *beta, int64_t B, int64_t C, float eps, float momentum)
 {
-    /* Column statistics in double, two passes (sum, then squared deviations): a float
-     * running sum over a large batch would lose the digits the test compares. */
-    for (int64_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int64_t b = 0; b < B; b++) s += in[b * C + c];
-        double m = s / (double)B, v = 0.0;
+    for (int64_t c0 = 0; c0 < C; c0 += BN_BLOCK) {
+        int64_t w = C - c0 < BN_BLOCK ? C - c0 : BN_BLOCK;
+        double s[BN_BLOCK] = {0}, v[BN_BLOCK] = {0}, m[BN_BLOCK];
         for (int64_t b = 0; b < B; b++) {
-            double d = in[b * C + c] - m;
-            v += d * d;
+            const float *x = in + b * C + c0;
+            for (int64_t k = 0; k < w; k++) s[k] += x[k];
         }
-        v /= (double)B;
-        mean[c] = (float)m;
-        rstd[c] = (float)(1.0 / sqrt(v + eps));
-        if (running_mean != NULL)
-            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
-        if (running_var != NULL)
-            running_var[c] =
-                (float)((1.0 - momentum) * running_var[c] + momentum * v * unbias(B));
+        for (int64_t k = 0; k < w; k++) m[k] = s[k] / (double)B;
+        for (int64_t b = 0; b < B; b++) {
+            const float *x = in + b * C + c0;
+            for (int64_t k = 0; k < w; k++) v[k] += (x[k] - m[k]) * (x[k] - m[k]);
+        }
+        for (int64_t k = 0; k < w; k++) {
+            int64_t c = c0 + k;
+            double var = v[k] / (double)B;
+            mean[c] = (float)m[k];
+            rstd[c] = (float)(1.0 / sqrt(var + eps));
+            if (running_mean != NULL)
+                running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m[k]);
+            if (running_var != NULL)
+                running_var[c] =
+                    (float)((1.0 - momentum) * running_var[c] + momentum * var * unbias(B));
+        }
     }
     for (int64_t b = 0; b < B; b++) {
         const float *x = in + b * C;
@@ -171,21 +222,33 @@ void grad_batchnorm_backward(float *din, float *dgamma, float *dbeta, const floa
                              const float *gamma, int64_t B, int64_t C)
 {
     /* din = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * gamma. */
-    for (int64_t c = 0; c < C; c++) {
-        double sg = 0.0, sgx = 0.0;
+    for (int64_t c0 = 0; c0 < C; c0 += BN_BLOCK) {
+        int64_t w = C - c0 < BN_BLOCK ? C - c0 : BN_BLOCK;
+        double sg[BN_BLOCK] = {0}, sgx[BN_BLOCK] = {0};
         for (int64_t b = 0; b < B; b++) {
-            double g = dout[b * C + c];
-            double xhat = (double)(in[b * C + c] - mean[c]) * rstd[c];
-            sg += g;
-            sgx += g * xhat;
+            const float *g = dout + b * C + c0, *x = in + b * C + c0;
+            for (int64_t k = 0; k < w; k++) {
+                double xhat = (double)(x[k] - mean[c0 + k]) * rstd[c0 + k];
+                sg[k] += g[k];
+                sgx[k] += g[k] * xhat;
+            }
         }
-        dgamma[c] += (float)sgx;
-        dbeta[c] += (float)sg;
-        double mg = sg * gamma[c] / (double)B, mgx = sgx * gamma[c] / (double)B;
+        float a[BN_BLOCK], mg[BN_BLOCK], mgx[BN_BLOCK];
+        for (int64_t k = 0; k < w; k++) {
+            int64_t c = c0 + k;
+            dgamma[c] += (float)sgx[k];
+            dbeta[c] += (float)sg[k];
+            a[k] = gamma[c] * rstd[c];
+            mg[k] = (float)(sg[k] / (double)B);
+            mgx[k] = (float)(sgx[k] / (double)B);
+        }
         for (int64_t b = 0; b < B; b++) {
-            double xhat = (double)(in[b * C + c] - mean[c]) * rstd[c];
-            double dxhat = (double)dout[b * C + c] * gamma[c];
-            din[b * C + c] = (float)(rstd[c] * (dxhat - mg - xhat * mgx));
+            const float *g = dout + b * C + c0, *x = in + b * C + c0;
+            float *d = din + b * C + c0;
+            for (int64_t k = 0; k < w; k++) {
+                float xhat = (x[k] - mean[c0 + k]) * rstd[c0 + k];
+                d[k] = a[k] * (g[k] - mg[k] - xhat * mgx[k]);
+            }
         }
     }
 }
@@ -224,12 +287,23 @@ static double dropout_scale(const uint64_t *row_key, int64_t b, int64_t j, doubl
 void grad_dropout_forward(float *out, float *mask, const float *in, const uint64_t *row_key,
                           int64_t B, int64_t N, float p, uint64_t seed, uint64_t step)
 {
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t j = 0; j < N; j++) {
-            float m = (float)dropout_scale(row_key, b, j, p, seed, step);
-            mask[b * N + j] = m;
-            out[b * N + j] = in[b * N + j] * m;
-        }
+    if (p <= 0.0f) {
+        for (int64_t i = 0; i < B * N; i++) mask[i] = 1.0f;
+        if (out != in) memcpy(out, in, (size_t)(B * N) * sizeof *out);
+        return;
+    }
+    /* u < p  <=>  53-bit integer < p * 2^53: the same decisions as dropout_scale, with one
+     * hash per element */
+    uint64_t cut = (uint64_t)((double)p * 0x1.0p53);
+    float keep = (float)(1.0 / (1.0 - (double)p));
+    for (int64_t b = 0; b < B; b++) {
+        uint64_t row = rng_row(seed, step, row_key != NULL ? row_key[b] : (uint64_t)b);
+        float *m = mask + b * N;
+        for (int64_t j = 0; j < N; j++) m[j] = rng_bits(row, (uint64_t)j) < cut ? 0.0f : keep;
+        const float *x = in + b * N;
+        float *y = out + b * N;
+        MAP(y, N, x[j] * m[j]);
+    }
 }
 
 void grad_dropout_forward_naive(double *out, double *mask, const double *in,
@@ -245,7 +319,7 @@ void grad_dropout_forward_naive(double *out, double *mask, const double *in,
 
 void grad_dropout_backward(float *din, const float *dout, const float *mask, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) din[i] = dout[i] * mask[i];
+    MAP(din, n, dout[j] * mask[j]);
 }
 
 void grad_dropout_backward_naive(double *din, const double *dout, const double *mask,
