@@ -412,20 +412,38 @@ void grad_embed_clear(float *dtable, uint8_t *mark, const int64_t *touched,
 double grad_softmax_xent(float *dlogits, float *probs, const float *logits,
                          const int32_t *labels, int64_t B, int64_t N)
 {
+    /* One expf per logit, kept in probs (or dlogits) between the sum and the scaling: with
+     * 20,000 classes the exponentials are most of the loss's cost. */
     double total = 0.0;
     for (int64_t b = 0; b < B; b++) {
         const float *x = logits + b * N;
+        float *e = probs != NULL ? probs + b * N : dlogits != NULL ? dlogits + b * N : NULL;
         float m = x[0];
         for (int64_t j = 1; j < N; j++) m = x[j] > m ? x[j] : m;
-        double s = 0.0;
-        for (int64_t j = 0; j < N; j++) s += exp((double)(x[j] - m));
-        double lse = m + log(s);
         int32_t y = labels[b];
-        total += lse - x[y];
-        for (int64_t j = 0; j < N; j++) {
-            double p = exp((double)x[j] - lse); /* x[j] read before dlogits[j] is written */
-            if (probs != NULL) probs[b * N + j] = (float)p;
-            if (dlogits != NULL) dlogits[b * N + j] = (float)((p - (j == y)) / (double)B);
+        float xy = x[y]; /* read before e (which may be x itself) is written */
+        double s = 0.0;
+        if (e != NULL) {
+            for (int64_t j = 0; j < N; j++) {
+                e[j] = expf(x[j] - m);
+                s += e[j];
+            }
+        } else {
+            for (int64_t j = 0; j < N; j++) s += expf(x[j] - m);
+        }
+        total += (double)m + log(s) - xy;
+        if (e == NULL) continue;
+        float inv = (float)(1.0 / s), invb = (float)(1.0 / (double)B);
+        if (probs != NULL)
+            for (int64_t j = 0; j < N; j++) probs[b * N + j] = e[j] * inv;
+        if (dlogits != NULL) {
+            float *d = dlogits + b * N;
+            const float *p = probs != NULL ? probs + b * N : NULL;
+            if (p != NULL)
+                for (int64_t j = 0; j < N; j++) d[j] = p[j] * invb;
+            else
+                for (int64_t j = 0; j < N; j++) d[j] = e[j] * inv * invb;
+            d[y] -= invb;
         }
     }
     return B > 0 ? total / (double)B : 0.0;

@@ -863,6 +863,61 @@ START_TEST(test_adam_first_steps)
 }
 END_TEST
 
+
+START_TEST(test_lazy_sparse)
+{
+    /* lazy_sparse: rows of the embedding that the step did not touch keep their values even
+     * with momentum and L2; the dense default moves them (PyTorch's semantics) */
+    for (int lazy = 0; lazy < 2; lazy++) {
+        net_spec s = small_spec(NET_HEAD_SOFTMAX, 3, 6);
+        net *n = make_net(&s, 8);
+        optim_config c;
+        optim_config_init(&c, OPTIM_ADAM);
+        c.l2 = 0.1;
+        c.lazy_sparse = lazy;
+        optim *o = NULL;
+        ck_assert_int_eq(optim_create(&c, n, &o, err, sizeof err), PC_OK);
+        int k = net_param_find(n, "embed.item");
+        net_param p;
+        net_param_get(n, k, &p);
+        float *before = malloc((size_t)p.count * sizeof *before);
+        ck_assert_ptr_nonnull(before);
+        int64_t moved_untouched = 0, moved_touched = 0, dense_moved = 0;
+        for (uint64_t step = 0; step < 2; step++) {
+            fill_batch(n, 8, step);
+            double loss;
+            ck_assert_int_eq(net_forward_train(n, 8, step, &loss, err, sizeof err), PC_OK);
+            net_backward(n, 8);
+            net_param_get(n, k, &p);
+            memcpy(before, p.value, (size_t)p.count * sizeof *before);
+            net_param dw;
+            net_param_get(n, net_param_find(n, "dense0.weight"), &dw);
+            float w0 = dw.value[0];
+            optim_step(o, n, 0.01);
+            dense_moved += dw.value[0] != w0;
+            uint8_t touched[40] = {0};
+            for (int64_t t = 0; t < p.touched_count; t++) touched[p.touched_rows[t]] = 1;
+            for (int v = 1; v < 40; v++) {
+                bool moved = memcmp(before + v * 3, p.value + v * 3, 3 * sizeof(float)) != 0;
+                if (touched[v]) moved_touched += moved;
+                else moved_untouched += moved;
+            }
+        }
+        printf("  lazy_sparse %d: untouched rows moved %lld times, touched %lld\n", lazy,
+               (long long)moved_untouched, (long long)moved_touched);
+        ck_assert(moved_touched > 0);
+        ck_assert_int_eq(dense_moved, 2); /* dense parameters update either way */
+        if (lazy)
+            ck_assert_int_eq(moved_untouched, 0);
+        else
+            ck_assert(moved_untouched > 0);
+        free(before);
+        optim_free(o);
+        net_free(n);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("net");
@@ -887,6 +942,7 @@ int main(void)
     tcase_add_test(opt, test_clip_global_norm);
     tcase_add_test(opt, test_sgd_momentum_l2);
     tcase_add_test(opt, test_adam_first_steps);
+    tcase_add_test(opt, test_lazy_sparse);
     suite_add_tcase(s, opt);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -129,7 +129,8 @@ uint64_t *net_row_keys(net *n);
 
 /* ---- passes ----------------------------------------------------------------------------- */
 
-/* Training forward pass on the first `rows` rows (1 <= rows <= batch_rows): dropout on
+/* Training forward pass on the first `rows` rows (1 <= rows <= batch_rows).  It starts a
+ * step: every parameter's gradient is cleared first (sparse ones: their touched rows).  Dropout on
  * (masks from seed, step, row keys), batch norm on batch statistics (updating the running
  * statistics), the loss from the labels into *loss (mean over rows; see grad.h for each
  * head's definition; may be NaN or inf when training diverges).  It also records which ReLU
@@ -140,10 +141,12 @@ uint64_t *net_row_keys(net *n);
 pc_status net_forward_train(net *n, int64_t rows, uint64_t step, double *loss, char *err,
                             size_t errlen);
 
-/* Backward pass of the last net_forward_train (same rows): overwrites every trainable
- * parameter's grad with the gradient of the mean loss.  Embedding tables (and a sampled
- * head's weight and bias) get sparse gradients: only the rows in touched_rows are non-zero,
- * and only those rows are cleared at the next call. REQUIRES: a successful forward_train. */
+/* Backward pass of the last net_forward_train (same rows): fills every trainable parameter's
+ * grad with the gradient of the mean loss.  Embedding tables (and a sampled head's weight and
+ * bias) get sparse gradients: only the rows in touched_rows are non-zero, and only those rows
+ * are cleared by the next net_forward_train.
+ * REQUIRES: a successful net_forward_train on `rows` rows, and no net_forward_eval since (it
+ * overwrites the activations); otherwise nothing is done. */
 void net_backward(net *n, int64_t rows);
 
 /* Inference forward pass (dropout off, batch norm on running statistics, full softmax for a

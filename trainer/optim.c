@@ -25,6 +25,7 @@ void optim_config_init(optim_config *c, optim_kind kind)
     c->beta2 = 0.999;
     c->eps = 1e-8;
     c->l2 = 0.0;
+    c->lazy_sparse = false;
 }
 
 static pc_status check_config(const optim_config *c, char *err, size_t errlen)
@@ -140,6 +141,17 @@ static void adam_update(const optim_config *c, float *w, const float *g, float *
     if (i < n) adam_block(w + i, g + i, m + i, v + i, n - i, l2, b1, b2, eps, step_size, bc2_sqrt);
 }
 
+/* One update of n elements of a parameter; state is its slice of the SGD buffer or of m
+ * (v sits `total` floats further). */
+static void update(const optim *o, float *w, const float *g, float *state, int64_t n,
+                   double lr_now)
+{
+    if (o->cfg.kind == OPTIM_SGD)
+        sgd_update(&o->cfg, w, g, state, n, (float)lr_now, o->t == 1);
+    else
+        adam_update(&o->cfg, w, g, state, state + o->total, n, lr_now, o->t);
+}
+
 void optim_step(optim *o, net *n, double lr_now)
 {
     int np = net_param_count(n);
@@ -150,10 +162,14 @@ void optim_step(optim *o, net *n, double lr_now)
         net_param_get(n, k, &p);
         if (p.grad == NULL || o->offset[k] < 0 || p.count != o->count[k]) continue;
         float *s = o->state + o->offset[k];
-        if (o->cfg.kind == OPTIM_SGD)
-            sgd_update(&o->cfg, p.value, p.grad, s, p.count, (float)lr_now, o->t == 1);
-        else
-            adam_update(&o->cfg, p.value, p.grad, s, s + o->total, p.count, lr_now, o->t);
+        if (o->cfg.lazy_sparse && p.touched_rows != NULL) {
+            for (int64_t r = 0; r < p.touched_count; r++) {
+                int64_t at = p.touched_rows[r] * p.row_width;
+                update(o, p.value + at, p.grad + at, s + at, p.row_width, lr_now);
+            }
+        } else {
+            update(o, p.value, p.grad, s, p.count, lr_now);
+        }
     }
 }
 
