@@ -50,6 +50,7 @@ typedef struct id_acc {
     bool complete_loaded;
     id_table t;                    /* PROFILE: the ids counted */
     const id_table *ref_t;         /* COMPARE: the reference column's ids */
+    id_table spell_t;              /* PROFILE: spellings noted by key (featstats_note_spelling) */
     /* featstats_ids_get's view (sorted top ids), rebuilt on demand */
     char **top;
     int64_t top_counts[FEATSTATS_TOP_IDS];
@@ -334,6 +335,7 @@ void featstats_free(featstats *fs)
     for (int64_t i = 0; fs->ids && i < fs->nids; i++) {
         free(fs->ids[i].name);
         table_free(&fs->ids[i].t);
+        table_free(&fs->ids[i].spell_t);
         ids_view_free(&fs->ids[i]);
     }
     free(fs->dense);
@@ -500,6 +502,58 @@ pc_status featstats_add_ids_str(featstats *fs, int64_t col, const char *const *i
         if (s != PC_OK) return s;
     }
     return PC_OK;
+}
+
+pc_status featstats_note_spelling(featstats *fs, int64_t col, uint64_t key, const char *s, size_t len, char *err,
+                                  size_t errlen)
+{
+    if (fs->mode != FEATSTATS_PROFILE || fs->pass2) return PC_OK;
+    id_table *t = &fs->ids[col].spell_t;
+    if (table_has(t, key)) return PC_OK;
+    if (table_add(t, key, 1, s, len, FEATSTATS_MAX_DISTINCT) == -2)
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory for the ids of '%s'", fs->ids[col].name);
+    return PC_OK;
+}
+
+/* The spelling of key in column a: from its own table, else from the noted spellings; NULL
+ * when unknown. */
+static const char *spelling_of(const id_acc *a, size_t slot, uint32_t *len)
+{
+    const id_table *t = &a->t;
+    if (t->spell[slot] >= 0) {
+        *len = t->spell_len[slot];
+        return t->arena + t->spell[slot];
+    }
+    if (a->spell_t.cap == 0) return NULL;
+    size_t i = table_find(&a->spell_t, t->keys[slot]);
+    if (a->spell_t.counts[i] == 0 || a->spell_t.spell[i] < 0) return NULL;
+    *len = a->spell_t.spell_len[i];
+    return a->spell_t.arena + a->spell_t.spell[i];
+}
+
+/* Copies noted spellings into the id table's entries that lack one (before the table is
+ * gathered: the noted spellings stay on their rank). */
+static bool adopt_spellings(id_acc *a)
+{
+    id_table *t = &a->t;
+    for (size_t i = 0; i < t->cap; i++) {
+        uint32_t len;
+        const char *sp;
+        if (t->counts[i] == 0 || t->spell[i] >= 0 || (sp = spelling_of(a, i, &len)) == NULL) continue;
+        if (t->arena_len + len > t->arena_cap) {
+            size_t c = t->arena_cap ? t->arena_cap : 4096;
+            while (c < t->arena_len + len) c *= 2;
+            char *p = realloc(t->arena, c);
+            if (p == NULL) return false;
+            t->arena = p;
+            t->arena_cap = c;
+        }
+        if (len) memcpy(t->arena + t->arena_len, sp, len);
+        t->spell[i] = (int64_t)t->arena_len;
+        t->spell_len[i] = len;
+        t->arena_len += len;
+    }
+    return true;
 }
 
 /* ---- passes and merging ---- */
@@ -707,8 +761,11 @@ pc_status featstats_merge(featstats *fs, MPI_Comm comm, char *err, size_t errlen
             a->overflow = rank == 0 ? g[3 * i + 2] : 0;
         }
     }
-    for (int64_t i = 0; s == PC_OK && fs->mode == FEATSTATS_PROFILE && i < n; i++)
-        s = merge_id_column(&fs->ids[i], rank, size, comm, err, errlen);
+    for (int64_t i = 0; s == PC_OK && fs->mode == FEATSTATS_PROFILE && i < n; i++) {
+        if (!adopt_spellings(&fs->ids[i])) s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
+        s = agree(s, comm, err, errlen);
+        if (s == PC_OK) s = merge_id_column(&fs->ids[i], rank, size, comm, err, errlen);
+    }
     free(c);
     free(g);
     return s;
@@ -836,13 +893,13 @@ static char *id_spelling(const id_acc *a, size_t slot, size_t *len)
     char buf[32];
     const char *src = buf;
     size_t n;
+    uint32_t sl = 0;
+    const char *sp = a->kind == FEATSTATS_ID_STRING ? spelling_of(a, slot, &sl) : NULL;
     if (a->kind == FEATSTATS_ID_INT) {
         n = (size_t)snprintf(buf, sizeof buf, "%lld", (long long)(int64_t)t->keys[slot]);
-    } else if (t->spell[slot] >= 0 &&
-               utf8_valid((const unsigned char *)t->arena + t->spell[slot], t->spell_len[slot]) &&
-               !(t->spell_len[slot] == 17 && t->arena[t->spell[slot]] == '#')) {
-        src = t->arena + t->spell[slot];
-        n = t->spell_len[slot];
+    } else if (sp != NULL && utf8_valid((const unsigned char *)sp, sl) && !(sl == 17 && sp[0] == '#')) {
+        src = sp;
+        n = sl;
     } else {
         n = (size_t)snprintf(buf, sizeof buf, "#%016llx", (unsigned long long)t->keys[slot]);
     }

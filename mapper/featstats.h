@@ -119,6 +119,14 @@ pc_status featstats_add_ids_i64(featstats *fs, int64_t col, const int64_t *ids, 
 pc_status featstats_add_ids_str(featstats *fs, int64_t col, const char *const *ids, const size_t *lens,
                                 int64_t n, char *err, size_t errlen);
 
+/* PROFILE, pass 1: remembers the spelling of string id `key` of column col (the first given
+ * wins), so that ids added by key alone (featstats_add_id_keys: the map loop) are written
+ * with it; spellings stay on their rank until featstats_merge, which must then be called
+ * (also with one process) before writing.  A lookup once the key is known.  No-op in COMPARE
+ * mode or pass 2.  Out of memory -> PC_ERR_INTERNAL. */
+pc_status featstats_note_spelling(featstats *fs, int64_t col, uint64_t key, const char *s, size_t len, char *err,
+                                  size_t errlen);
+
 /* The 64-bit key of a string id: FNV-1a 64 over its bytes (= map_hash_id). */
 uint64_t featstats_id_key(const char *s, size_t len);
 

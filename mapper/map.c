@@ -75,6 +75,7 @@ typedef struct map_state {
     int32_t **bag_ids;
     float *out_scores;
     int64_t *out_classes;
+    bool note_spellings;     /* a PROFILE sketch (precast stats): string ids' spellings kept */
 } map_state;
 
 uint64_t map_hash_id(const char *s, size_t len)
@@ -464,6 +465,8 @@ static pc_status fill_bag(map_state *st, const bound_input *bi, const char *fiel
             return pc_err(err, errlen, PC_ERR_DATA, "input '%s': more than %lld ids in '%.*s'", bi->name,
                           (long long)bi->width, (int)(len < 60 ? len : 60), field);
         pc_status s = parse_id(st, bi, p, (size_t)(stop - p), &row[n], keys ? &keys[n] : NULL, err, errlen);
+        if (s == PC_OK && st->note_spellings && bi->b->hash_buckets > 0)
+            s = featstats_note_spelling(st->cfg->sketch, bi->sketch_first, keys[n], p, (size_t)(stop - p), err, errlen);
         n++;
         if (s != PC_OK) return s;
         if (nkeys) *nkeys = (int32_t)n;
@@ -501,9 +504,13 @@ static pc_status fill_inputs(map_state *st, const file_columns *fc, const csv_re
                 if (nkeys) *nkeys = 0;
                 s = fill_bag(st, bi, rec->fields[cols[0]], rec->lens[cols[0]], row, keys, nkeys, err, errlen);
             } else {
-                for (int64_t j = 0; s == PC_OK && j < bi->width; j++)
+                for (int64_t j = 0; s == PC_OK && j < bi->width; j++) {
                     s = parse_id(st, bi, rec->fields[cols[j]], rec->lens[cols[j]], &row[j], keys ? &keys[j] : NULL,
                                  err, errlen);
+                    if (s == PC_OK && st->note_spellings && bi->b->hash_buckets > 0)
+                        s = featstats_note_spelling(st->cfg->sketch, bi->sketch_first + j, keys[j], rec->fields[cols[j]],
+                                                    rec->lens[cols[j]], err, errlen);
+                }
             }
         }
         if (s != PC_OK) return s;
@@ -641,6 +648,7 @@ static pc_status map_state_init(map_state *st, split_plan *plan, char *err, size
     if (s == PC_OK && st->cfg->format == MAP_FORMAT_LIBSVM) st->use_sparse = model_input_sparse_ok(st->m, 0);
     if (s == PC_OK && st->cfg->sketch != NULL && st->cfg->format == MAP_FORMAT_LIBSVM)
         s = pc_err(err, errlen, PC_ERR_CONFIG, "input.drift applies to CSV input, not libsvm");
+    st->note_spellings = st->cfg->sketch != NULL && featstats_mode_of(st->cfg->sketch) == FEATSTATS_PROFILE;
     if (s == PC_OK && st->cfg->sketch != NULL) {
         st->id_keys = calloc((size_t)st->ninputs, sizeof *st->id_keys);
         st->bag_ids = calloc((size_t)st->ninputs, sizeof *st->bag_ids);

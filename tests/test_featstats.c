@@ -328,6 +328,34 @@ START_TEST(test_bad_files)
 }
 END_TEST
 
+/* Ids added by key alone are written with a spelling noted for the key (the map loop's path
+ * for hashed string columns); without one they are written as #<key>, and both read back. */
+START_TEST(test_noted_spellings)
+{
+    const char *in[] = {"city"};
+    const featstats_id_kind kinds[] = {FEATSTATS_ID_STRING};
+    featstats *fs = NULL;
+    ck_assert_int_eq(featstats_create(NULL, 0, in, kinds, 1, &fs, err, sizeof err), PC_OK);
+    uint64_t keys[] = {featstats_id_key("oslo", 4), featstats_id_key("oslo", 4), featstats_id_key("rome", 4)};
+    ck_assert_int_eq(featstats_note_spelling(fs, 0, keys[0], "oslo", 4, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_add_id_keys(fs, 0, keys, 3, 1, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_profile_pass2(fs, MPI_COMM_SELF, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_merge(fs, MPI_COMM_SELF, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_write_json(fs, tmp_path("spell.json"), err, sizeof err), PC_OK);
+    char *text = slurp(tmp_path("spell.json"));
+    char rome[32];
+    snprintf(rome, sizeof rome, "\"#%016llx\"", (unsigned long long)keys[2]);
+    ck_assert_msg(strstr(text, "\"top\": [[\"oslo\", 2], [") != NULL && strstr(text, rome) != NULL, "%s", text);
+    featstats *rd = NULL;
+    ck_assert_msg(featstats_read_json(tmp_path("spell.json"), &rd, err, sizeof err) == PC_OK, "%s", err);
+    ck_assert(featstats_vocab_has(rd, 0, keys[0]));
+    ck_assert(featstats_vocab_has(rd, 0, keys[2]));
+    free(text);
+    featstats_free(rd);
+    featstats_free(fs);
+}
+END_TEST
+
 START_TEST(test_bad_names)
 {
     const char *dup[] = {"a", "a"};
@@ -358,6 +386,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_ids_top_and_unseen);
     tcase_add_test(tc, test_order_independent_and_round_trip);
     tcase_add_test(tc, test_bad_files);
+    tcase_add_test(tc, test_noted_spellings);
     tcase_add_test(tc, test_bad_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
