@@ -230,7 +230,8 @@ static void load_params(net *n, const fixture *f)
     }
 }
 
-static const char *pytorch_cases[] = {"mlp_softmax_adam", "mlp_softmax_sgd", "embed_softmax_adam",
+static const char *pytorch_cases[] = {"mlp_softmax_adam", "mlp_softmax_sgd", "mlp_dropout_adam",
+                                      "embed_softmax_adam",
                                       "embed_only_sgd",   "one_vs_all",      "multilabel",
                                       "binary",           "regression",      "no_hidden"};
 
