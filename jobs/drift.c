@@ -157,6 +157,7 @@ pc_status drift_compare_inputs(const job_config *cfg, const char *stats_path, co
     for (int64_t i = 0; i < nd; i++) {
         featstats_dense q, p;
         featstats_dense_get(tonight, i, &q);
+        if (!q.tracked) continue; /* the statistics lack it: the driver warned */
         featstats_dense_get(reference, featstats_dense_find(reference, q.name), &p);
         int64_t hp[DRIFT_BUCKETS], hq[DRIFT_BUCKETS];
         drift_buckets(&p, hp);
@@ -178,6 +179,7 @@ pc_status drift_compare_inputs(const job_config *cfg, const char *stats_path, co
     for (int64_t i = 0; i < ni; i++) {
         featstats_ids v;
         featstats_ids_get(tonight, i, &v);
+        if (!v.tracked) continue;
         drift_item *it = &out->items[out->n++];
         if ((it->name = strdup(v.name)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
         it->id = true;

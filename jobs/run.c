@@ -1064,6 +1064,31 @@ static pc_status diff_and_gate(run_state *st, const char *previous, char *err, s
     return PC_OK;
 }
 
+/* Rank 0: names the job's columns that the statistics lack (e.g. hashed id columns, which
+ * `precast train` does not profile): they are not checked. */
+static void warn_untracked(const featstats *fs, const char *path)
+{
+    char names[600] = "";
+    size_t used = 0;
+    int64_t n = 0;
+    for (int64_t i = 0; i < featstats_dense_count(fs) + featstats_id_count(fs); i++) {
+        featstats_dense d;
+        featstats_ids v;
+        const char *name;
+        bool tracked;
+        if (i < featstats_dense_count(fs)) {
+            featstats_dense_get(fs, i, &d);
+            name = d.name, tracked = d.tracked;
+        } else {
+            featstats_ids_get(fs, i - featstats_dense_count(fs), &v);
+            name = v.name, tracked = v.tracked;
+        }
+        if (tracked || used + 1 >= sizeof names) continue;
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", n++ ? ", " : "", name);
+    }
+    if (n > 0) fprintf(stderr, "precast: warning: input drift: %s has no statistics of %s: not checked\n", path, names);
+}
+
 /* input.drift: every rank reads the training statistics and makes its sketches; a missing
  * statistics file is an error (78) with drift = gate or an explicit input.drift_stats, else a
  * warning and no input check (docs/DRIFT.md).  Collective. */
@@ -1090,6 +1115,7 @@ static pc_status drift_setup(run_state *st, char *err, size_t errlen)
         s = featstats_create_compare(st->drift_ref, (const char *const *)cols.dense, cols.ndense,
                                      (const char *const *)cols.ids, cols.nids, &st->drift_in, why, sizeof why);
         if (s != PC_OK) s = pc_err(err, errlen, s, "%s: %s", cfg->drift_stats, why);
+        else if (st->rank == 0) warn_untracked(st->drift_in, cfg->drift_stats);
     }
     if (s == PC_OK) s = drift_output_sketch(&st->drift_out, err, errlen);
     st->cfg->map.sketch = st->drift_in;
@@ -1324,6 +1350,7 @@ static pc_status check_job(run_state *st, char *err, size_t errlen)
 {
     pc_status s = load_model(st, err, errlen);
     if (s == PC_OK) s = plan_splits(st, err, errlen);
+    if (s == PC_OK) s = drift_setup(st, err, errlen); /* the statistics read and match the columns */
     if (s != PC_OK) return s;
     if (st->rank == 0) {
         map_stats probe;

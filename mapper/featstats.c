@@ -26,6 +26,7 @@ typedef struct dense_acc {
     uint64_t sq_hi[NEXP];          /* sum of mantissa squares of exponent k = hi * 2^32 + lo */
     uint64_t sq_lo[NEXP];
     bool loaded;                   /* read from a file: mean/std below, no accumulators */
+    bool untracked;                /* COMPARE: the reference lacks this column */
     double mean_loaded, std_loaded;
 } dense_acc;
 
@@ -290,27 +291,32 @@ pc_status featstats_create_compare(const featstats *reference, const char *const
                           reference->dense[i].name);
     if (dense == NULL) ndense = reference->ndense;
     if (ids == NULL) nids = reference->nids;
-    for (int64_t i = 0; dense && i < ndense; i++)
-        if (ref_find(reference, false, dense[i]) < 0)
-            return pc_err(err, errlen, PC_ERR_CONFIG, "the statistics have no dense feature '%s'", dense[i]);
-    for (int64_t i = 0; ids && i < nids; i++)
-        if (ref_find(reference, true, ids[i]) < 0)
-            return pc_err(err, errlen, PC_ERR_CONFIG, "the statistics have no id column '%s'", ids[i]);
+    int64_t found = (dense ? 0 : ndense) + (ids ? 0 : nids);
+    for (int64_t i = 0; dense && i < ndense; i++) found += ref_find(reference, false, dense[i]) >= 0;
+    for (int64_t i = 0; ids && i < nids; i++) found += ref_find(reference, true, ids[i]) >= 0;
+    if (found == 0 && ndense + nids > 0)
+        return pc_err(err, errlen, PC_ERR_CONFIG, "the statistics have none of the columns (the first is '%s')",
+                      ndense > 0 ? dense[0] : ids[0]);
     featstats *fs = calloc(1, sizeof *fs);
     if (fs == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
     fs->mode = FEATSTATS_COMPARE;
     fs->ref = reference;
     pc_status s = alloc_columns(fs, ndense, nids, err, errlen);
     for (int64_t i = 0; s == PC_OK && i < fs->ndense; i++) {
-        const dense_acc *r = &reference->dense[dense ? ref_find(reference, false, dense[i]) : i];
-        if ((fs->dense[i].name = dup_str(r->name)) == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
-        set_range(&fs->dense[i], r->lo, r->hi);
+        int64_t k = dense ? ref_find(reference, false, dense[i]) : i;
+        dense_acc *d = &fs->dense[i];
+        if ((d->name = dup_str(dense ? dense[i] : reference->dense[i].name)) == NULL)
+            s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
+        d->untracked = k < 0; /* counted into a dummy range, never compared */
+        set_range(d, k >= 0 ? reference->dense[k].lo : 0.0, k >= 0 ? reference->dense[k].hi : 0.0);
     }
     for (int64_t i = 0; s == PC_OK && i < fs->nids; i++) {
-        const id_acc *r = &reference->ids[ids ? ref_find(reference, true, ids[i]) : i];
-        fs->ids[i].kind = r->kind;
-        fs->ids[i].ref_t = &r->t;
-        if ((fs->ids[i].name = dup_str(r->name)) == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
+        int64_t k = ids ? ref_find(reference, true, ids[i]) : i;
+        id_acc *a = &fs->ids[i];
+        a->kind = k >= 0 ? reference->ids[k].kind : FEATSTATS_ID_INT;
+        a->ref_t = k >= 0 ? &reference->ids[k].t : NULL;
+        if ((a->name = dup_str(ids ? ids[i] : reference->ids[i].name)) == NULL)
+            s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
     }
     if (s != PC_OK) {
         featstats_free(fs);
@@ -458,7 +464,7 @@ static pc_status id_add(featstats *fs, int64_t col, uint64_t key, const char *sp
     id_acc *a = &fs->ids[col];
     a->count++;
     if (fs->mode == FEATSTATS_COMPARE) {
-        if (!table_has(a->ref_t, key)) a->unseen++;
+        if (a->ref_t != NULL && !table_has(a->ref_t, key)) a->unseen++;
         return PC_OK;
     }
     if (fs->pass2) { /* ids are counted in pass 1 only */
@@ -822,6 +828,7 @@ void featstats_dense_get(const featstats *fs, int64_t i, featstats_dense *out)
     const dense_acc *d = &fs->dense[i];
     memset(out, 0, sizeof *out);
     out->name = d->name;
+    out->tracked = !d->untracked;
     out->count = d->count;
     out->missing = d->missing;
     dense_moments(d, &out->mean, &out->std);
@@ -916,6 +923,7 @@ void featstats_ids_get(const featstats *fs, int64_t i, featstats_ids *out)
     id_acc *a = &fs->ids[i]; /* the top-ids view is a cache: rebuilt here */
     memset(out, 0, sizeof *out);
     out->name = a->name;
+    out->tracked = fs->mode == FEATSTATS_PROFILE || a->ref_t != NULL;
     out->kind = a->kind;
     out->count = a->count;
     out->unseen = a->unseen;

@@ -87,8 +87,10 @@ pc_status featstats_set_range(featstats *fs, int64_t i, double lo, double hi, ch
 /* A COMPARE sketch with the bin edges and vocabularies of `reference` (a profile, from
  * featstats_read_json or a finished featstats_create sketch), which it borrows: keep reference
  * alive until this sketch is freed.  Its columns are the dense features and id columns named
- * (in that order; dense / ids NULL: all of the reference's, in its order); a name the
- * reference lacks -> PC_ERR_CONFIG "the statistics have no dense feature 'x'". */
+ * (in that order; dense / ids NULL: all of the reference's, in its order).  A column the
+ * reference lacks is kept but not tracked (`tracked` false in featstats_dense_get /
+ * featstats_ids_get: its counts mean nothing); none of the columns in the reference ->
+ * PC_ERR_CONFIG. */
 pc_status featstats_create_compare(const featstats *reference, const char *const *dense, int64_t ndense,
                                    const char *const *ids, int64_t nids, featstats **out, char *err,
                                    size_t errlen);
@@ -156,6 +158,7 @@ int64_t featstats_id_find(const featstats *fs, const char *name);
 
 typedef struct featstats_dense {
     const char *name;
+    bool tracked;                  /* false: a COMPARE column its reference lacks */
     int64_t count;                 /* values seen, missing included */
     int64_t missing;               /* NaN or +-Inf */
     double mean, std;              /* of the finite values (population std); 0 when none;
@@ -168,6 +171,7 @@ typedef struct featstats_dense {
 
 typedef struct featstats_ids {
     const char *name;
+    bool tracked;                  /* false: a COMPARE column its reference lacks */
     featstats_id_kind kind;
     int64_t count;                 /* ids seen */
     int64_t distinct;              /* PROFILE: distinct ids counted (see vocab_complete) */

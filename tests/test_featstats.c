@@ -356,6 +356,42 @@ START_TEST(test_noted_spellings)
 }
 END_TEST
 
+/* Compare columns by name: another order, and a column the reference lacks (untracked). */
+START_TEST(test_compare_by_name)
+{
+    featstats *fs = make_profile(2, 1), *cmp = NULL;
+    const float x[] = {1, 100, 2, 200};
+    featstats_add_dense(fs, 0, x, 2, 2);
+    ck_assert_int_eq(featstats_profile_pass2(fs, MPI_COMM_SELF, err, sizeof err), PC_OK);
+    featstats_add_dense(fs, 0, x, 2, 2);
+    const char *dn[] = {"b", "zz", "a"}, *in[] = {"nope"};
+    ck_assert_int_eq(featstats_create_compare(fs, dn, 3, in, 1, &cmp, err, sizeof err), PC_OK);
+    const float y[] = {150, 7, 1.5f}; /* b, zz, a */
+    featstats_add_dense(cmp, 0, y, 1, 3);
+    const int64_t u[] = {12345};
+    ck_assert_int_eq(featstats_add_ids_i64(cmp, 0, u, 1, err, sizeof err), PC_OK);
+    featstats_dense d;
+    featstats_dense_get(cmp, 0, &d);
+    ck_assert(d.tracked);
+    ck_assert_str_eq(d.name, "b");
+    ck_assert_double_eq(d.lo, 100); /* b's range, not a's */
+    ck_assert_int_eq(d.bins[10], 1);   /* 150 on [100, 200]: bin 10 */
+    featstats_dense_get(cmp, 1, &d);
+    ck_assert(!d.tracked);
+    featstats_dense_get(cmp, 2, &d);
+    ck_assert(d.tracked && d.bins[10] == 1);
+    featstats_ids v;
+    featstats_ids_get(cmp, 0, &v);
+    ck_assert(!v.tracked);
+    ck_assert_int_eq(v.unseen, 0);
+    featstats_free(cmp);
+    const char *none[] = {"zz"}, *noids[] = {"nope"};
+    ck_assert_int_eq(featstats_create_compare(fs, none, 1, noids, 0, &cmp, err, sizeof err), PC_ERR_CONFIG);
+    ck_assert(cmp == NULL);
+    featstats_free(fs);
+}
+END_TEST
+
 START_TEST(test_bad_names)
 {
     const char *dup[] = {"a", "a"};
@@ -387,6 +423,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_order_independent_and_round_trip);
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_noted_spellings);
+    tcase_add_test(tc, test_compare_by_name);
     tcase_add_test(tc, test_bad_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
