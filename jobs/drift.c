@@ -365,8 +365,10 @@ static const char *level_name(drift_level l)
 char *drift_report_json(const job_config *cfg, const drift_result *r)
 {
     sbuf b = {0};
-    sb_printf(&b, "{\"mode\":\"%s\",\"stats\":", cfg->drift == DRIFT_GATE ? "gate" : "warn");
-    sb_string(&b, r->stats_path ? r->stats_path : "");
+    sb_printf(&b, "{\"mode\":\"%s\",\"checked\":%s,\"stats\":", cfg->drift == DRIFT_GATE ? "gate" : "warn",
+              r->stats_path ? "true" : "false");
+    if (r->stats_path) sb_string(&b, r->stats_path);
+    else sb_printf(&b, "null");
     sb_printf(&b, ",\"rows\":%lld,\"level\":\"%s\",\"thresholds\":{\"psi_warn\":", (long long)r->rows, level_name(r->worst));
     sb_num(&b, cfg->drift_psi_warn);
     sb_printf(&b, ",\"psi_gate\":");

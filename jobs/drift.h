@@ -78,7 +78,8 @@ typedef struct drift_item {
 } drift_item;
 
 typedef struct drift_result {
-    char *stats_path;        /* the training statistics compared with */
+    char *stats_path;        /* the training statistics compared with; NULL: inputs not checked
+                                (no statistics file, drift = warn) */
     drift_item *items;       /* dense features, then id columns, in sketch order */
     int64_t n;
     int64_t rows;            /* rows sketched tonight */

@@ -1156,7 +1156,6 @@ static pc_status drift_collect(run_state *st, char *err, size_t errlen)
         s = drift_compare_inputs(st->cfg, st->cfg->drift_stats, st->drift_ref, st->drift_in, &st->drift, err, errlen);
     if (s == PC_OK && st->rank == 0) {
         st->have_drift = true;
-        if (st->drift.stats_path == NULL) st->drift.stats_path = strdup("");
         drift_outputs(st);
         st->drift_json = drift_report_json(st->cfg, &st->drift);
         st->drift_metrics = drift_metrics_text(&st->drift, st->cfg->name);
@@ -1174,16 +1173,21 @@ static pc_status drift_collect(run_state *st, char *err, size_t errlen)
     return mpi_agree(s, st->comm, err, errlen);
 }
 
-/* Rank 0, before the publish: tonight's output statistics go into the version (for the next
- * run's output drift); input.drift = gate with a feature at gate level keeps the version
- * staged and fails the run (65) naming the features. */
-static pc_status drift_before_publish(run_state *st, char *err, size_t errlen)
+/* Rank 0, beside the manifest: tonight's output statistics go into the version, for the next
+ * run's output drift (also into a version a gate keeps staged). */
+static pc_status drift_write_outputs(run_state *st, char *err, size_t errlen)
 {
     if (st->cfg->drift == DRIFT_OFF || !st->have_drift) return PC_OK;
     char path[PATH_MAX + 300];
     output_stats_path(st->staging, NULL, path, sizeof path);
-    pc_status s = featstats_write_json(st->drift_out, path, err, errlen);
-    if (s != PC_OK || st->cfg->drift != DRIFT_GATE || st->drift.worst < DRIFT_LEVEL_GATE) return s;
+    return featstats_write_json(st->drift_out, path, err, errlen);
+}
+
+/* Rank 0, before the publish: input.drift = gate with a column at gate level keeps the version
+ * staged and fails the run (65) naming the columns. */
+static pc_status drift_gate(run_state *st, char *err, size_t errlen)
+{
+    if (st->cfg->drift != DRIFT_GATE || !st->have_drift || st->drift.worst < DRIFT_LEVEL_GATE) return PC_OK;
     int64_t *idx = malloc((size_t)(st->drift.n + 1) * sizeof *idx);
     if (idx == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     int64_t n = drift_ranked(st->cfg, &st->drift, DRIFT_LEVEL_GATE, idx, st->drift.n);
@@ -1282,10 +1286,11 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
     pc_status s = gather_shards(st, &shards, err, errlen);
     if (s != PC_OK) return s;
     if (st->rank == 0) s = write_staging_manifest(st, checksum, shards, previous, sizeof previous, err, errlen);
+    if (s == PC_OK && st->rank == 0) s = drift_write_outputs(st, err, errlen);
     if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
         MPI_Bcast(previous, sizeof previous, MPI_CHAR, 0, st->comm);
         if (previous[0] != '\0') s = diff_and_gate(st, previous, err, errlen);
-        if (s == PC_OK && st->rank == 0) s = drift_before_publish(st, err, errlen);
+        if (s == PC_OK && st->rank == 0) s = drift_gate(st, err, errlen);
         s = mpi_agree(s, st->comm, err, errlen);
     }
     if (st->rank == 0) {
@@ -1585,7 +1590,8 @@ static int run_and_report(run_state *stp, const char *job, char **sets, int nset
             if (st.have_drift) { /* the top drifted features (docs/DRIFT.md) */
                 char named[1024];
                 drift_summary(st.cfg, &st.drift, 3, named, sizeof named);
-                snprintf(drifted, sizeof drifted, ", input drift: %s", named[0] ? named : "none");
+                snprintf(drifted, sizeof drifted, ", input drift: %s",
+                         st.drift_in == NULL ? "not checked (no statistics)" : named[0] ? named : "none");
             }
             printf("precast: %s: %lld rows in, %lld written, %lld rejected%s%s%s, %.2f s, %.0f rows/s, "
                    "%d shard%s%s, published %s\n",

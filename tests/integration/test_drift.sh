@@ -129,6 +129,8 @@ mv model.stats.json keep.json
 run_np 1 run job.ini --set input.drift=warn
 rc=$?
 [ $rc = 0 ] && grep -q "warning: input.drift = warn: no training statistics" "$TMP/err" && grep -q "model.stats.json" "$TMP/err" \
+    && grep -q "input drift: not checked (no statistics)" "$TMP/out" \
+    && [ "$(report_field table/report-drift.json 'r["drift"]["checked"]')" = False ] \
     && ok "drift = warn with the default stats file missing: a warning naming it, published" \
     || not_ok "warn, default missing" "exit $rc: $(head -c 300 "$TMP/err")"
 sed 's/"version": 1/"version": 9/' keep.json >model.stats.json
