@@ -1111,6 +1111,13 @@ static pc_status drift_setup(run_state *st, char *err, size_t errlen)
     } else if (rs != PC_OK) {
         s = pc_err(err, errlen, rs == PC_ERR_INTERNAL ? rs : PC_ERR_CONFIG, "input drift: %s", why);
     }
+    /* every rank reads the file itself: all must have it, or none (else they would part ways
+     * at the merge) */
+    int have = st->drift_ref != NULL, lo = 0, hi = 0;
+    MPI_Allreduce(&have, &lo, 1, MPI_INT, MPI_MIN, st->comm);
+    MPI_Allreduce(&have, &hi, 1, MPI_INT, MPI_MAX, st->comm);
+    if (s == PC_OK && lo != hi)
+        s = pc_err(err, errlen, PC_ERR_NOINPUT, "input drift: %s is readable on some ranks only", cfg->drift_stats);
     if (s == PC_OK && st->drift_ref != NULL) {
         s = featstats_create_compare(st->drift_ref, (const char *const *)cols.dense, cols.ndense,
                                      (const char *const *)cols.ids, cols.nids, &st->drift_in, why, sizeof why);
