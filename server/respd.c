@@ -222,14 +222,17 @@ static void cmd_info(worker *w, conn *c)
 {
     holder_ver *v = holder_acquire(w->srv->ctx->h);
     const manifest *m = table_manifest(holder_ver_table(v));
+    const memindex *ix = holder_ver_index(v); /* NULL: answered from LevelDB */
     char text[1024];
     int n = snprintf(text, sizeof text,
                      "# Server\r\nredis_version:7.0.0\r\nprecast_version:%s\r\n"
                      "# Keyspace\r\ndb0:keys=%lld,expires=0,avg_ttl=0\r\n"
-                     "# Precast\r\ntable_version:%s\r\nvalue_format:%s\r\ncreated:%s\r\n",
+                     "# Precast\r\ntable_version:%s\r\nvalue_format:%s\r\ncreated:%s\r\n"
+                     "memory_index_keys:%llu\r\n",
                      m->precast_version != NULL ? m->precast_version : "unknown",
                      (long long)m->rows_written, m->version, m->value_format,
-                     m->created != NULL ? m->created : "unknown");
+                     m->created != NULL ? m->created : "unknown",
+                     ix != NULL ? (unsigned long long)memindex_count(ix) : 0ull);
     holder_release(w->srv->ctx->h, v);
     reply_bulk(c, text, n > 0 && (size_t)n < sizeof text ? (size_t)n : strlen(text));
 }

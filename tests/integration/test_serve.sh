@@ -205,7 +205,8 @@ if start_server preload.log --preload; then
         && [ "$(http GET /v1/predictions/nope | cut -c1-3)" = 404 ] \
         && ok "preload: HTTP GET answers as from LevelDB, a miss is 404" || not_ok "preload http" "$got"
     curl -s "http://127.0.0.1:$HPORT/metrics" | grep -q '^precast_memory_index_keys 500$' \
-        && ok "preload: /metrics shows the 500 keys in memory" || not_ok "preload metrics" "$(curl -s "http://127.0.0.1:$HPORT/metrics" | grep index)"
+        && rcli INFO | grep -q '^memory_index_keys:500' \
+        && ok "preload: /metrics and INFO show the 500 keys in memory" || not_ok "preload metrics" "$(curl -s "http://127.0.0.1:$HPORT/metrics" | grep index)"
     $CLIENT reload "$HPORT" "$RPORT" keys.txt 6 preload-reload.json &
     CPID=$!
     sleep 1.5
