@@ -31,6 +31,13 @@ for np in 2 3 4; do cmp -s stats-1.json "stats-$np.json" || same=0; done
     && ok "precast stats: the same bytes under mpirun -np 1, 2, 3, 4" \
     || not_ok "precast stats -np 1..4" "files differ: $(cmp stats-1.json stats-2.json; cmp stats-1.json stats-4.json)"
 cp stats-1.json model.stats.json
+"$PRECAST" stats train.csv >/dev/null 2>err.txt
+rc=$?
+run_np 1 stats missing.csv --job job.ini -o x.json
+rc2=$?
+[ $rc = 64 ] && [ $rc2 = 66 ] && grep -q "missing.csv" "$TMP/err" && [ ! -e x.json ] \
+    && ok "precast stats: 64 without --job, 66 naming a missing DATA file" \
+    || not_ok "precast stats errors" "exit $rc / $rc2: $(cat err.txt "$TMP/err" | head -c 300)"
 
 # report_field FILE EXPR: a Python expression over the report r
 report_field() {
