@@ -45,8 +45,9 @@
  * `count` and to `overflow` only; the file then says "vocab_complete": false).
  *
  * Ownership: a featstats copies the names it is given; featstats_free() releases everything.
- * Borrowed pointers returned by the accessors stay valid until featstats_free().  Not thread
- * safe; one featstats per rank.  MPI: only featstats_profile_pass2 and featstats_merge talk
+ * Names returned by the accessors stay valid until featstats_free(); the top ids of
+ * featstats_ids_get until the next featstats_ids_get of that column, add, merge or free.  Not
+ * thread safe; one featstats per rank.  MPI: only featstats_profile_pass2 and featstats_merge talk
  * MPI, and they are collective over the communicator they are given.
  */
 #ifndef PRECAST_FEATSTATS_H
@@ -184,8 +185,7 @@ typedef struct featstats_ids {
 
 /* Fills *out with dense feature i / id column i (REQUIRES: i in range).  Mean and std are
  * computed from the exact accumulators in a fixed order, so they are a function of the
- * multiset of values only.  The pointers in *out are borrowed (valid until the next call on
- * fs that adds, merges or frees). */
+ * multiset of values only.  The pointers in *out are borrowed (see the top of this file). */
 void featstats_dense_get(const featstats *fs, int64_t i, featstats_dense *out);
 void featstats_ids_get(const featstats *fs, int64_t i, featstats_ids *out);
 
