@@ -241,13 +241,13 @@ printf 'id,label,p0\na,1,0.5\nb,2,zero\n' >"$D/badnum.csv"
 fails "bad number names file:line" 65 "badnum.csv:3: column 'p0': not a number" "$JOB" --set data.paths=data/badnum.csv --set data.test=
 printf '0\n1\n' >"$D/two.labels"
 fails "unknown class names file:line" 65 "digits-train.csv:[0-9]*: label '[2-9]' is not one of the 2 classes" "$JOB" --set data.labels=data/two.labels --set data.test=
-fails "memory limit" 78 "more than data.max_memory_mb = 0 MiB\|data.max_memory_mb = '0'" "$JOB" --set data.max_memory_mb=0
-fails "rows over the memory limit" 78 "keeps each rank's rows in memory" "$JOB" --set data.max_memory_mb=1 --set data.paths=data/big.csv --set data.test= \
-    < <("$PY" -c "
-import sys
+fails "max_memory_mb = 0 rejected" 78 "data.max_memory_mb = '0': expected an integer in 1" "$JOB" --set data.max_memory_mb=0
+"$PY" -c "
 with open('$D/big.csv', 'w') as f:
     f.write('id,label,' + ','.join('p%d' % i for i in range(64)) + '\n')
     for i in range(8000): f.write('r%d,%d,' % (i, i % 10) + ','.join(['1.5'] * 64) + '\n')
-")
+"
+fails "rows over the memory limit" 78 "need more than data.max_memory_mb = 1 MiB.*keeps each rank's rows in memory" "$JOB" \
+    --set data.max_memory_mb=1 --set data.paths=data/big.csv --set data.test=
 "$PRECAST" train --help >"$TMP/help" && grep -q "usage: precast train" "$TMP/help" && ok "train --help" || not_ok "train --help" "no usage"
 exit 0
