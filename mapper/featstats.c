@@ -1086,7 +1086,8 @@ static bool write_ids(out_buf *b, const featstats *fs, int64_t i)
     for (int64_t k = 0; k < v.ntop; k++) {
         ob_puts(b, k ? ", [" : "[");
         ob_string(b, v.top[k], strlen(v.top[k]));
-        ob_printf(b, ", %lld]", (long long)v.top_counts[k]);
+        ob_printf(b, ", %lld, %.6g]", (long long)v.top_counts[k],
+                  v.count > 0 ? (double)v.top_counts[k] / (double)v.count : 0.0);
     }
     ob_puts(b, "],\n   \"vocab\": [");
     size_t n = 0;
@@ -1638,8 +1639,8 @@ static pc_status read_ids(reader *rd, const jval *o, id_acc *a)
     if (s == PC_OK && (a->top = calloc(top->n + 1, sizeof *a->top)) == NULL) s = rfail(rd, "out of memory");
     for (size_t k = 0; s == PC_OK && k < top->n; k++) {
         const jval *e = &top->items[k];
-        if (e->type != J_ARR || e->n != 2 || e->items[0].type != J_STR)
-            s = rfail(rd, "\"top\" entries must be [\"id\", count]");
+        if (e->type != J_ARR || e->n != 3 || e->items[0].type != J_STR || e->items[2].type != J_NUM)
+            s = rfail(rd, "\"top\" entries must be [\"id\", count, share]");
         if (s == PC_OK) s = rcount(rd, &e->items[1], "a \"top\" count", &a->top_counts[k]);
         if (s == PC_OK && (a->top[k] = dup_str(e->items[0].str)) == NULL) s = rfail(rd, "out of memory");
         if (s == PC_OK) a->ntop = (int64_t)k + 1;

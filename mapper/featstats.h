@@ -206,7 +206,8 @@ bool featstats_vocab_has(const featstats *fs, int64_t col, uint64_t key);
  *    "dense": [{"name", "count", "missing", "mean", "std", "min", "max", "lo", "hi",
  *               "hist": [20 counts], "below", "above"}...],
  *    "ids": [{"name", "kind": "int"|"string", "count", "distinct", "vocab_complete",
- *             "top": [["id", count]...], "vocab": ["id"...], "counts": [count...]}...]}
+ *             "top": [["id", count, share]...], "vocab": ["id"...], "counts": [count...]}...]}
+ * (share = count / the column's count, 6 digits; the reader checks its type only)
  * The output is a function of the statistics only (fixed key order, %.17g doubles, vocabulary
  * sorted by count then key), so identical statistics give identical bytes.
  * PC_ERR_USAGE in COMPARE mode or before the histogram is complete; PC_ERR_CANTCREAT /

@@ -279,7 +279,7 @@ static const char *GOOD =
     " \"dense\": [{\"name\": \"a\", \"count\": 3, \"missing\": 1, \"mean\": 1, \"std\": 0.5, \"min\": 0.5, \"max\": 1.5,"
     " \"lo\": 0.5, \"hi\": 1.5, \"hist\": [1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"below\": 0, \"above\": 0}],\n"
     " \"ids\": [{\"name\": \"u\", \"kind\": \"string\", \"count\": 2, \"distinct\": 2, \"vocab_complete\": true,"
-    " \"top\": [[\"x\", 1], [\"y\", 1]], \"vocab\": [\"x\", \"y\"], \"counts\": [1, 1]}]}\n";
+    " \"top\": [[\"x\", 1, 0.5], [\"y\", 1, 0.5]], \"vocab\": [\"x\", \"y\"], \"counts\": [1, 1]}]}\n";
 
 static void expect_bad(const char *from, const char *to, pc_status code, const char *needle)
 {
@@ -320,6 +320,7 @@ START_TEST(test_bad_files)
     expect_bad(GOOD, "", PC_ERR_CONFIG, "empty file");
     expect_bad("\"counts\": [1, 1]", "\"counts\": [1]", PC_ERR_CONFIG, "\"counts\" has 1 entries");
     expect_bad("\"counts\": [1, 1]", "\"counts\": [1, 2]", PC_ERR_CONFIG, "decreasing");
+    expect_bad("[\"x\", 1, 0.5]", "[\"x\", 1]", PC_ERR_CONFIG, "[\"id\", count, share]");
 
     fs = (featstats *)1;
     ck_assert_int_eq(featstats_read_json(tmp_path("nonexistent.json"), &fs, err, sizeof err), PC_ERR_NOINPUT);
@@ -345,7 +346,7 @@ START_TEST(test_noted_spellings)
     char *text = slurp(tmp_path("spell.json"));
     char rome[32];
     snprintf(rome, sizeof rome, "\"#%016llx\"", (unsigned long long)keys[2]);
-    ck_assert_msg(strstr(text, "\"top\": [[\"oslo\", 2], [") != NULL && strstr(text, rome) != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "\"top\": [[\"oslo\", 2, 0.666667], [") != NULL && strstr(text, rome) != NULL, "%s", text);
     featstats *rd = NULL;
     ck_assert_msg(featstats_read_json(tmp_path("spell.json"), &rd, err, sizeof err) == PC_OK, "%s", err);
     ck_assert(featstats_vocab_has(rd, 0, keys[0]));
