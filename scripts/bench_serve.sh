@@ -196,19 +196,26 @@ rb() {
 declare -A redis serve pre
 : >"$OUT/redis-benchmark.csv"
 : >"$OUT/redis-benchmark.err"
-# rb_row NAME PORT P: one redis-benchmark run, echoed, its "rps p50 p99" on stdout.
+# CPU seconds (user + system) a process has used so far, from /proc/PID/stat.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# rb_row NAME PORT P PID: one redis-benchmark run, echoed; on stdout "rps p50 p99 cpu", cpu
+# being the server's CPU seconds per million requests during the run.  Requests/s depend on
+# whatever else the 2 cores are doing; the server's CPU per request much less so.
 rb_row() {
-    local row
+    local row before after cpu
+    before=$(cpu_s "$4")
     row=$(rb "$2" "$3")
+    after=$(cpu_s "$4")
     [ -n "$row" ] || die "redis-benchmark -P $3 against $1 printed no GET row (see $OUT/redis-benchmark.err)"
-    printf '  %-24s -P %-2s: req/s p50 p99 = %s\n' "$1," "$3" "$row" >&2
-    echo "$row"
+    cpu=$(awk -v a="$before" -v b="$after" -v n="$REQUESTS" 'BEGIN { printf "%.2f", (b - a) / n * 1e6 }')
+    printf '  %-24s -P %-2s: req/s p50 p99 = %s, server CPU s per 1M requests %s\n' "$1," "$3" "$row" "$cpu" >&2
+    echo "$row $cpu"
 }
 # Alternating, so that all three see the same machine if its load drifts.
 for P in 1 16; do
-    redis[$P]=$(rb_row redis-server "$REDIS_PORT" $P)
-    serve[$P]=$(rb_row "precast serve" "$RESP_PORT" $P)
-    pre[$P]=$(rb_row "precast serve --preload" "$PRE_RESP_PORT" $P)
+    redis[$P]=$(rb_row redis-server "$REDIS_PORT" $P "$REDIS_PID")
+    serve[$P]=$(rb_row "precast serve" "$RESP_PORT" $P "$SERVE_PID")
+    pre[$P]=$(rb_row "precast serve --preload" "$PRE_RESP_PORT" $P "$PRE_PID")
 done
 redis_mem=$(redis-cli -h $HOST -p "$REDIS_PORT" INFO memory | sed -nE 's/^used_memory_rss_human:(.*)\r$/\1/p')
 stop "$REDIS_PID" redis-server; REDIS_PID=
@@ -236,16 +243,17 @@ echo "load average before the run $LOAD_START, after it $(cut -d' ' -f1-3 /proc/
 echo
 threads=${BENCH_SERVE_THREADS:-$(nproc) (default)}
 echo "precast serve --threads $threads; redis-server: one thread.  --preload: RSS $pre_rss;"
-echo "redis-server: used_memory_rss $redis_mem."
+echo "redis-server: used_memory_rss $redis_mem.  cpu_s/1M: the server's CPU seconds (user +"
+echo "system) per million requests during its run."
 echo
 fmt='  %-22s %-7s %13s %13s %13s %13s %13s\n'
 printf "$fmt" "redis-benchmark -t get" "" redis-server "precast serve" "serve/redis" "--preload" "preload/redis"
 printf "$fmt" "-c 50 -n $REQUESTS" "" "" "(LevelDB)" "" "(memory)" ""
 for P in 1 16; do
     r=${redis[$P]} s=${serve[$P]} q=${pre[$P]}
-    for i in 1 2 3; do
+    for i in 1 2 3 4; do
         label=""; [ $i = 1 ] && label="GET -P $P"
-        unit=$(echo "req/s p50_ms p99_ms" | awk -v i=$i '{ print $i }')
+        unit=$(echo "req/s p50_ms p99_ms cpu_s/1M" | awk -v i=$i '{ print $i }')
         printf "$fmt" "$label" "$unit" "$(field "$r" $i)" "$(field "$s" $i)" \
             "$(ratio "$(field "$s" $i)" "$(field "$r" $i)")" "$(field "$q" $i)" "$(ratio "$(field "$q" $i)" "$(field "$r" $i)")"
     done
