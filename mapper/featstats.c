@@ -41,6 +41,20 @@ typedef struct id_table {
     size_t arena_len, arena_cap;
 } id_table;
 
+/* COMPARE: the reference vocabulary as a membership set built for lookups at map time: a
+ * bitmap when the keys are small non-negative integers (a few KiB for ids below 10^5, which
+ * stay in cache), else an open-addressing table of keys alone, probed after a prefetch of
+ * every slot of a block of ids (the misses overlap instead of queueing). */
+typedef struct member_set {
+    uint64_t *bits;                /* bitmap mode: bit k set <=> key k is in; keys < range */
+    uint64_t range;
+    uint64_t *keys;                /* table mode: cap slots, MEMBER_EMPTY = free */
+    size_t cap;
+    bool has_empty_key;            /* MEMBER_EMPTY itself is in the vocabulary */
+} member_set;
+
+#define MEMBER_EMPTY UINT64_MAX
+
 typedef struct id_acc {
     char *name;
     featstats_id_kind kind;
@@ -51,6 +65,7 @@ typedef struct id_acc {
     bool complete_loaded;
     id_table t;                    /* PROFILE: the ids counted */
     const id_table *ref_t;         /* COMPARE: the reference column's ids */
+    member_set member;             /* COMPARE: ref_t's keys, for the lookups */
     id_table spell_t;              /* PROFILE: spellings noted by key (featstats_note_spelling) */
     /* featstats_ids_get's view (sorted top ids), rebuilt on demand */
     char **top;
@@ -273,6 +288,78 @@ pc_status featstats_set_range(featstats *fs, int64_t i, double lo, double hi, ch
     return PC_OK;
 }
 
+/* Builds the membership set of a reference table; false when out of memory. */
+static bool member_build(member_set *m, const id_table *t)
+{
+    uint64_t max = 0;
+    bool small = true;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->counts[i] != 0) {
+            if (t->keys[i] > max) max = t->keys[i];
+            small = small && t->keys[i] < ((uint64_t)1 << 32);
+        }
+    /* a bitmap when it is no bigger than the table would be (16 bytes per id) or 64 KiB */
+    uint64_t limit = (uint64_t)t->used * 128 > (1u << 19) ? (uint64_t)t->used * 128 : (1u << 19);
+    if (small && max < limit) {
+        m->range = max + 1;
+        m->bits = calloc((size_t)(m->range / 64 + 1), sizeof *m->bits);
+        if (m->bits == NULL) return false;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->counts[i] != 0) m->bits[t->keys[i] >> 6] |= (uint64_t)1 << (t->keys[i] & 63);
+        return true;
+    }
+    m->cap = 16;
+    while (m->cap < (size_t)t->used * 2) m->cap *= 2;
+    m->keys = malloc(m->cap * sizeof *m->keys);
+    if (m->keys == NULL) return false;
+    for (size_t i = 0; i < m->cap; i++) m->keys[i] = MEMBER_EMPTY;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->counts[i] == 0) continue;
+        uint64_t k = t->keys[i];
+        if (k == MEMBER_EMPTY) {
+            m->has_empty_key = true;
+            continue;
+        }
+        size_t j = slot_of(k, m->cap);
+        while (m->keys[j] != MEMBER_EMPTY) j = (j + 1) & (m->cap - 1);
+        m->keys[j] = k;
+    }
+    return true;
+}
+
+/* How many of n keys (keys[k * stride]) the set lacks. */
+static int64_t member_missing(const member_set *m, const uint64_t *keys, int64_t n, int64_t stride)
+{
+    int64_t missing = 0;
+    if (m->bits != NULL) {
+        for (int64_t k = 0; k < n; k++) {
+            uint64_t key = keys[k * stride];
+            missing += key >= m->range || !((m->bits[key >> 6] >> (key & 63)) & 1);
+        }
+        return missing;
+    }
+    enum { BLOCK = 64 };
+    size_t slot[BLOCK];
+    for (int64_t k0 = 0; k0 < n; k0 += BLOCK) {
+        int64_t b = n - k0 < BLOCK ? n - k0 : BLOCK;
+        for (int64_t k = 0; k < b; k++) {
+            slot[k] = slot_of(keys[(k0 + k) * stride], m->cap);
+            __builtin_prefetch(&m->keys[slot[k]]);
+        }
+        for (int64_t k = 0; k < b; k++) {
+            uint64_t key = keys[(k0 + k) * stride];
+            if (key == MEMBER_EMPTY) {
+                missing += !m->has_empty_key;
+                continue;
+            }
+            size_t j = slot[k];
+            while (m->keys[j] != MEMBER_EMPTY && m->keys[j] != key) j = (j + 1) & (m->cap - 1);
+            missing += m->keys[j] == MEMBER_EMPTY;
+        }
+    }
+    return missing;
+}
+
 /* Index of name in the reference's dense features (ids: id columns), or -1. */
 static int64_t ref_find(const featstats *ref, bool ids, const char *name)
 {
@@ -315,6 +402,8 @@ pc_status featstats_create_compare(const featstats *reference, const char *const
         id_acc *a = &fs->ids[i];
         a->kind = k >= 0 ? reference->ids[k].kind : FEATSTATS_ID_INT;
         a->ref_t = k >= 0 ? &reference->ids[k].t : NULL;
+        if (a->ref_t != NULL && !member_build(&a->member, a->ref_t))
+            s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
         if ((a->name = dup_str(ids ? ids[i] : reference->ids[i].name)) == NULL)
             s = pc_err(err, errlen, PC_ERR_INTERNAL, "featstats: out of memory");
     }
@@ -342,6 +431,8 @@ void featstats_free(featstats *fs)
         free(fs->ids[i].name);
         table_free(&fs->ids[i].t);
         table_free(&fs->ids[i].spell_t);
+        free(fs->ids[i].member.bits);
+        free(fs->ids[i].member.keys);
         ids_view_free(&fs->ids[i]);
     }
     free(fs->dense);
@@ -464,7 +555,7 @@ static pc_status id_add(featstats *fs, int64_t col, uint64_t key, const char *sp
     id_acc *a = &fs->ids[col];
     a->count++;
     if (fs->mode == FEATSTATS_COMPARE) {
-        if (a->ref_t != NULL && !table_has(a->ref_t, key)) a->unseen++;
+        if (a->ref_t != NULL) a->unseen += member_missing(&a->member, &key, 1, 1);
         return PC_OK;
     }
     if (fs->pass2) { /* ids are counted in pass 1 only */
@@ -481,6 +572,12 @@ pc_status featstats_add_id_keys(featstats *fs, int64_t col, const uint64_t *keys
                                 char *err, size_t errlen)
 {
     fs->added = true;
+    if (fs->mode == FEATSTATS_COMPARE) { /* the map loop's path: a block at a time */
+        id_acc *a = &fs->ids[col];
+        a->count += n;
+        if (a->ref_t != NULL) a->unseen += member_missing(&a->member, keys, n, stride);
+        return PC_OK;
+    }
     for (int64_t k = 0; k < n; k++) {
         pc_status s = id_add(fs, col, keys[k * stride], NULL, 0, err, errlen);
         if (s != PC_OK) return s;
@@ -492,6 +589,8 @@ pc_status featstats_add_ids_i64(featstats *fs, int64_t col, const int64_t *ids, 
                                 size_t errlen)
 {
     fs->added = true;
+    if (fs->mode == FEATSTATS_COMPARE) /* int64 and uint64 share their representation */
+        return featstats_add_id_keys(fs, col, (const uint64_t *)ids, n, 1, err, errlen);
     for (int64_t k = 0; k < n; k++) {
         pc_status s = id_add(fs, col, (uint64_t)ids[k], NULL, 0, err, errlen);
         if (s != PC_OK) return s;

@@ -357,6 +357,40 @@ START_TEST(test_noted_spellings)
 }
 END_TEST
 
+/* Unseen ids through both membership sets: small ids (a bitmap) and large or negative ones (a
+ * table, with -1 = the table's empty marker as a real id). */
+START_TEST(test_unseen_sets)
+{
+    const char *in[] = {"small", "wide"};
+    featstats *fs = NULL, *cmp = NULL;
+    ck_assert_int_eq(featstats_create(NULL, 0, in, NULL, 2, &fs, err, sizeof err), PC_OK);
+    const int64_t small[] = {0, 3, 64, 65, 999}, wide[] = {-1, 5, (int64_t)1 << 40};
+    ck_assert_int_eq(featstats_add_ids_i64(fs, 0, small, 5, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_add_ids_i64(fs, 1, wide, 3, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_profile_pass2(fs, MPI_COMM_SELF, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_create_compare(fs, NULL, 0, NULL, 0, &cmp, err, sizeof err), PC_OK);
+    const int64_t s2[] = {0, 1, 64, 66, 999, 1000, -3, 65}; /* unseen: 1, 66, 1000, -3 */
+    const int64_t w2[] = {-1, 5, 6, (int64_t)1 << 40, -2, ((int64_t)1 << 40) + 1}; /* unseen: 6, -2, 2^40+1 */
+    ck_assert_int_eq(featstats_add_ids_i64(cmp, 0, s2, 8, err, sizeof err), PC_OK);
+    ck_assert_int_eq(featstats_add_ids_i64(cmp, 1, w2, 6, err, sizeof err), PC_OK);
+    featstats_ids v;
+    featstats_ids_get(cmp, 0, &v);
+    ck_assert_int_eq(v.count, 8);
+    ck_assert_int_eq(v.unseen, 4);
+    featstats_ids_get(cmp, 1, &v);
+    ck_assert_int_eq(v.count, 6);
+    ck_assert_int_eq(v.unseen, 3);
+    /* 200 ids in blocks past the prefetch block of 64, half of them unseen */
+    int64_t many[200];
+    for (int i = 0; i < 200; i++) many[i] = i % 2 ? -1 : ((int64_t)1 << 41) + i;
+    ck_assert_int_eq(featstats_add_ids_i64(cmp, 1, many, 200, err, sizeof err), PC_OK);
+    featstats_ids_get(cmp, 1, &v);
+    ck_assert_int_eq(v.unseen, 3 + 100);
+    featstats_free(cmp);
+    featstats_free(fs);
+}
+END_TEST
+
 /* Compare columns by name: another order, and a column the reference lacks (untracked). */
 START_TEST(test_compare_by_name)
 {
@@ -424,6 +458,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_order_independent_and_round_trip);
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_noted_spellings);
+    tcase_add_test(tc, test_unseen_sets);
     tcase_add_test(tc, test_compare_by_name);
     tcase_add_test(tc, test_bad_names);
     suite_add_tcase(s, tc);
