@@ -58,7 +58,7 @@ pc_status grad_sync_create(net *n, MPI_Comm comm, grad_sync **out, char *err, si
         }
         if (g->kind[i] == P_BUFFER) g->saved_len += p.count;
     }
-    g->dense = calloc((size_t)g->dense_len + 1, sizeof(float));
+    g->dense = calloc((size_t)g->dense_len + GRAD_SYNC_MAX_EXTRA, sizeof(float));
     g->saved = calloc((size_t)g->saved_len + 1, sizeof(float));
     if (!g->dense || !g->saved) {
         grad_sync_free(g);
@@ -203,8 +203,10 @@ static pc_status gather_packets(grad_sync *g, char *err, size_t errlen)
     return PC_OK;
 }
 
-pc_status grad_sync_allreduce(grad_sync *g, net *n, double weight, char *err, size_t errlen)
+pc_status grad_sync_allreduce(grad_sync *g, net *n, double weight, float *extra, int nextra, char *err,
+                              size_t errlen)
 {
+    if (nextra > GRAD_SYNC_MAX_EXTRA) nextra = GRAD_SYNC_MAX_EXTRA;
     /* dense part: grads and running statistics, scaled by the rank's share of the rows */
     int64_t at = 0;
     for (int i = 0; i < g->nparams; i++) {
@@ -215,7 +217,10 @@ pc_status grad_sync_allreduce(grad_sync *g, net *n, double weight, char *err, si
         for (int64_t j = 0; j < p.count; j++) g->dense[at + j] = weight > 0 ? (float)(src[j] * weight) : 0.0f;
         at += p.count;
     }
-    if (g->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, g->dense, (int)g->dense_len, MPI_FLOAT, MPI_SUM, g->comm);
+    for (int i = 0; i < nextra; i++) g->dense[g->dense_len + i] = extra[i];
+    if (g->nranks > 1)
+        MPI_Allreduce(MPI_IN_PLACE, g->dense, (int)g->dense_len + nextra, MPI_FLOAT, MPI_SUM, g->comm);
+    for (int i = 0; i < nextra; i++) extra[i] = g->dense[g->dense_len + i];
     at = 0;
     for (int i = 0; i < g->nparams; i++) {
         if (g->kind[i] == P_SPARSE) continue;

@@ -37,8 +37,12 @@ void grad_sync_free(grad_sync *g); /* accepts NULL */
 
 /* Sums every rank's gradients, each scaled by its weight (its rows / the step's rows; 0 for
  * a rank that ran no backward this step: its gradients are then taken as zero whatever its
- * buffers hold). Collective. Out of memory -> PC_ERR_INTERNAL on every rank. */
-pc_status grad_sync_allreduce(grad_sync *g, net *n, double weight, char *err, size_t errlen);
+ * buffers hold). extra[0..nextra) (nextra <= GRAD_SYNC_MAX_EXTRA) are summed across ranks in
+ * the same MPI_Allreduce, so that a step's loss and failure flags cost no collective of their
+ * own. Collective. Out of memory -> PC_ERR_INTERNAL on every rank. */
+#define GRAD_SYNC_MAX_EXTRA 8
+pc_status grad_sync_allreduce(grad_sync *g, net *n, double weight, float *extra, int nextra, char *err,
+                              size_t errlen);
 
 /* Deterministic steps: step_begin saves the running statistics; chunk_begin restores them
  * before each chunk's forward pass (so each chunk starts from the step's statistics);

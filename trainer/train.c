@@ -372,13 +372,14 @@ static pc_status step_allreduce(trainer *t, int64_t s, double *loss, int64_t *ro
     double mine = 0;
     pc_status st = PC_OK;
     if (hi > lo) st = run_rows(t, t->perm + lo, hi - lo, &mine, err, errlen);
-    st = mpi_agree(st, t->comm, err, errlen);
-    if (st != PC_OK) return st;
-    double weight = step_rows > 0 ? (double)(hi - lo) / (double)step_rows : 0;
-    st = grad_sync_allreduce(t->sync, t->nt, hi > lo ? weight : 0, err, errlen);
-    if (st != PC_OK) return st;
-    double contrib = hi > lo ? mine * weight : 0;
-    MPI_Allreduce(&contrib, loss, 1, MPI_DOUBLE, MPI_SUM, t->comm);
+    double weight = step_rows > 0 && hi > lo && st == PC_OK ? (double)(hi - lo) / (double)step_rows : 0;
+    /* the step's loss and whether any rank failed ride on the gradients' all-reduce: one
+     * collective per step for a dense net (small batches are latency-bound) */
+    float extra[2] = {st != PC_OK ? 1.0f : 0.0f, (float)(mine * weight)};
+    pc_status s2 = grad_sync_allreduce(t->sync, t->nt, weight, extra, 2, err, errlen);
+    if (extra[0] > 0) return mpi_agree(st != PC_OK ? st : PC_OK, t->comm, err, errlen);
+    if (s2 != PC_OK) return s2;
+    *loss = extra[1];
     *rows_done += step_rows;
     return PC_OK;
 }
@@ -419,7 +420,7 @@ static pc_status run_epoch(trainer *t, int64_t epoch, double *train_loss, double
     int64_t rows = 0, counted = 0;
     double *norms = calloc((size_t)t->ndense + 1, sizeof(double));
     if (norms == NULL) return oom(err, errlen);
-    pc_status st = PC_OK;
+    pc_status st = PC_OK, rec = PC_OK;
     for (int64_t s = 0; st == PC_OK && s < t->steps_per_epoch; s++) {
         double loss = 0;
         st = c->deterministic ? step_chunks(t, s, &loss, &rows, err, errlen)
@@ -430,13 +431,14 @@ static pc_status run_epoch(trainer *t, int64_t epoch, double *train_loss, double
             norms[k] = t->dense_param[k] >= 0 ? optim_param_grad_norm(t->nt, t->dense_param[k]) : NAN;
         double gnorm = optim_clip_global_norm(t->nt, c->clip_norm);
         optim_step(t->opt, t->nt, lr);
-        if (t->rank == 0) st = train_curves_add_step(&t->curves, epoch, loss, lr, gnorm, norms, err, errlen);
-        st = mpi_agree(st, t->comm, err, errlen);
+        /* rank 0 alone records; a failure to (out of memory) is agreed at the epoch's end */
+        if (t->rank == 0 && rec == PC_OK) rec = train_curves_add_step(&t->curves, epoch, loss, lr, gnorm, norms, err, errlen);
         sum += loss;
         counted++;
         t->step++;
     }
     free(norms);
+    if (st == PC_OK) st = mpi_agree(rec, t->comm, err, errlen);
     *train_loss = counted ? sum / (double)counted : NAN;
     double secs = MPI_Wtime() - started;
     *rows_per_s = secs > 0 ? (double)rows / secs : 0;
