@@ -1718,21 +1718,28 @@ static pc_status read_ids(reader *rd, const jval *o, id_acc *a)
     if (s == PC_OK && a->complete_loaded && (int64_t)vocab->n != a->distinct_loaded)
         s = rfail(rd, "\"vocab_complete\" is true but \"vocab\" lists %zu of %lld ids", vocab->n,
                   (long long)a->distinct_loaded);
-    int64_t total = 0;
-    uint64_t prev_key = 0;
+    int64_t total = 0, prev_count = INT64_MAX;
+    size_t cap = 1024; /* sized once: no rehashing while 10^5 ids go in */
+    while (s == PC_OK && cap * 3 < (vocab->n + 1) * 4) cap *= 2;
+    if (s == PC_OK && vocab->n > 0 && !table_resize(&a->t, cap)) s = rfail(rd, "out of memory");
     for (size_t k = 0; s == PC_OK && k < vocab->n; k++) {
         uint64_t key = 0;
         int64_t count = 0;
         s = id_key_of(rd, a, &vocab->items[k], &key);
         if (s == PC_OK) s = rcount(rd, &counts->items[k], "a \"counts\" entry", &count);
         if (s == PC_OK && count == 0) s = rfail(rd, "\"counts\" holds a 0");
-        if (s == PC_OK && k > 0 && count > a->t.counts[table_find(&a->t, prev_key)])
-            s = rfail(rd, "\"counts\" is not in decreasing order");
-        prev_key = key;
+        if (s == PC_OK && count > prev_count) s = rfail(rd, "\"counts\" is not in decreasing order");
+        prev_count = count;
         total += count;
-        if (s == PC_OK && table_has(&a->t, key)) s = rfail(rd, "\"vocab\" lists \"%s\" twice", vocab->items[k].str);
-        if (s == PC_OK && table_add(&a->t, key, count, vocab->items[k].str, vocab->items[k].len, SIZE_MAX) < 0)
+        /* an integer id's spelling is its decimal: only string ids keep theirs.  One probe per
+         * id (the table is megabytes: every probe is a cache miss); a repeat shows as an add
+         * that made no new entry. */
+        bool spelled = a->kind == FEATSTATS_ID_STRING;
+        size_t before = a->t.used;
+        if (s == PC_OK && table_add(&a->t, key, count, spelled ? vocab->items[k].str : NULL,
+                                    spelled ? vocab->items[k].len : 0, SIZE_MAX) < 0)
             s = rfail(rd, "out of memory");
+        if (s == PC_OK && a->t.used == before) s = rfail(rd, "\"vocab\" lists \"%s\" twice", vocab->items[k].str);
     }
     if (s == PC_OK && total > a->count) s = rfail(rd, "\"counts\" add up to more than \"count\"");
     if (s == PC_OK && (a->top = calloc(top->n + 1, sizeof *a->top)) == NULL) s = rfail(rd, "out of memory");
