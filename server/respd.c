@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -491,6 +493,10 @@ static void on_accept(worker *w)
             refuse(s, fd);
             continue;
         }
+        /* Replies are small and each one is awaited: send them at once, as Redis does,
+         * rather than let Nagle's algorithm hold a tail back until the client's ACK. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         conn *c = calloc(1, sizeof *c);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
         if (c == NULL || (c->fd = fd, epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) != 0) {
