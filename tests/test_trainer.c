@@ -312,10 +312,15 @@ START_TEST(test_diag_each_failure)
     healthy(&s);
     for (int i = 0; i < STEPS; i++) s.loss[i] = 2.3 * exp(i / 60.0);
     ck_assert(kinds(&s) & (1u << DIAG_DIVERGING));
-    /* a spike that later settles: diverging */
+    /* a blow-up that settles at the starting loss (dead units, chance level): diverging */
     healthy(&s);
     s.loss[3] = 1e6;
+    for (int i = 4; i < STEPS; i++) s.loss[i] = 2.3;
     ck_assert(kinds(&s) & (1u << DIAG_DIVERGING));
+    /* a spike that training recovers from: jumping, not diverging */
+    healthy(&s);
+    s.loss[3] = 1e6;
+    ck_assert_uint_eq(kinds(&s), 1u << DIAG_JUMPING);
     /* big swings around a slowly falling trend: jumping */
     healthy(&s);
     for (int i = 0; i < STEPS; i++) s.loss[i] = 1.5 - i / 400.0 + (i % 2 ? 0.8 : -0.8);

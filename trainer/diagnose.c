@@ -124,6 +124,16 @@ static int64_t first_epoch_end(const diag_curves *c)
     return i;
 }
 
+/* The step whose loss is largest, if it is above 10x the first step's; else -1. */
+static int64_t spike_step(const diag_curves *c)
+{
+    if (c->nsteps < 2 || !(c->step_loss[0] > 0)) return -1;
+    int64_t peak = 0;
+    for (int64_t i = 1; i < c->nsteps; i++)
+        if (c->step_loss[i] > c->step_loss[peak]) peak = i;
+    return c->step_loss[peak] > 10 * c->step_loss[0] ? peak : -1;
+}
+
 static bool detect_diverging(const diag_curves *c, sink *s)
 {
     for (int64_t i = 0; i < c->nsteps; i++)
@@ -132,14 +142,18 @@ static bool detect_diverging(const diag_curves *c, sink *s)
                   (long long)(c->step_epoch ? c->step_epoch[i] + 1 : 1));
             return true;
         }
-    /* a blow-up that later settles (often into dead units) is divergence too */
-    int64_t peak = 0;
-    for (int64_t i = 1; i < c->nsteps; i++)
-        if (c->step_loss[i] > c->step_loss[peak]) peak = i;
-    if (c->nsteps > 1 && c->step_loss[0] > 0 && c->step_loss[peak] > 10 * c->step_loss[0]) {
-        found(s, DIAG_DIVERGING, -1, "the loss reached %.4g at step %lld, %.3gx its initial value %.4g", c->step_loss[peak],
-              (long long)peak, c->step_loss[peak] / c->step_loss[0], c->step_loss[0]);
-        return true;
+    /* a blow-up that settles back near the starting loss (often into dead units: chance-level
+     * predictions) is divergence too; one the training recovers from well below the start is
+     * jumping (detect_jumping) */
+    int64_t peak = spike_step(c);
+    if (peak >= 0 && c->nsteps >= 10) {
+        int64_t tenth = c->nsteps / 10;
+        double last = mean_of(c->step_loss, c->nsteps - tenth, c->nsteps);
+        if (!(last < 0.5 * c->step_loss[0])) {
+            found(s, DIAG_DIVERGING, -1, "the loss reached %.4g at step %lld, %.3gx its initial value %.4g, and ended at %.4g",
+                  c->step_loss[peak], (long long)peak, c->step_loss[peak] / c->step_loss[0], c->step_loss[0], last);
+            return true;
+        }
     }
     if (c->nsteps >= 10) {
         int64_t tenth = c->nsteps / 10;
@@ -172,6 +186,12 @@ static void detect_not_decreasing(const diag_curves *c, sink *s)
 
 static void detect_jumping(const diag_curves *c, sink *s)
 {
+    int64_t peak = spike_step(c);
+    if (peak >= 0) {
+        found(s, DIAG_JUMPING, -1, "the loss spiked to %.4g at step %lld, %.3gx its initial value %.4g, before coming back down",
+              c->step_loss[peak], (long long)peak, c->step_loss[peak] / c->step_loss[0], c->step_loss[0]);
+        return;
+    }
     if (c->nsteps >= 20) {
         int64_t tenth = c->nsteps / 10, half = c->nsteps / 2;
         int64_t w = c->nsteps / 20 > 3 ? c->nsteps / 20 : 3;

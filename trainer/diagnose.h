@@ -9,12 +9,14 @@
  *
  * Thresholds (chosen so a healthy run on digits triggers none, and each provoked failure of
  * tests/integration/test_train.sh triggers its own):
- *   diverging       a non-finite loss; a step loss above 10x the first step's; or the last
+ *   diverging       a non-finite loss; a step loss above 10x the first step's while the last
+ *                   tenth of the steps stays above half the first step's loss; or the last
  *                   tenth of the steps averages more than 1.5x the first tenth (or the last
  *                   epoch's train loss > 1.5x the first's)
  *   not_decreasing  not diverging, and the last tenth of the steps averages more than 0.95x
  *                   the first tenth (less than 5 % progress)
- *   jumping         not diverging: over the second half of the steps, the loss minus its
+ *   jumping         not diverging: a step loss above 10x the first step's that training
+ *                   recovered from; or over the second half of the steps, the loss minus its
  *                   moving average has a standard deviation above 0.2x the initial loss; or
  *                   (4+ epochs) the epoch train loss rose by more than 10 % in a third of the
  *                   epochs

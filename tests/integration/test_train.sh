@@ -131,6 +131,7 @@ provoke lr10 diverging --set train.learning_rate=10 --set train.epochs=4
 provoke lr1e7 not_decreasing --set train.learning_rate=1e-7 --set train.epochs=3 --set train.schedule=constant
 provoke sigmoid20 vanishing_gradients --set "model.layers=dense 32 sigmoid x20" --set train.epochs=3
 provoke deadrelu dead_relu --set model.init_bias=-5 --set train.epochs=3
+provoke jumpy jumping --set train.learning_rate=0.02 --set train.batch_rows=8 --set train.epochs=5 --set train.schedule=constant
 provoke tiny overfitting --set data.paths=data/tiny-train.csv --set data.validation=0.5 --set train.epochs=25 \
     --set train.batch_rows=8 --set train.schedule=constant --set train.l2=0 --set train.learning_rate=0.003
 
