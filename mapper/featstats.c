@@ -31,11 +31,16 @@ typedef struct dense_acc {
 } dense_acc;
 
 /* An open-addressing table of id keys with their counts and (string columns) spellings. */
+/* One slot: 32 bytes, so that a probe of a table too big for the cache costs one miss. */
+typedef struct id_slot {
+    uint64_t key;
+    int64_t count;                 /* 0: empty slot */
+    int64_t spell;                 /* offset into the arena, -1: none */
+    uint32_t spell_len;
+} id_slot;
+
 typedef struct id_table {
-    uint64_t *keys;
-    int64_t *counts;               /* 0: empty slot */
-    int64_t *spell;                /* offset into arena, -1: none */
-    uint32_t *spell_len;
+    id_slot *slots;
     size_t cap, used;
     char *arena;
     size_t arena_len, arena_cap;
@@ -109,16 +114,13 @@ static size_t slot_of(uint64_t key, size_t cap)
 static size_t table_find(const id_table *t, uint64_t key)
 {
     size_t i = slot_of(key, t->cap);
-    while (t->counts[i] != 0 && t->keys[i] != key) i = (i + 1) & (t->cap - 1);
+    while (t->slots[i].count != 0 && t->slots[i].key != key) i = (i + 1) & (t->cap - 1);
     return i;
 }
 
 static void table_free(id_table *t)
 {
-    free(t->keys);
-    free(t->counts);
-    free(t->spell);
-    free(t->spell_len);
+    free(t->slots);
     free(t->arena);
     memset(t, 0, sizeof *t);
 }
@@ -127,23 +129,12 @@ static bool table_resize(id_table *t, size_t cap)
 {
     id_table n = {.cap = cap, .used = t->used, .arena = t->arena, .arena_len = t->arena_len,
                   .arena_cap = t->arena_cap};
-    n.keys = malloc(cap * sizeof *n.keys);
-    n.counts = calloc(cap, sizeof *n.counts);
-    n.spell = malloc(cap * sizeof *n.spell);
-    n.spell_len = malloc(cap * sizeof *n.spell_len);
-    if (!n.keys || !n.counts || !n.spell || !n.spell_len) {
-        free(n.keys), free(n.counts), free(n.spell), free(n.spell_len);
-        return false;
-    }
+    if ((n.slots = calloc(cap, sizeof *n.slots)) == NULL) return false;
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->counts[i] == 0) continue;
-        size_t j = table_find(&n, t->keys[i]);
-        n.keys[j] = t->keys[i];
-        n.counts[j] = t->counts[i];
-        n.spell[j] = t->spell[i];
-        n.spell_len[j] = t->spell_len[i];
+        if (t->slots[i].count == 0) continue;
+        n.slots[table_find(&n, t->slots[i].key)] = t->slots[i];
     }
-    free(t->keys), free(t->counts), free(t->spell), free(t->spell_len);
+    free(t->slots);
     *t = n;
     return true;
 }
@@ -155,22 +146,22 @@ static int64_t table_add(id_table *t, uint64_t key, int64_t count, const char *s
     if (t->cap == 0 || (t->used + 1) * 4 > t->cap * 3) {
         if (t->cap != 0 && t->used >= limit) {
             size_t i = table_find(t, key);
-            if (t->counts[i] == 0) return -1;
-            t->counts[i] += count;
+            if (t->slots[i].count == 0) return -1;
+            t->slots[i].count += count;
             return (int64_t)i;
         }
         if (!table_resize(t, t->cap ? t->cap * 2 : 1024)) return -2;
     }
     size_t i = table_find(t, key);
-    if (t->counts[i] != 0) {
-        t->counts[i] += count;
+    if (t->slots[i].count != 0) {
+        t->slots[i].count += count;
         return (int64_t)i;
     }
     if (t->used >= limit) return -1;
-    t->keys[i] = key;
-    t->counts[i] = count;
-    t->spell[i] = -1;
-    t->spell_len[i] = 0;
+    t->slots[i].key = key;
+    t->slots[i].count = count;
+    t->slots[i].spell = -1;
+    t->slots[i].spell_len = 0;
     if (spell != NULL && len < UINT32_MAX) {
         if (t->arena_len + len > t->arena_cap) {
             size_t c = t->arena_cap ? t->arena_cap : 4096;
@@ -181,8 +172,8 @@ static int64_t table_add(id_table *t, uint64_t key, int64_t count, const char *s
             t->arena_cap = c;
         }
         if (len) memcpy(t->arena + t->arena_len, spell, len);
-        t->spell[i] = (int64_t)t->arena_len;
-        t->spell_len[i] = (uint32_t)len;
+        t->slots[i].spell = (int64_t)t->arena_len;
+        t->slots[i].spell_len = (uint32_t)len;
         t->arena_len += len;
     }
     t->used++;
@@ -191,7 +182,7 @@ static int64_t table_add(id_table *t, uint64_t key, int64_t count, const char *s
 
 static bool table_has(const id_table *t, uint64_t key)
 {
-    return t->cap != 0 && t->counts[table_find(t, key)] != 0;
+    return t->cap != 0 && t->slots[table_find(t, key)].count != 0;
 }
 
 /* ---- creating ---- */
@@ -294,9 +285,9 @@ static bool member_build(member_set *m, const id_table *t)
     uint64_t max = 0;
     bool small = true;
     for (size_t i = 0; i < t->cap; i++)
-        if (t->counts[i] != 0) {
-            if (t->keys[i] > max) max = t->keys[i];
-            small = small && t->keys[i] < ((uint64_t)1 << 32);
+        if (t->slots[i].count != 0) {
+            if (t->slots[i].key > max) max = t->slots[i].key;
+            small = small && t->slots[i].key < ((uint64_t)1 << 32);
         }
     /* a bitmap when it is no bigger than the table would be (16 bytes per id) or 64 KiB */
     uint64_t limit = (uint64_t)t->used * 128 > (1u << 19) ? (uint64_t)t->used * 128 : (1u << 19);
@@ -305,7 +296,7 @@ static bool member_build(member_set *m, const id_table *t)
         m->bits = calloc((size_t)(m->range / 64 + 1), sizeof *m->bits);
         if (m->bits == NULL) return false;
         for (size_t i = 0; i < t->cap; i++)
-            if (t->counts[i] != 0) m->bits[t->keys[i] >> 6] |= (uint64_t)1 << (t->keys[i] & 63);
+            if (t->slots[i].count != 0) m->bits[t->slots[i].key >> 6] |= (uint64_t)1 << (t->slots[i].key & 63);
         return true;
     }
     m->cap = 16;
@@ -314,8 +305,8 @@ static bool member_build(member_set *m, const id_table *t)
     if (m->keys == NULL) return false;
     for (size_t i = 0; i < m->cap; i++) m->keys[i] = MEMBER_EMPTY;
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->counts[i] == 0) continue;
-        uint64_t k = t->keys[i];
+        if (t->slots[i].count == 0) continue;
+        uint64_t k = t->slots[i].key;
         if (k == MEMBER_EMPTY) {
             m->has_empty_key = true;
             continue;
@@ -625,15 +616,15 @@ pc_status featstats_note_spelling(featstats *fs, int64_t col, uint64_t key, cons
 static const char *spelling_of(const id_acc *a, size_t slot, uint32_t *len)
 {
     const id_table *t = &a->t;
-    if (t->spell[slot] >= 0) {
-        *len = t->spell_len[slot];
-        return t->arena + t->spell[slot];
+    if (t->slots[slot].spell >= 0) {
+        *len = t->slots[slot].spell_len;
+        return t->arena + t->slots[slot].spell;
     }
     if (a->spell_t.cap == 0) return NULL;
-    size_t i = table_find(&a->spell_t, t->keys[slot]);
-    if (a->spell_t.counts[i] == 0 || a->spell_t.spell[i] < 0) return NULL;
-    *len = a->spell_t.spell_len[i];
-    return a->spell_t.arena + a->spell_t.spell[i];
+    size_t i = table_find(&a->spell_t, t->slots[slot].key);
+    if (a->spell_t.slots[i].count == 0 || a->spell_t.slots[i].spell < 0) return NULL;
+    *len = a->spell_t.slots[i].spell_len;
+    return a->spell_t.arena + a->spell_t.slots[i].spell;
 }
 
 /* Copies noted spellings into the id table's entries that lack one (before the table is
@@ -644,7 +635,7 @@ static bool adopt_spellings(id_acc *a)
     for (size_t i = 0; i < t->cap; i++) {
         uint32_t len;
         const char *sp;
-        if (t->counts[i] == 0 || t->spell[i] >= 0 || (sp = spelling_of(a, i, &len)) == NULL) continue;
+        if (t->slots[i].count == 0 || t->slots[i].spell >= 0 || (sp = spelling_of(a, i, &len)) == NULL) continue;
         if (t->arena_len + len > t->arena_cap) {
             size_t c = t->arena_cap ? t->arena_cap : 4096;
             while (c < t->arena_len + len) c *= 2;
@@ -654,8 +645,8 @@ static bool adopt_spellings(id_acc *a)
             t->arena_cap = c;
         }
         if (len) memcpy(t->arena + t->arena_len, sp, len);
-        t->spell[i] = (int64_t)t->arena_len;
-        t->spell_len[i] = len;
+        t->slots[i].spell = (int64_t)t->arena_len;
+        t->slots[i].spell_len = len;
         t->arena_len += len;
     }
     return true;
@@ -766,19 +757,19 @@ static bool ids_serialize(const id_table *t, char **out, size_t *len)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->cap; i++)
-        if (t->counts[i] != 0) n += 20 + (t->spell[i] >= 0 ? t->spell_len[i] : 0);
+        if (t->slots[i].count != 0) n += 20 + (t->slots[i].spell >= 0 ? t->slots[i].spell_len : 0);
     char *p = malloc(n + 1);
     if (p == NULL) return false;
     size_t o = 0;
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->counts[i] == 0) continue;
-        uint32_t sl = t->spell[i] >= 0 ? t->spell_len[i] : UINT32_MAX;
-        memcpy(p + o, &t->keys[i], 8);
-        memcpy(p + o + 8, &t->counts[i], 8);
+        if (t->slots[i].count == 0) continue;
+        uint32_t sl = t->slots[i].spell >= 0 ? t->slots[i].spell_len : UINT32_MAX;
+        memcpy(p + o, &t->slots[i].key, 8);
+        memcpy(p + o + 8, &t->slots[i].count, 8);
         memcpy(p + o + 16, &sl, 4);
         o += 20;
         if (sl != UINT32_MAX) {
-            memcpy(p + o, t->arena + t->spell[i], sl);
+            memcpy(p + o, t->arena + t->slots[i].spell, sl);
             o += sl;
         }
     }
@@ -964,7 +955,7 @@ static id_ref *ids_sorted(const id_table *t, size_t *n)
     if (v == NULL) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < t->cap; i++)
-        if (t->counts[i] != 0) v[k++] = (id_ref){t->keys[i], t->counts[i], i};
+        if (t->slots[i].count != 0) v[k++] = (id_ref){t->slots[i].key, t->slots[i].count, i};
     qsort(v, k, sizeof *v, id_ref_cmp);
     *n = k;
     return v;
@@ -1002,12 +993,12 @@ static char *id_spelling(const id_acc *a, size_t slot, size_t *len)
     uint32_t sl = 0;
     const char *sp = a->kind == FEATSTATS_ID_STRING ? spelling_of(a, slot, &sl) : NULL;
     if (a->kind == FEATSTATS_ID_INT) {
-        n = (size_t)snprintf(buf, sizeof buf, "%lld", (long long)(int64_t)t->keys[slot]);
+        n = (size_t)snprintf(buf, sizeof buf, "%lld", (long long)(int64_t)t->slots[slot].key);
     } else if (sp != NULL && utf8_valid((const unsigned char *)sp, sl) && !(sl == 17 && sp[0] == '#')) {
         src = sp;
         n = sl;
     } else {
-        n = (size_t)snprintf(buf, sizeof buf, "#%016llx", (unsigned long long)t->keys[slot]);
+        n = (size_t)snprintf(buf, sizeof buf, "#%016llx", (unsigned long long)t->slots[slot].key);
     }
     char *p = malloc(n + 1);
     if (p == NULL) return NULL;
@@ -1282,8 +1273,12 @@ struct jval {
     size_t n, cap;
 };
 
+/* The parser decodes strings in place (a decoded string is never longer than its source) and
+ * points numbers into the text, so the tree holds no allocation per value: the text buffer
+ * must be writable and outlive the tree. */
 typedef struct jparser {
     const char *p, *start, *end;
+    char *buf;                     /* = start, writable */
     char msg[200];
     int depth;
 } jparser;
@@ -1291,11 +1286,7 @@ typedef struct jparser {
 static void jfree(jval *v)
 {
     if (v == NULL) return;
-    free(v->str);
-    for (size_t i = 0; i < v->n; i++) {
-        jfree(&v->items[i]);
-        if (v->keys) free(v->keys[i]);
-    }
+    for (size_t i = 0; i < v->n; i++) jfree(&v->items[i]); /* strings and keys live in the text */
     free(v->items);
     free(v->keys);
     memset(v, 0, sizeof *v);
@@ -1346,12 +1337,10 @@ static bool jstring(jparser *jp, char **out, size_t *outlen)
     const char *q = jp->p;
     while (q < jp->end && *q != '"') q += *q == '\\' ? 2 : 1;
     if (q >= jp->end) return jfail(jp, "unterminated string");
-    char *s = malloc((size_t)(q - jp->p) + 1), *o = s;
-    if (s == NULL) return jfail(jp, "out of memory");
+    char *s = jp->buf + (jp->p - jp->start), *o = s; /* writes trail the reads */
     while (jp->p < jp->end && *jp->p != '"') {
         unsigned char c = (unsigned char)*jp->p;
         if (c < 0x20) {
-            free(s);
             return jfail(jp, "control character in a string");
         }
         if (c != '\\') {
@@ -1376,19 +1365,16 @@ static bool jstring(jparser *jp, char **out, size_t *outlen)
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 uint32_t lo2;
                 if (jp->end - jp->p < 2 || jp->p[0] != '\\' || jp->p[1] != 'u') {
-                    free(s);
-                    return jfail(jp, "lone surrogate in a \\u escape");
+                            return jfail(jp, "lone surrogate in a \\u escape");
                 }
                 jp->p += 2;
                 if (!jhex4(jp, &lo2)) break;
                 if (lo2 < 0xdc00 || lo2 > 0xdfff) {
-                    free(s);
-                    return jfail(jp, "lone surrogate in a \\u escape");
+                            return jfail(jp, "lone surrogate in a \\u escape");
                 }
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo2 - 0xdc00);
             } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                free(s);
-                return jfail(jp, "lone surrogate in a \\u escape");
+                    return jfail(jp, "lone surrogate in a \\u escape");
             }
             /* \uXXXX takes 6 source bytes (12 for a pair) and at most 4 in UTF-8: fits */
             if (cp < 0x80) *o++ = (char)cp;
@@ -1400,23 +1386,26 @@ static bool jstring(jparser *jp, char **out, size_t *outlen)
                 *o++ = (char)(0x80 | ((cp >> 6) & 0x3f)), *o++ = (char)(0x80 | (cp & 0x3f));
             break;
         default:
-            free(s);
             return jfail(jp, "bad escape in a string");
         }
-        if (jp->msg[0]) {
-            free(s);
-            return false;
-        }
+        if (jp->msg[0]) return false;
     }
     jp->p++; /* closing quote */
     *o = '\0';
-    if (!utf8_valid((const unsigned char *)s, (size_t)(o - s))) {
-        free(s);
-        return jfail(jp, "string is not valid UTF-8");
-    }
+    if (!utf8_valid((const unsigned char *)s, (size_t)(o - s))) return jfail(jp, "string is not valid UTF-8");
     *out = s;
     *outlen = (size_t)(o - s);
     return true;
+}
+
+#define JNUM_MAX 63
+
+/* A number's text, NUL-terminated in buf. */
+static const char *jnum_text(const jval *v, char buf[JNUM_MAX + 1])
+{
+    memcpy(buf, v->str, v->len);
+    buf[v->len] = '\0';
+    return buf;
 }
 
 static bool jnumber(jparser *jp, jval *v)
@@ -1439,9 +1428,8 @@ static bool jnumber(jparser *jp, jval *v)
     }
     v->type = J_NUM;
     v->len = (size_t)(q - jp->p);
-    if ((v->str = malloc(v->len + 1)) == NULL) return jfail(jp, "out of memory");
-    memcpy(v->str, jp->p, v->len);
-    v->str[v->len] = '\0';
+    if (v->len > JNUM_MAX) return jfail(jp, "number too long");
+    v->str = jp->buf + (jp->p - jp->start); /* not NUL-terminated: see jnum_text */
     jp->p = q;
     return true;
 }
@@ -1454,10 +1442,7 @@ static bool jpush(jparser *jp, jval *v, char *key)
         if (items) v->items = items;
         char **keys = v->type == J_OBJ ? realloc(v->keys, c * sizeof *keys) : NULL;
         if (keys) v->keys = keys;
-        if (items == NULL || (v->type == J_OBJ && keys == NULL)) {
-            free(key);
-            return jfail(jp, "out of memory");
-        }
+        if (items == NULL || (v->type == J_OBJ && keys == NULL)) return jfail(jp, "out of memory");
         v->cap = c;
     }
     memset(&v->items[v->n], 0, sizeof v->items[v->n]);
@@ -1485,15 +1470,9 @@ static bool jcontainer(jparser *jp, jval *v, bool obj)
             if (jp->p >= jp->end || *jp->p != '"') return jfail(jp, "expected a key string");
             if (!jstring(jp, &key, &klen)) return false;
             for (size_t i = 0; i < v->n; i++)
-                if (strcmp(v->keys[i], key) == 0) {
-                    free(key);
-                    return jfail(jp, "duplicate key");
-                }
+                if (strcmp(v->keys[i], key) == 0) return jfail(jp, "duplicate key");
             jskip(jp);
-            if (jp->p >= jp->end || *jp->p != ':') {
-                free(key);
-                return jfail(jp, "expected ':'");
-            }
+            if (jp->p >= jp->end || *jp->p != ':') return jfail(jp, "expected ':'");
             jp->p++;
         }
         if (!jpush(jp, v, key) || !jvalue(jp, &v->items[v->n - 1])) return false;
@@ -1578,10 +1557,11 @@ static pc_status rfield(reader *rd, const jval *obj, const char *key, jtype t, c
 static pc_status rcount(reader *rd, const jval *v, const char *what, int64_t *out)
 {
     if (v->type != J_NUM) return rfail(rd, "%s must be a number", what);
-    char *end;
+    char buf[JNUM_MAX + 1], *end;
+    const char *text = jnum_text(v, buf);
     errno = 0;
-    long long x = strtoll(v->str, &end, 10);
-    if (errno || *end != '\0' || x < 0) return rfail(rd, "%s must be a non-negative integer, not %s", what, v->str);
+    long long x = strtoll(text, &end, 10);
+    if (errno || *end != '\0' || x < 0) return rfail(rd, "%s must be a non-negative integer, not %s", what, text);
     *out = x;
     return PC_OK;
 }
@@ -1603,10 +1583,11 @@ static pc_status rdouble_field(reader *rd, const jval *obj, const char *key, boo
         return PC_OK;
     }
     if (v->type != J_NUM) return rfail(rd, "\"%s\" must be a number", key);
-    char *end;
+    char buf[JNUM_MAX + 1], *end;
+    const char *text = jnum_text(v, buf);
     errno = 0;
-    double x = strtod(v->str, &end);
-    if (*end != '\0' || !isfinite(x)) return rfail(rd, "\"%s\" is out of range: %s", key, v->str);
+    double x = strtod(text, &end);
+    if (*end != '\0' || !isfinite(x)) return rfail(rd, "\"%s\" is out of range: %s", key, text);
     *out = x;
     return PC_OK;
 }
@@ -1804,7 +1785,7 @@ pc_status featstats_read_json(const char *path, featstats **out, char *err, size
         free(b.data);
         return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     }
-    jparser jp = {.p = b.data, .start = b.data, .end = b.data + b.len};
+    jparser jp = {.p = b.data, .start = b.data, .end = b.data + b.len, .buf = b.data};
     jval root = {0};
     bool ok = b.len > 0 ? jvalue(&jp, &root) : jfail(&jp, "empty file");
     if (ok) {
