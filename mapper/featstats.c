@@ -1279,6 +1279,8 @@ struct jval {
 typedef struct jparser {
     const char *p, *start, *end;
     char *buf;                     /* = start, writable */
+    int64_t line;                  /* of p; raw newlines occur only between tokens (a string */
+    const char *line_start;        /* rejects them), so jskip counts them all */
     char msg[200];
     int depth;
 } jparser;
@@ -1294,20 +1296,16 @@ static void jfree(jval *v)
 
 static bool jfail(jparser *jp, const char *what)
 {
-    if (jp->msg[0] == '\0') {
-        int line = 1, col = 1;
-        for (const char *q = jp->start; q < jp->p && q < jp->end; q++) {
-            if (*q == '\n') line++, col = 1;
-            else col++;
-        }
-        snprintf(jp->msg, sizeof jp->msg, "line %d, column %d: %s", line, col, what);
-    }
+    if (jp->msg[0] == '\0') /* not by rescanning: the strings before p are decoded in place */
+        snprintf(jp->msg, sizeof jp->msg, "line %lld, column %lld: %s", (long long)jp->line,
+                 (long long)(jp->p - jp->line_start) + 1, what);
     return false;
 }
 
 static void jskip(jparser *jp)
 {
-    while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r')) jp->p++;
+    for (; jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\t' || *jp->p == '\n' || *jp->p == '\r'); jp->p++)
+        if (*jp->p == '\n') jp->line++, jp->line_start = jp->p + 1;
 }
 
 static bool jvalue(jparser *jp, jval *v);
@@ -1785,7 +1783,7 @@ pc_status featstats_read_json(const char *path, featstats **out, char *err, size
         free(b.data);
         return pc_err(err, errlen, PC_ERR_INTERNAL, "%s: out of memory", path);
     }
-    jparser jp = {.p = b.data, .start = b.data, .end = b.data + b.len, .buf = b.data};
+    jparser jp = {.p = b.data, .start = b.data, .end = b.data + b.len, .buf = b.data, .line = 1, .line_start = b.data};
     jval root = {0};
     bool ok = b.len > 0 ? jvalue(&jp, &root) : jfail(&jp, "empty file");
     if (ok) {

@@ -316,6 +316,8 @@ START_TEST(test_bad_files)
     expect_bad("[\"x\", \"y\"]", "[\"x\", \"x\"]", PC_ERR_CONFIG, "twice");
     expect_bad("\"bins\": 20,\n", "\"bins\": 20,\n,", PC_ERR_CONFIG, "line 2, column 1");
     expect_bad("]}]}\n", "]}]}\n{}", PC_ERR_CONFIG, "trailing");
+    /* an escaped newline in a string before the error does not shift the line count */
+    expect_bad("\"name\": \"u\"", "\"name\": \"u\\n\\u000a\",\n \"oops\"", PC_ERR_CONFIG, "line 4, column 8");
     expect_bad("\"std\": 0.5", "\"std\": \"0.5\"", PC_ERR_CONFIG, "\"std\" must be a number");
     expect_bad(GOOD, "", PC_ERR_CONFIG, "empty file");
     expect_bad("\"counts\": [1, 1]", "\"counts\": [1]", PC_ERR_CONFIG, "\"counts\" has 1 entries");
