@@ -132,6 +132,8 @@ provoke lr1e7 not_decreasing --set train.learning_rate=1e-7 --set train.epochs=3
 provoke sigmoid20 vanishing_gradients --set "model.layers=dense 32 sigmoid x20" --set train.epochs=3
 provoke deadrelu dead_relu --set model.init_bias=-5 --set train.epochs=3
 provoke jumpy jumping --set train.learning_rate=0.02 --set train.batch_rows=8 --set train.epochs=5 --set train.schedule=constant
+provoke deepsgd exploding_gradients --set train.optimizer=sgd --set train.learning_rate=0.1 --set train.momentum=0.9 \
+    --set "model.layers=dense 64 relu x6" --set train.epochs=3 --set train.schedule=constant
 provoke tiny overfitting --set data.paths=data/tiny-train.csv --set data.validation=0.5 --set train.epochs=25 \
     --set train.batch_rows=8 --set train.schedule=constant --set train.l2=0 --set train.learning_rate=0.003
 
