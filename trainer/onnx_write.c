@@ -249,8 +249,8 @@ static pc_status add_layer(pbuf *g, const onnx_write_layer *l, int i, char cur[9
     return PC_OK;
 }
 
-/* The graph's body from the inputs to the final op, renamed to s->output by an Identity-free
- * trick: the last node writes the output name itself. */
+/* The graph: inputs, embedding branches, concat, layers, and a final node (Softmax, Sigmoid,
+ * or Identity for regression) that writes the output under its graph name. */
 static pc_status build_graph(pbuf *g, const onnx_write_spec *s, char *err, size_t errlen)
 {
     if (s->dense_width <= 0 && s->nembeds == 0)

@@ -241,16 +241,14 @@ static void score_rows(const trainer *t, const dataset *d, const int64_t *idx, i
             s->top1 += first;
             s->top10 += ten;
             s->hits += h == TRAIN_HEAD_SAMPLED_SOFTMAX ? ten : first;
-        } else if (h == TRAIN_HEAD_SIGMOID)
+        } else if (h == TRAIN_HEAD_SIGMOID) {
             s->hits += (p[0] >= 0.5f) == (d->target[r] >= 0.5f);
-        else if (h == TRAIN_HEAD_MULTILABEL) {
-            int64_t k = d->ml_off[r];
+        } else if (h == TRAIN_HEAD_MULTILABEL) {
             for (int64_t c = 0; c < C; c++) {
                 bool truth = false;
                 for (int64_t j = d->ml_off[r]; j < d->ml_off[r + 1]; j++) truth |= d->ml_cls[j] == c;
                 s->hits += (p[c] >= 0.5f) == truth;
             }
-            (void)k;
         } else {
             for (int64_t c = 0; c < C; c++) {
                 double e = (double)p[c] - d->target[r * C + c];

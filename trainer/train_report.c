@@ -408,13 +408,13 @@ bool train_plot(const train_curves *c, const char *csv_path, const char *png_pat
     for (int l = 0; l < c->nlayers; l++) val_col += c->layer_relu[l];
     fputs("set terminal pngcairo size 960,540 noenhanced\nset output ", f);
     gp_str(f, png_path);
-    fputs("\nset datafile separator ','\nset key top right\nset grid\nset xlabel 'step'\nset ylabel 'loss'\n", f);
+    fputs("\nset datafile separator ','\nset datafile columnheaders\nset key top right\nset grid\nset xlabel 'step'\nset ylabel 'loss'\n", f);
     if (positive) fputs("set logscale y\n", f);
     fputs("set title 'precast train: training loss per step, validation loss per epoch'\nplot ", f);
     gp_str(f, csv_path);
-    fprintf(f, " using 1:3 every ::1 with lines lc rgb '#4477aa' title 'train loss (step)', ");
+    fprintf(f, " using 1:3 with lines lc rgb '#4477aa' title 'train loss (step)', ");
     gp_str(f, csv_path);
-    fprintf(f, " using 1:(column(%d) > 0 ? column(%d) : NaN) every ::1 with linespoints pt 7 lc rgb '#cc3311' "
+    fprintf(f, " using 1:(column(%d) > 0 ? column(%d) : NaN) with linespoints pt 7 lc rgb '#cc3311' "
                "title 'validation loss (epoch)'\n", val_col, val_col);
     fclose(f);
     pid_t pid;
