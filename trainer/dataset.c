@@ -931,6 +931,11 @@ pc_status dataset_load(const train_config *cfg, MPI_Comm comm, data_layout *layo
         s = mpi_agree(s, comm, err, errlen);
     }
     if (s == PC_OK) s = mpi_agree(agree_sizes(cfg, &tb, &vb, comm, layout, err, errlen), comm, err, errlen);
+    if (s == PC_OK) {
+        int64_t rows[2] = {tb.rows, vb.rows};
+        MPI_Allreduce(MPI_IN_PLACE, rows, 2, MPI_INT64_T, MPI_SUM, comm);
+        if (rows[0] == 0) s = pc_err(err, errlen, PC_ERR_CONFIG, "no training rows in data.paths (after the validation split)");
+    }
     if (s == PC_OK && !have_labels && (cfg->label_kind == TRAIN_LABEL_CLASS || cfg->label_kind == TRAIN_LABEL_MULTILABEL)) {
         s = gather_classes(&tb, &vb, cfg->label_kind == TRAIN_LABEL_MULTILABEL, cfg->label_separator, comm, layout, err,
                            errlen);
@@ -938,11 +943,6 @@ pc_status dataset_load(const train_config *cfg, MPI_Comm comm, data_layout *layo
         if (s == PC_OK && layout->nclasses < 2 && cfg->label_kind == TRAIN_LABEL_CLASS)
             s = pc_err(err, errlen, PC_ERR_CONFIG, "the label column holds %lld class%s: a classifier needs at least two",
                        (long long)layout->nclasses, layout->nclasses == 1 ? "" : "es");
-    }
-    if (s == PC_OK) {
-        int64_t rows[2] = {tb.rows, vb.rows};
-        MPI_Allreduce(MPI_IN_PLACE, rows, 2, MPI_INT64_T, MPI_SUM, comm);
-        if (rows[0] == 0) s = pc_err(err, errlen, PC_ERR_CONFIG, "no training rows in data.paths (after the validation split)");
     }
     set_outputs(cfg, layout);
     class_index ci = {0};
