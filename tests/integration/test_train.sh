@@ -183,6 +183,15 @@ PYEOF
 else
     not_ok "embeddings" "$(tail -3 "$TMP/err")"
 fi
+# deterministic with sparse (embedding) gradients: the same bytes on 1 and 3 ranks
+EDET=(--set train.deterministic=true --set train.epochs=2 --set output.predictions=)
+if run_np 1 train "$TMP/embed.ini" "${EDET[@]}" --set output.model=edet1/model.onnx &&
+   run_np 3 train "$TMP/embed.ini" "${EDET[@]}" --set output.model=edet3/model.onnx &&
+   cmp -s "$TMP/edet1/model.onnx" "$TMP/edet3/model.onnx"; then
+    ok "deterministic with embeddings: identical bytes on -np 1 and -np 3"
+else
+    not_ok "deterministic with embeddings" "$(tail -2 "$TMP/err")"
+fi
 
 # ---- LIBSVM rows (label first), regression and multilabel ----------------------------------------
 "$PY" - "$D" <<'PYEOF'
