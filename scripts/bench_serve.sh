@@ -13,7 +13,8 @@
 #          redis-benchmark -t get -r 1000000 -n 1000000 -P 1 and -P 16 against redis-server
 #          (no persistence; loaded with every pair of the table by tool_resp_load |
 #          redis-cli --pipe), against `precast serve`'s RESP endpoint (lookups in LevelDB) and
-#          against `precast serve --preload`'s (lookups in its memory index), alternating
+#          against `precast serve --preload`'s (lookups in its memory index): two rounds,
+#          the second in the reverse order, each server's better run shown
 #          wrk against both servers' HTTP endpoints, GET /v1/predictions/KEY, random keys
 # Targets (issue 7): precast serve >= 1.0x redis-server GET requests/s at -P 1 and -P 16;
 # in-process precast_table_get p99 <= 10 us (1 thread, warm table).
@@ -23,10 +24,17 @@
 # BENCH_RESP_PORT (16380), BENCH_HTTP_PORT (18080), BENCH_PRELOAD_RESP_PORT (16381),
 # BENCH_PRELOAD_HTTP_PORT (18081).  Also BENCH_REQUESTS (redis-benchmark -n,
 # 1000000), BENCH_GETS (in-process gets per run, 2000000), BENCH_WRK_SECONDS (10),
-# BENCH_SERVE_THREADS (precast serve --threads; unset: its default).
+# BENCH_SERVE_THREADS (precast serve --threads, 1 unless set; "default": precast serve's own
+# default, one per CPU).  One, because redis-server answers from one thread and
+# redis-benchmark keeps one of this machine's 2 cores busy: a second request thread only
+# competes with the load generator (measured with --preload, 2026-11-26: at -P 1, 8.5-10.1 CPU
+# seconds per million GETs with 2 threads against 7.6-8.2 with 1, redis-server 8.8-10.0; at
+# -P 16, 1.04-1.16 either way, redis-server 1.75-1.94).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${BENCH_SERVE_DIR:-var/bench-serve}
+SERVE_THREADS=${BENCH_SERVE_THREADS:-1}
+[ "$SERVE_THREADS" = default ] && SERVE_THREADS=
 SRC=${BENCH_DIR:-var/bench}
 KEYS=1000000
 REQUESTS=${BENCH_REQUESTS:-1000000}
@@ -156,14 +164,14 @@ echo "  redis-server: DBSIZE $dbsize = the table's rows; used_memory $(redis-cli
 # while another is measured)
 # shellcheck disable=SC2086
 bin/precast serve "$OUT/table" --http $HOST:"$HTTP_PORT" --resp $HOST:"$RESP_PORT" \
-    ${BENCH_SERVE_THREADS:+--threads $BENCH_SERVE_THREADS} >"$OUT/serve.log" 2>&1 &
+    ${SERVE_THREADS:+--threads $SERVE_THREADS} >"$OUT/serve.log" 2>&1 &
 SERVE_PID=$!
 wait_ready "$SERVE_PID" "precast serve" "$OUT/serve.log" resp_answers "$RESP_PORT"
 wait_ready "$SERVE_PID" "precast serve" "$OUT/serve.log" http_answers "$HTTP_PORT"
 sed 's/^/  /' "$OUT/serve.log"
 # shellcheck disable=SC2086
 bin/precast serve "$OUT/table" --preload --http $HOST:"$PRE_HTTP_PORT" --resp $HOST:"$PRE_RESP_PORT" \
-    ${BENCH_SERVE_THREADS:+--threads $BENCH_SERVE_THREADS} >"$OUT/serve-preload.log" 2>&1 &
+    ${SERVE_THREADS:+--threads $SERVE_THREADS} >"$OUT/serve-preload.log" 2>&1 &
 PRE_PID=$!
 wait_ready "$PRE_PID" "precast serve --preload" "$OUT/serve-preload.log" resp_answers "$PRE_RESP_PORT"
 wait_ready "$PRE_PID" "precast serve --preload" "$OUT/serve-preload.log" http_answers "$PRE_HTTP_PORT"
@@ -211,11 +219,24 @@ rb_row() {
     printf '  %-24s -P %-2s: req/s p50 p99 = %s, server CPU s per 1M requests %s\n' "$1," "$3" "$row" "$cpu" >&2
     echo "$row $cpu"
 }
-# Alternating, so that all three see the same machine if its load drifts.
+# best OLD NEW: whichever of two rows has more requests/s.
+best() { if [ -z "$1" ] || awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); exit !(y[1] > x[1]) }'; then echo "$2"; else echo "$1"; fi; }
+# Two rounds per pipeline depth, the second in the reverse order, and each server's better run
+# kept: the machine's load drifts during a bench, and whoever ran first would otherwise see
+# another machine than whoever ran last.
 for P in 1 16; do
-    redis[$P]=$(rb_row redis-server "$REDIS_PORT" $P "$REDIS_PID")
-    serve[$P]=$(rb_row "precast serve" "$RESP_PORT" $P "$SERVE_PID")
-    pre[$P]=$(rb_row "precast serve --preload" "$PRE_RESP_PORT" $P "$PRE_PID")
+    redis[$P]= serve[$P]= pre[$P]=
+    for order in forward reverse; do
+        names=(redis serve pre)
+        [ $order = reverse ] && names=(pre serve redis)
+        for n in "${names[@]}"; do
+            case $n in
+            redis) redis[$P]=$(best "${redis[$P]}" "$(rb_row redis-server "$REDIS_PORT" $P "$REDIS_PID")") ;;
+            serve) serve[$P]=$(best "${serve[$P]}" "$(rb_row "precast serve" "$RESP_PORT" $P "$SERVE_PID")") ;;
+            pre) pre[$P]=$(best "${pre[$P]}" "$(rb_row "precast serve --preload" "$PRE_RESP_PORT" $P "$PRE_PID")") ;;
+            esac
+        done
+    done
 done
 redis_mem=$(redis-cli -h $HOST -p "$REDIS_PORT" INFO memory | sed -nE 's/^used_memory_rss_human:(.*)\r$/\1/p')
 stop "$REDIS_PID" redis-server; REDIS_PID=
@@ -241,7 +262,7 @@ echo "bench-serve: $KEYS keys key:000000000000..key:000000999999, values as the 
 echo "(JSON, top-1 softmax), loopback, servers and load generators together on $(nproc) cores;"
 echo "load average before the run $LOAD_START, after it $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-threads=${BENCH_SERVE_THREADS:-$(nproc) (default)}
+threads=${SERVE_THREADS:-$(nproc) (its default)}
 echo "precast serve --threads $threads; redis-server: one thread.  --preload: RSS $pre_rss;"
 echo "redis-server: used_memory_rss $redis_mem.  cpu_s/1M: the server's CPU seconds (user +"
 echo "system) per million requests during its run."
@@ -249,6 +270,7 @@ echo
 fmt='  %-22s %-7s %13s %13s %13s %13s %13s\n'
 printf "$fmt" "redis-benchmark -t get" "" redis-server "precast serve" "serve/redis" "--preload" "preload/redis"
 printf "$fmt" "-c 50 -n $REQUESTS" "" "" "(LevelDB)" "" "(memory)" ""
+printf "$fmt" "better of 2 runs" "" "" "" "" "" ""
 for P in 1 16; do
     r=${redis[$P]} s=${serve[$P]} q=${pre[$P]}
     for i in 1 2 3 4; do
