@@ -760,6 +760,7 @@ static pc_status setup(trainer *t, char *err, size_t errlen)
     oc.beta2 = c->beta2;
     oc.eps = c->eps;
     oc.l2 = c->l2;
+    oc.lazy_sparse = c->lazy_sparse;
     if (s == PC_OK) s = optim_create(&oc, t->nt, &t->opt, err, errlen);
     if (s == PC_OK) s = grad_sync_create(t->nt, t->comm, &t->sync, err, errlen);
     if (s == PC_OK) s = find_dense_layers(t, err, errlen);

@@ -24,7 +24,7 @@ static const char *const KNOWN_KEYS[][2] = {
     {"train", "beta2"},       {"train", "eps"},          {"train", "schedule"},
     {"train", "step_size"},   {"train", "gamma"},        {"train", "l2"},
     {"train", "clip_norm"},   {"train", "seed"},         {"train", "early_stopping"},
-    {"train", "deterministic"}, {"train", "micro_rows"},
+    {"train", "deterministic"}, {"train", "micro_rows"}, {"train", "lazy_sparse"},
     {"output", "model"},      {"output", "report"},      {"output", "curves"},
     {"output", "plot"},       {"output", "predictions"},
 };
@@ -570,6 +570,7 @@ static pc_status parse_train(const ini *f, train_config *c, char *err, size_t er
     if ((s = parse_int(f, "train", "early_stopping", 0, 0, 1000000, &c->early_stopping, err, errlen)) != PC_OK) return s;
     if ((s = parse_bool(f, "train", "deterministic", false, &c->deterministic, err, errlen)) != PC_OK) return s;
     if ((s = parse_int(f, "train", "micro_rows", 32, 1, 1 << 20, &c->micro_rows, err, errlen)) != PC_OK) return s;
+    if ((s = parse_bool(f, "train", "lazy_sparse", false, &c->lazy_sparse, err, errlen)) != PC_OK) return s;
     if (c->early_stopping > 0 && c->validation <= 0) {
         char at[PATH_MAX + 32];
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: train.early_stopping needs a validation split (data.validation > 0)",

@@ -9,7 +9,7 @@
  *            bag.COLUMN = L, head, sampled, sampler, init_bias, init
  *   [train]  epochs, batch_rows, optimizer, learning_rate, momentum, beta1, beta2, eps,
  *            schedule, step_size, gamma, l2, clip_norm, seed, early_stopping, deterministic,
- *            micro_rows
+ *            micro_rows, lazy_sparse
  *   [output] model, report, curves, plot, predictions
  * Every key is checked: an unknown key, a bad value or a missing required key is
  * PC_ERR_CONFIG "FILE:LINE: ..." (or "--set section.key: ...") before any data is read.
@@ -116,6 +116,8 @@ typedef struct train_config {
     int64_t early_stopping;  /* patience in epochs; 0 = off */
     bool deterministic;      /* bit-identical models whatever the rank count */
     int64_t micro_rows;      /* deterministic: rows per micro-batch (default 32) */
+    bool lazy_sparse;        /* embedding tables and a sampled head update only the rows a step
+                                used (LazyAdam); default false: every row, as PyTorch's dense Adam */
     /* [output] */
     char *model_path;        /* required */
     char *report_path;       /* default MODEL minus .onnx plus .report.json (and .report.txt) */
