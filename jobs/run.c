@@ -166,55 +166,13 @@ static pc_status load_model(run_state *st, char *err, size_t errlen)
     return mpi_agree(s, st->comm, err, errlen);
 }
 
-/* A hash of the planned file names and sizes, to check that all ranks planned alike. */
-static uint64_t plan_fingerprint(const split_plan *p)
-{
-    uint64_t h = 0;
-    for (int i = 0; i < split_plan_file_count(p); i++) {
-        const char *path = split_plan_file_path(p, i);
-        char size[24];
-        snprintf(size, sizeof size, "%lld", (long long)split_plan_file_size(p, i));
-        h += table_pair_hash(path, strlen(path), size, strlen(size)) * (uint64_t)(2 * i + 1);
-    }
-    return h;
-}
-
-/* Plans the byte ranges, counts quotes and newlines of this rank's segments and sums them
- * across ranks so every segment knows where its first record starts. Collective. */
+/* Plans the byte ranges, every rank alike, each segment knowing where its first record
+ * starts. Collective. */
 static pc_status plan_splits(run_state *st, char *err, size_t errlen)
 {
     split_options opts = {.nparts = st->nranks, .split_bytes = st->cfg->split_mb << 20};
-    pc_status s = split_plan_create_opts((const char *const *)st->cfg->input_patterns, st->cfg->ninputs,
-                                         NULL, &opts, &st->plan, err, errlen);
-    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
-    /* Every rank globs and stats on its own; on a shared file system a file appearing or
-     * growing meanwhile would give ranks different plans and lose or repeat rows. */
-    uint64_t mine = plan_fingerprint(st->plan), lo = 0, hi = 0;
-    MPI_Allreduce(&mine, &lo, 1, MPI_UINT64_T, MPI_MIN, st->comm);
-    MPI_Allreduce(&mine, &hi, 1, MPI_UINT64_T, MPI_MAX, st->comm);
-    if (lo != hi)
-        return pc_err(err, errlen, PC_ERR_IO, "ranks see different input files or sizes "
-                      "(are the inputs still being written?)");
-    int64_t nsegs = split_plan_segment_count(st->plan);
-    split_segment *segs = split_plan_segments(st->plan);
-    int64_t *counts = calloc((size_t)(2 * nsegs + 1), sizeof(int64_t));
-    if (counts == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    int64_t first = split_plan_part_first(st->plan, st->rank), end = split_plan_part_first(st->plan, st->rank + 1);
-    for (int64_t i = first; s == PC_OK && i < end; i++) {
-        s = split_count(st->plan, &segs[i], err, errlen);
-        counts[2 * i] = segs[i].quotes;
-        counts[2 * i + 1] = segs[i].newlines;
-    }
-    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
-        MPI_Allreduce(MPI_IN_PLACE, counts, (int)(2 * nsegs), MPI_INT64_T, MPI_SUM, st->comm);
-        for (int64_t i = 0; i < nsegs; i++) {
-            segs[i].quotes = counts[2 * i];
-            segs[i].newlines = counts[2 * i + 1];
-        }
-        split_resolve(st->plan);
-    }
-    free(counts);
-    return s;
+    return work_plan_splits(st->comm, (const char *const *)st->cfg->input_patterns, st->cfg->ninputs, &opts,
+                            &st->plan, err, errlen);
 }
 
 /* Path of rank r's part of the rejects file. */

@@ -22,6 +22,7 @@
 
 #include "jobs/commands.h"
 #include "jobs/drift.h"
+#include "jobs/work.h"
 #include "jobs/job.h"
 #include "kernels/model.h"
 #include "mapper/featstats.h"
@@ -76,26 +77,8 @@ static pc_status skip_row(void *ctx, int32_t file, int64_t line, int64_t offset,
 static pc_status plan(stats_state *st, char *err, size_t errlen)
 {
     split_options opts = {.nparts = st->nranks, .split_bytes = st->cfg->split_mb << 20};
-    pc_status s = split_plan_create_opts((const char *const *)st->cfg->input_patterns, st->cfg->ninputs, NULL, &opts,
-                                         &st->plan, err, errlen);
-    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
-    int64_t nsegs = split_plan_segment_count(st->plan);
-    split_segment *segs = split_plan_segments(st->plan);
-    int64_t *counts = calloc((size_t)(2 * nsegs + 1), sizeof *counts);
-    if (counts == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    int64_t first = split_plan_part_first(st->plan, st->rank), end = split_plan_part_first(st->plan, st->rank + 1);
-    for (int64_t i = first; s == PC_OK && i < end; i++) {
-        s = split_count(st->plan, &segs[i], err, errlen);
-        counts[2 * i] = segs[i].quotes;
-        counts[2 * i + 1] = segs[i].newlines;
-    }
-    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
-        MPI_Allreduce(MPI_IN_PLACE, counts, (int)(2 * nsegs), MPI_INT64_T, MPI_SUM, st->comm);
-        for (int64_t i = 0; i < nsegs; i++) segs[i].quotes = counts[2 * i], segs[i].newlines = counts[2 * i + 1];
-        split_resolve(st->plan);
-    }
-    free(counts);
-    return s;
+    return work_plan_splits(st->comm, (const char *const *)st->cfg->input_patterns, st->cfg->ninputs, &opts,
+                            &st->plan, err, errlen);
 }
 
 /* Every rank loads the model (small next to the data) and makes the sketch. Collective. */

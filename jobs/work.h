@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "kernels/status.h"
+#include "mapper/split.h"
 
 typedef struct work_queue work_queue;
 
@@ -33,5 +34,14 @@ void work_queue_report(work_queue *q, int64_t rows, int64_t bytes);
 void work_queue_progress(work_queue *q, int64_t *rows, int64_t *bytes);
 /* Collective. Accepts NULL on every rank. */
 void work_queue_close(work_queue *q);
+
+/* Collective (comm may be MPI_COMM_NULL: one process alone).  The input segments of
+ * patterns[0, n) planned alike on every rank: each rank plans on its own, the ranks check that
+ * they saw the same files and sizes (on a shared file system a file appearing or growing
+ * meanwhile would lose or repeat rows), each counts the quotes and newlines of its own part
+ * (opts->nparts parts; part r is rank r's), and the sums tell every segment where its first
+ * record starts.  On failure *out is NULL on every rank and err names the cause. */
+pc_status work_plan_splits(MPI_Comm comm, const char *const *patterns, int n, const split_options *opts,
+                           split_plan **out, char *err, size_t errlen);
 
 #endif
