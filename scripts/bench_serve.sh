@@ -57,7 +57,7 @@ bin/precast serve --help >/dev/null 2>&1 || die "bin/precast has no serve comman
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- servers: started in the background, always stopped on the way out ----------------------
-REDIS_PID= SERVE_PID= PRE_PID=
+REDIS_PID='' SERVE_PID='' PRE_PID=''
 stop() { # stop PID NAME: SIGTERM, then wait for it
     [ -n "$1" ] || return 0
     kill -TERM "$1" 2>/dev/null || true
@@ -225,7 +225,7 @@ best() { if [ -z "$1" ] || awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); sp
 # kept: the machine's load drifts during a bench, and whoever ran first would otherwise see
 # another machine than whoever ran last.
 for P in 1 16; do
-    redis[$P]= serve[$P]= pre[$P]=
+    redis[$P]='' serve[$P]='' pre[$P]=''
     for order in forward reverse; do
         names=(redis serve pre)
         [ $order = reverse ] && names=(pre serve redis)

@@ -3,7 +3,7 @@
 # requests of every kind, limits, hot reload under load (no failed request, no batch mixing
 # versions), readers beside the server, and a draining SIGTERM.
 . "$(dirname "$0")/lib.sh"
-cd "$TMP"
+cd "$TMP" || exit 1
 CLIENT="$PY $ROOT/tests/integration/serve_client.py"
 cp "$FIX/small_softmax.onnx" .
 make_csv a.csv 500 4 3
@@ -111,7 +111,7 @@ got=$(rcli NOSUCHCMD a 2>&1)
 case "$got" in "ERR unknown command 'NOSUCHCMD'"*) ok "resp: unknown command error" ;; *) not_ok "resp unknown" "$got" ;; esac
 got=$(resp_send 'PING\r\n')
 [ "$got" = "b'+PONG\\r\\n'" ] && ok "resp: inline PING" || not_ok "inline" "$got"
-payload=""; for i in $(seq 100); do payload+="*2\r\n\$3\r\nGET\r\n\$${#k1}\r\n$k1\r\n"; done
+payload=""; for _ in $(seq 100); do payload+="*2\r\n\$3\r\nGET\r\n\$${#k1}\r\n$k1\r\n"; done
 got=$(resp_send "$payload" | $PY -c "import sys, ast; b=ast.literal_eval(sys.stdin.read()); print(b.count(b'\$'))")
 [ "$got" = 100 ] && ok "resp: 100 pipelined GETs in one write, 100 replies" || not_ok "pipelined" "$got"
 got=$(resp_send '*2\r\n$3\r\nGET\r\n$3\r\n\xff\xfe\x00\r\n')
