@@ -20,6 +20,12 @@ struct holder_ver {
 struct holder {
     char dir[PATH_MAX];
     holder_opts opts;
+    /* The last version whose preload failed, and when: holder_reload does not scan it again
+     * before opts.preload_retry_s.  Used by the reload thread only. */
+    char failed[NAME_MAX + 1];
+    double failed_at;
+    pc_status failed_rc;
+    char failed_err[PC_ERRLEN];
     pthread_mutex_t mu;
     holder_ver *cur; /* guarded by mu */
 };
@@ -47,8 +53,9 @@ static double now_seconds(void)
 }
 
 /* Reads v's pairs into a memory index.  Over the cap or out of memory, v is served from
- * LevelDB and v->note says why (PC_OK); a damaged version is an error. */
-static pc_status ver_preload(const holder *h, holder_ver *v, char *err, size_t errlen)
+ * LevelDB and v->note says why (PC_OK); a damaged version is an error (*damaged set). */
+static pc_status ver_preload(const holder *h, holder_ver *v, bool *damaged, char *err,
+                             size_t errlen)
 {
     double t0 = now_seconds();
     char why[PC_ERRLEN];
@@ -62,6 +69,7 @@ static pc_status ver_preload(const holder *h, holder_ver *v, char *err, size_t e
         snprintf(v->note, sizeof v->note, "%s", why);
         return PC_OK;
     }
+    *damaged = true;
     return pc_err(err, errlen, rc, "preload: %s", why);
 }
 
@@ -72,10 +80,13 @@ static void ver_close(holder_ver *v)
     free(v);
 }
 
-static pc_status ver_open(const holder *h, const char *version, holder_ver **out, char *err,
-                          size_t errlen)
+/* Opens a version (and preloads it if asked); *damaged is set when the preload's scan found
+ * the version damaged. */
+static pc_status ver_open(const holder *h, const char *version, holder_ver **out, bool *damaged,
+                          char *err, size_t errlen)
 {
     *out = NULL;
+    *damaged = false;
     holder_ver *v = calloc(1, sizeof *v);
     if (v == NULL)
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
@@ -87,7 +98,7 @@ static pc_status ver_open(const holder *h, const char *version, holder_ver **out
         free(v);
         return rc;
     }
-    if (h->opts.preload && (rc = ver_preload(h, v, err, errlen)) != PC_OK) {
+    if (h->opts.preload && (rc = ver_preload(h, v, damaged, err, errlen)) != PC_OK) {
         ver_close(v);
         return rc;
     }
@@ -107,7 +118,8 @@ pc_status holder_open(const char *table_dir, const holder_opts *o, holder **out,
         return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     strcpy(h->dir, table_dir);
     h->opts = *o;
-    pc_status rc = ver_open(h, NULL, &h->cur, err, errlen);
+    bool damaged;
+    pc_status rc = ver_open(h, NULL, &h->cur, &damaged, err, errlen);
     if (rc != PC_OK) {
         free(h);
         return rc;
@@ -184,9 +196,21 @@ pc_status holder_reload(holder *h, bool *switched, char *err, size_t errlen)
     /* Only this thread changes cur, so reading its name without the lock is safe. */
     if (strcmp(name, holder_ver_name(h->cur)) == 0)
         return PC_OK;
+    double now = now_seconds();
+    if (strcmp(name, h->failed) == 0 && now - h->failed_at < (double)h->opts.preload_retry_s)
+        return pc_err(err, errlen, h->failed_rc, "%s", h->failed_err);
     holder_ver *fresh;
-    if ((rc = ver_open(h, name, &fresh, err, errlen)) != PC_OK)
+    bool damaged;
+    if ((rc = ver_open(h, name, &fresh, &damaged, err, errlen)) != PC_OK) {
+        if (damaged) {
+            snprintf(h->failed, sizeof h->failed, "%s", name);
+            snprintf(h->failed_err, sizeof h->failed_err, "%s", err);
+            h->failed_rc = rc;
+            h->failed_at = now;
+        }
         return rc;
+    }
+    h->failed[0] = '\0';
     pthread_mutex_lock(&h->mu);
     holder_ver *old = h->cur;
     h->cur = fresh;

@@ -37,6 +37,10 @@ typedef struct holder_opts {
     size_t cache_bytes;       /* LevelDB block cache of each version (0: the default) */
     bool preload;             /* read each version into a memory index */
     size_t preload_max_bytes; /* the most one version's index may take (0: no cap) */
+    unsigned preload_retry_s; /* a version whose preload found it damaged is scanned again
+                                 only after this many seconds (0: at every holder_reload):
+                                 a reload check runs every second, a scan reads the whole
+                                 version */
 } holder_opts;
 
 /* Opens table_dir's current version (and, with o->preload, its memory index).  Errors as
@@ -65,7 +69,9 @@ const char *holder_ver_note(const holder_ver *v);
 double holder_ver_load_seconds(const holder_ver *v);
 
 /* Re-reads CURRENT.  *switched is true when another version was opened and made current.
- * On failure (new version unreadable) the current version is kept and err says why. */
+ * On failure (new version unreadable) the current version is kept and err says why.  Within
+ * preload_retry_s of a failed preload of the same version, the failure is returned again
+ * without opening it. */
 pc_status holder_reload(holder *h, bool *switched, char *err, size_t errlen);
 
 #endif

@@ -138,6 +138,10 @@ pc_status serve_listen(const struct sockaddr *addr, int *fd, struct sockaddr_sto
 
 /* ---- the command ---- */
 
+/* How long a version whose preload found it damaged waits before it is scanned again (a new
+ * CURRENT is tried at once). */
+#define PRELOAD_RETRY_S 60
+
 typedef struct serve_opts {
     const char *table;
     const char *http, *resp;            /* as given; NULL: that endpoint is off */
@@ -376,7 +380,8 @@ int cmd_serve(int argc, char **argv)
     metrics_init(&metrics);
     serve_ctx ctx = {.m = &metrics, .lim = o.lim};
     holder_opts hopts = {.cache_bytes = (size_t)o.cache_mb << 20, .preload = o.preload,
-                         .preload_max_bytes = (size_t)o.preload_max_mb << 20};
+                         .preload_max_bytes = (size_t)o.preload_max_mb << 20,
+                         .preload_retry_s = PRELOAD_RETRY_S};
     pc_status rc = holder_open(o.table, &hopts, &ctx.h, err, sizeof err);
     if (rc != PC_OK) {
         fprintf(stderr, "precast serve: %s\n", err);

@@ -1,7 +1,7 @@
 /* test_memindex.c — unit tests of server/memindex (the index of `precast serve --preload`) and
  * of the version holder with preloading: every pair found with its bytes, misses, hostile
- * sizes, the memory cap, growth past the hints, a real table's index, and a reload that swaps
- * the index while the old version is still held. */
+ * sizes, the memory cap, growth past the hints, a real table's index, a reload that swaps the
+ * index while the old version is still held, and a damaged version (kept out, retried). */
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
@@ -374,48 +374,116 @@ START_TEST(test_holder_over_cap_falls_back)
 }
 END_TEST
 
-/* A new version whose data is damaged: the preload's scan finds it, the reload fails and the
- * old version (and its index) keeps answering. */
-START_TEST(test_holder_damaged_version_not_switched)
+/* The table files of shard-00000 of tdir/version, whole, so that a test can damage them and
+ * put them back. */
+typedef struct saved_files {
+    int n;
+    char path[8][PATH_MAX + 400];
+    unsigned char *data[8];
+    size_t len[8];
+} saved_files;
+
+/* Saves every .ldb file of the shard into sv, then flips bytes 100..2000 of each (data blocks:
+ * the footer and index at the end stay whole, so LevelDB still opens the shard). */
+static void damage_shard(const char *tdir, const char *version, saved_files *sv)
 {
-    char tdir[512], v1[NAME_MAX + 1], v2[NAME_MAX + 1], err[PC_ERRLEN];
-    make_tmpdir(tdir, sizeof tdir, "memindex");
-    publish(tdir, 1700000000, "one", 1, 500, v1, sizeof v1);
-    holder *h = NULL;
-    holder_opts o = {.preload = true};
-    ck_assert_msg(holder_open(tdir, &o, &h, err, sizeof err) == PC_OK, "%s", err);
-    publish(tdir, 1700000100, "two", 1, 500, v2, sizeof v2);
-    /* Flip bytes in the middle of every table file of v2's shard. */
     char shard[PATH_MAX + 64];
-    snprintf(shard, sizeof shard, "%s/%s/shard-00000", tdir, v2);
+    snprintf(shard, sizeof shard, "%s/%s/shard-00000", tdir, version);
     DIR *d = opendir(shard);
     ck_assert_ptr_nonnull(d);
-    int flipped = 0;
+    sv->n = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         size_t n = strlen(e->d_name);
         if (n < 4 || strcmp(e->d_name + n - 4, ".ldb") != 0)
             continue;
-        char path[PATH_MAX + 400];
-        snprintf(path, sizeof path, "%s/%s", shard, e->d_name);
+        ck_assert_int_lt(sv->n, 8);
+        char *path = sv->path[sv->n];
+        snprintf(path, sizeof sv->path[0], "%s/%s", shard, e->d_name);
         FILE *f = fopen(path, "r+b");
         ck_assert_ptr_nonnull(f);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        ck_assert_int_gt(size, 2000);
+        sv->len[sv->n] = (size_t)size;
+        sv->data[sv->n] = malloc((size_t)size);
+        ck_assert_ptr_nonnull(sv->data[sv->n]);
+        fseek(f, 0, SEEK_SET);
+        ck_assert_uint_eq(fread(sv->data[sv->n], 1, (size_t)size, f), (size_t)size);
         for (long off = 100; off < 2000; off += 7) {
             fseek(f, off, SEEK_SET);
             fputc(0x5a, f);
         }
         fclose(f);
-        flipped++;
+        sv->n++;
     }
     closedir(d);
-    ck_assert_int_gt(flipped, 0);
+    ck_assert_int_gt(sv->n, 0);
+}
+
+static void repair_shard(saved_files *sv)
+{
+    for (int i = 0; i < sv->n; i++) {
+        FILE *f = fopen(sv->path[i], "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(sv->data[i], 1, sv->len[i], f), sv->len[i]);
+        fclose(f);
+        free(sv->data[i]);
+    }
+    sv->n = 0;
+}
+
+/* A new version whose data is damaged: the preload's scan finds it, the reload fails and the
+ * old version (and its index) keeps answering.  With preload_retry_s, the same version is not
+ * scanned again (even once repaired) until the time is up, but a newer CURRENT is tried at
+ * once; with 0, the repaired version is taken at the next reload. */
+static void damaged_version(unsigned retry_s)
+{
+    char tdir[512], v1[NAME_MAX + 1], v2[NAME_MAX + 1], v3[NAME_MAX + 1], err[PC_ERRLEN];
+    make_tmpdir(tdir, sizeof tdir, "memindex");
+    publish(tdir, 1700000000, "one", 1, 500, v1, sizeof v1);
+    holder *h = NULL;
+    holder_opts o = {.preload = true, .preload_retry_s = retry_s};
+    ck_assert_msg(holder_open(tdir, &o, &h, err, sizeof err) == PC_OK, "%s", err);
+    publish(tdir, 1700000100, "two", 1, 500, v2, sizeof v2);
+    saved_files sv;
+    damage_shard(tdir, v2, &sv);
     bool switched = true;
-    pc_status rc = holder_reload(h, &switched, err, sizeof err);
-    ck_assert_int_eq(rc, PC_ERR_IO);
+    ck_assert_int_eq(holder_reload(h, &switched, err, sizeof err), PC_ERR_IO);
     ck_assert(!switched);
     ck_assert_msg(strstr(err, "preload") != NULL, "%s", err);
     holder_expect(h, "k0-000123", "one:k0-000123");
+    char first[PC_ERRLEN];
+    snprintf(first, sizeof first, "%s", err);
+
+    repair_shard(&sv);
+    pc_status rc = holder_reload(h, &switched, err, sizeof err);
+    if (retry_s > 0) {
+        ck_assert_int_eq(rc, PC_ERR_IO); /* not scanned again: the same answer */
+        ck_assert(!switched);
+        ck_assert_str_eq(err, first);
+        holder_expect(h, "k0-000123", "one:k0-000123");
+        publish(tdir, 1700000200, "three", 1, 500, v3, sizeof v3);
+        ck_assert_msg(holder_reload(h, &switched, err, sizeof err) == PC_OK, "%s", err);
+        ck_assert(switched);
+        holder_expect(h, "k0-000123", "three:k0-000123");
+    } else {
+        ck_assert_msg(rc == PC_OK, "%s", err);
+        ck_assert(switched);
+        holder_expect(h, "k0-000123", "two:k0-000123");
+    }
     holder_close(h);
     rm_rf(tdir);
+}
+
+START_TEST(test_holder_damaged_version_not_switched)
+{
+    damaged_version(1000000000u);
+}
+END_TEST
+
+START_TEST(test_holder_damaged_version_retried)
+{
+    damaged_version(0);
 }
 END_TEST
 
@@ -436,6 +504,7 @@ int main(void)
     tcase_add_test(tt, test_holder_reload_swaps_index);
     tcase_add_test(tt, test_holder_over_cap_falls_back);
     tcase_add_test(tt, test_holder_damaged_version_not_switched);
+    tcase_add_test(tt, test_holder_damaged_version_retried);
     suite_add_tcase(s, tt);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
