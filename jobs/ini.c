@@ -2,6 +2,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,4 +192,138 @@ void ini_free(ini *f)
     free(f->entries);
     free(f->path);
     free(f);
+}
+
+/* ---- typed values ---- */
+
+const char *ini_where(const ini *f, const char *section, const char *key, char *buf, size_t cap)
+{
+    int64_t line = 0;
+    ini_get(f, section, key, &line);
+    if (line == 0) snprintf(buf, cap, "--set %s.%s", section, key);
+    else snprintf(buf, cap, "%s:%lld", ini_path(f), (long long)line);
+    return buf;
+}
+
+/* PC_ERR_CONFIG "WHERE: section.key = 'value': expected WHAT". */
+static pc_status bad_value(const ini *f, const char *section, const char *key, const char *v, const char *what,
+                           char *err, size_t errlen)
+{
+    char at[PATH_MAX + 64];
+    return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected %s",
+                  ini_where(f, section, key, at, sizeof at), section, key, v, what);
+}
+
+pc_status ini_get_int(const ini *f, const char *section, const char *key, int64_t dflt, int64_t lo,
+                      int64_t hi, int64_t *out, char *err, size_t errlen)
+{
+    const char *v = ini_get(f, section, key, NULL);
+    *out = dflt;
+    if (v == NULL) return PC_OK;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end != '\0' || x < lo || x > hi) {
+        char what[96];
+        snprintf(what, sizeof what, "an integer in %lld..%lld", (long long)lo, (long long)hi);
+        return bad_value(f, section, key, v, what, err, errlen);
+    }
+    *out = x;
+    return PC_OK;
+}
+
+pc_status ini_get_real(const ini *f, const char *section, const char *key, double dflt, double lo,
+                       double hi, bool hi_open, double *out, char *err, size_t errlen)
+{
+    const char *v = ini_get(f, section, key, NULL);
+    *out = dflt;
+    if (v == NULL) return PC_OK;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end != '\0' || !isfinite(x) || x < lo || x > hi || (hi_open && x >= hi)) {
+        char what[96];
+        snprintf(what, sizeof what, "a number in %g..%g%s", lo, hi, hi_open ? " (exclusive)" : "");
+        return bad_value(f, section, key, v, what, err, errlen);
+    }
+    *out = x;
+    return PC_OK;
+}
+
+pc_status ini_get_bool(const ini *f, const char *section, const char *key, bool dflt, bool *out,
+                       char *err, size_t errlen)
+{
+    const char *v = ini_get(f, section, key, NULL);
+    *out = dflt;
+    if (v == NULL) return PC_OK;
+    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0) *out = true;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0) *out = false;
+    else return bad_value(f, section, key, v, "true or false", err, errlen);
+    return PC_OK;
+}
+
+pc_status ini_get_choice(const ini *f, const char *section, const char *key,
+                         const char *const *names, int n, int dflt, int *out, char *err,
+                         size_t errlen)
+{
+    const char *v = ini_get(f, section, key, NULL);
+    *out = dflt;
+    if (v == NULL) return PC_OK;
+    for (int i = 0; i < n; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return PC_OK;
+        }
+    char list[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? " | " : "", names[i]);
+    return bad_value(f, section, key, v, list, err, errlen);
+}
+
+pc_status ini_split_list(const char *s, const char *seps, char ***out, int64_t *n, char *err,
+                         size_t errlen)
+{
+    char *copy = strdup(s);
+    char **items = calloc(strlen(s) / 2 + 2, sizeof(char *));
+    *n = 0;
+    *out = NULL;
+    if (copy == NULL || items == NULL) {
+        free(copy);
+        free(items);
+        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
+        while (*tok == ' ' || *tok == '\t') tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+        if (*tok && (items[*n] = strdup(tok)) != NULL) (*n)++;
+    }
+    free(copy);
+    *out = items;
+    return PC_OK;
+}
+
+void ini_list_free(char **items, int64_t n)
+{
+    for (int64_t i = 0; items && i < n; i++) free(items[i]);
+    free(items);
+}
+
+char *ini_resolve_path(const char *job_file, const char *path)
+{
+    if (path[0] == '/') return strdup(path);
+    char *copy = strdup(job_file);
+    if (copy == NULL) return NULL;
+    const char *dir = dirname(copy);
+    char *out;
+    if (strcmp(dir, ".") == 0) {
+        out = strdup(path);
+    } else {
+        size_t n = strlen(dir) + strlen(path) + 2;
+        out = malloc(n);
+        if (out != NULL) snprintf(out, n, "%s/%s", dir, path);
+    }
+    free(copy);
+    return out;
 }

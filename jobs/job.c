@@ -53,34 +53,6 @@ static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
     return PC_OK;
 }
 
-/* "FILE:LINE" of a key, or "--set" for an override, for error messages. */
-static const char *where(const ini *f, const char *sec, const char *key, char *buf, size_t cap)
-{
-    int64_t line = 0;
-    ini_get(f, sec, key, &line);
-    if (line == 0) snprintf(buf, cap, "--set %s.%s", sec, key);
-    else snprintf(buf, cap, "%s:%lld", ini_path(f), (long long)line);
-    return buf;
-}
-
-/* Resolves a path from the job file against the job file's folder. */
-static char *resolve_path(const char *job_file, const char *p)
-{
-    if (p[0] == '/') return strdup(p);
-    char *copy = strdup(job_file);
-    if (copy == NULL) return NULL;
-    const char *dir = dirname(copy);
-    if (strcmp(dir, ".") == 0) { /* keep "a.csv" rather than "./a.csv" in messages */
-        free(copy);
-        return strdup(p);
-    }
-    size_t n = strlen(dir) + strlen(p) + 2;
-    char *out = malloc(n);
-    if (out != NULL) snprintf(out, n, "%s/%s", dir, p);
-    free(copy);
-    return out;
-}
-
 static pc_status required(const ini *f, const char *sec, const char *key, const char **val,
                           char *err, size_t errlen)
 {
@@ -89,54 +61,6 @@ static pc_status required(const ini *f, const char *sec, const char *key, const 
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: missing required key '%s' in section [%s]",
                       ini_path(f), key, sec);
     return PC_OK;
-}
-
-static pc_status parse_int(const ini *f, const char *sec, const char *key, int64_t dflt,
-                           int64_t lo, int64_t hi, int64_t *out, char *err, size_t errlen)
-{
-    const char *v = ini_get(f, sec, key, NULL);
-    *out = dflt;
-    if (v == NULL) return PC_OK;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    char at[PATH_MAX + 32];
-    if (errno || end == v || *end != '\0' || x < lo || x > hi)
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected an integer in %lld..%lld",
-                      where(f, sec, key, at, sizeof at), sec, key, v, (long long)lo, (long long)hi);
-    *out = x;
-    return PC_OK;
-}
-
-/* Splits s at any of `seps` into a new array of trimmed non-empty strings. */
-static pc_status split_list(const char *s, const char *seps, char ***out, int64_t *n, char *err,
-                            size_t errlen)
-{
-    char *copy = strdup(s);
-    char **items = calloc(strlen(s) / 2 + 2, sizeof(char *));
-    *n = 0;
-    *out = NULL;
-    if (copy == NULL || items == NULL) {
-        free(copy);
-        free(items);
-        return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    }
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
-        while (*tok == ' ' || *tok == '\t') tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
-        if (*tok) items[(*n)++] = strdup(tok);
-    }
-    free(copy);
-    *out = items;
-    return PC_OK;
-}
-
-static void free_list(char **items, int64_t n)
-{
-    for (int64_t i = 0; items && i < n; i++) free(items[i]);
-    free(items);
 }
 
 pc_status labels_read(const char *path, char ***labels, int64_t *n, char *err, size_t errlen)
@@ -173,7 +97,7 @@ pc_status labels_read(const char *path, char ***labels, int64_t *n, char *err, s
     free(line);
     fclose(fp);
     if (s != PC_OK) {
-        free_list(items, count);
+        ini_list_free(items, count);
         return s;
     }
     *labels = items;
@@ -181,36 +105,22 @@ pc_status labels_read(const char *path, char ***labels, int64_t *n, char *err, s
     return PC_OK;
 }
 
-void labels_free(char **labels, int64_t n) { free_list(labels, n); }
+void labels_free(char **labels, int64_t n) { ini_list_free(labels, n); }
 
 static pc_status load_model_section(const ini *f, job_config *c, char *err, size_t errlen)
 {
     const char *v;
     pc_status s = required(f, "model", "path", &v, err, errlen);
     if (s != PC_OK) return s;
-    if ((c->model_path = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((c->model_path = ini_resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if ((v = ini_get(f, "model", "labels", NULL)) != NULL && *v) {
-        if ((c->labels_path = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        if ((c->labels_path = ini_resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
         s = labels_read(c->labels_path, &c->labels, &c->nlabels, err, errlen);
         if (s == PC_ERR_NOINPUT) s = PC_ERR_CONFIG; /* the job names a file that is not there */
         if (s != PC_OK) return s;
         c->head.labels = (const char *const *)c->labels;
         c->head.nlabels = c->nlabels;
     }
-    return PC_OK;
-}
-
-static pc_status parse_bool(const ini *f, const char *sec, const char *key, bool dflt, bool *out,
-                            char *err, size_t errlen)
-{
-    const char *v = ini_get(f, sec, key, NULL);
-    char at[PATH_MAX + 32];
-    *out = dflt;
-    if (v == NULL) return PC_OK;
-    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0) *out = true;
-    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0) *out = false;
-    else return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected true or false",
-                       where(f, sec, key, at, sizeof at), sec, key, v);
     return PC_OK;
 }
 
@@ -237,23 +147,23 @@ static pc_status load_bindings(const ini *f, job_config *c, char *err, size_t er
         if (!is_map && strncmp(key, "hash.", 5) != 0 && strncmp(key, "vocab.", 6) != 0) continue;
         const char *name = strchr(key, '.') + 1; /* each prefix above has its '.' */
         if (*name == '\0')
-            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s: missing the input's name", where(f, "input", key, at, sizeof at), key);
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s: missing the input's name", ini_where(f, "input", key, at, sizeof at), key);
         char mapkey[256];
         snprintf(mapkey, sizeof mapkey, "map.%s", name);
         if (!is_map && ini_get(f, "input", mapkey, NULL) == NULL)
-            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s without a map.%s line", where(f, "input", key, at, sizeof at), key, name);
+            return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s without a map.%s line", ini_where(f, "input", key, at, sizeof at), key, name);
         if (!is_map) continue;
         map_binding *b = &c->bindings[c->map.nbindings];
         char hashkey[256], vocabkey[256];
         snprintf(hashkey, sizeof hashkey, "hash.%s", name);
         snprintf(vocabkey, sizeof vocabkey, "vocab.%s", name);
-        pc_status s = split_list(val, ",", &c->binding_columns[c->map.nbindings], &b->ncolumns, err, errlen);
+        pc_status s = ini_split_list(val, ",", &c->binding_columns[c->map.nbindings], &b->ncolumns, err, errlen);
         /* Counted now, so that job_config_free frees the column list if a check below fails. */
         if (s == PC_OK) c->map.nbindings++;
         if (s == PC_OK && b->ncolumns == 0)
-            s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s names no column", where(f, "input", key, at, sizeof at), key);
-        if (s == PC_OK) s = parse_int(f, "input", hashkey, 0, 1, INT64_MAX, &b->hash_buckets, err, errlen);
-        if (s == PC_OK) s = parse_int(f, "input", vocabkey, 0, 1, INT64_MAX, &b->vocab, err, errlen);
+            s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.%s names no column", ini_where(f, "input", key, at, sizeof at), key);
+        if (s == PC_OK) s = ini_get_int(f, "input", hashkey, 0, 1, INT64_MAX, &b->hash_buckets, err, errlen);
+        if (s == PC_OK) s = ini_get_int(f, "input", vocabkey, 0, 1, INT64_MAX, &b->vocab, err, errlen);
         if (s != PC_OK) return s;
         b->columns = (const char *const *)c->binding_columns[c->map.nbindings - 1];
         if ((b->input = strdup(name)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
@@ -306,27 +216,10 @@ static pc_status load_bad_row_budget(const ini *f, job_config *c, char *err, siz
         bool in_range = x >= 0 && x <= (pct ? 100.0 : 9.0e18);
         if (end == v || (!pct && *end != '\0') || !in_range || (!pct && x != (double)(int64_t)x))
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.max_bad_rows = '%s': expected a count or a percentage like 0.5%%",
-                          where(f, "input", "max_bad_rows", at, sizeof at), v);
+                          ini_where(f, "input", "max_bad_rows", at, sizeof at), v);
         if (pct) c->max_bad_share = x / 100.0;
         else c->max_bad_rows = (int64_t)x;
     }
-    return PC_OK;
-}
-
-/* A number in [lo, hi] (default dflt). */
-static pc_status parse_double(const ini *f, const char *sec, const char *key, double dflt, double lo, double hi,
-                              double *out, char *err, size_t errlen)
-{
-    const char *v = ini_get(f, sec, key, NULL);
-    char at[PATH_MAX + 32];
-    *out = dflt;
-    if (v == NULL) return PC_OK;
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end != '\0' || !(x >= lo && x <= hi))
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected a number in [%g, %g]",
-                      where(f, sec, key, at, sizeof at), sec, key, v, lo, hi);
-    *out = x;
     return PC_OK;
 }
 
@@ -341,17 +234,17 @@ static pc_status load_drift(const ini *f, job_config *c, char *err, size_t errle
         else if (strcmp(v, "gate") == 0) c->drift = DRIFT_GATE;
         else if (strcmp(v, "off") != 0)
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.drift = '%s': expected off, warn or gate",
-                          where(f, "input", "drift", at, sizeof at), v);
+                          ini_where(f, "input", "drift", at, sizeof at), v);
     }
-    pc_status s = parse_double(f, "input", "drift_psi_warn", 0.2, 0, 1e9, &c->drift_psi_warn, err, errlen);
-    if (s == PC_OK) s = parse_double(f, "input", "drift_psi_gate", 0.25, 0, 1e9, &c->drift_psi_gate, err, errlen);
-    if (s == PC_OK) s = parse_double(f, "input", "drift_unseen_warn", 0.05, 0, 1, &c->drift_unseen_warn, err, errlen);
-    if (s == PC_OK) s = parse_double(f, "input", "drift_unseen_gate", 0.1, 0, 1, &c->drift_unseen_gate, err, errlen);
+    pc_status s = ini_get_real(f, "input", "drift_psi_warn", 0.2, 0, 1e9, false, &c->drift_psi_warn, err, errlen);
+    if (s == PC_OK) s = ini_get_real(f, "input", "drift_psi_gate", 0.25, 0, 1e9, false, &c->drift_psi_gate, err, errlen);
+    if (s == PC_OK) s = ini_get_real(f, "input", "drift_unseen_warn", 0.05, 0, 1, false, &c->drift_unseen_warn, err, errlen);
+    if (s == PC_OK) s = ini_get_real(f, "input", "drift_unseen_gate", 0.1, 0, 1, false, &c->drift_unseen_gate, err, errlen);
     if (s != PC_OK) return s;
     v = ini_get(f, "input", "drift_stats", NULL);
     c->drift_stats_set = v != NULL && *v;
     if (c->drift_stats_set) {
-        c->drift_stats = resolve_path(c->job_file, v);
+        c->drift_stats = ini_resolve_path(c->job_file, v);
     } else {
         size_t n = strlen(c->model_path);
         if (n > 5 && strcmp(c->model_path + n - 5, ".onnx") == 0) n -= 5;
@@ -367,46 +260,46 @@ static pc_status load_input_section(const ini *f, job_config *c, char *err, size
     pc_status s = required(f, "input", "paths", &v, err, errlen);
     int64_t n = 0;
     char **patterns = NULL;
-    if (s == PC_OK) s = split_list(v, " ,\t", &patterns, &n, err, errlen);
+    if (s == PC_OK) s = ini_split_list(v, " ,\t", &patterns, &n, err, errlen);
     if (s != PC_OK) return s;
     c->input_patterns = calloc((size_t)n + 1, sizeof(char *));
     for (int64_t i = 0; c->input_patterns && i < n; i++)
-        c->input_patterns[i] = resolve_path(c->job_file, patterns[i]);
+        c->input_patterns[i] = ini_resolve_path(c->job_file, patterns[i]);
     c->ninputs = (int)n;
-    free_list(patterns, n);
+    ini_list_free(patterns, n);
     if (c->input_patterns == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if ((v = ini_get(f, "input", "format", NULL)) != NULL) {
         if (strcmp(v, "libsvm") == 0) c->map.format = MAP_FORMAT_LIBSVM;
         else if (strcmp(v, "csv") != 0)
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.format = '%s': expected csv or libsvm",
-                          where(f, "input", "format", at, sizeof at), v);
+                          ini_where(f, "input", "format", at, sizeof at), v);
     }
-    if ((s = parse_bool(f, "input", "one_based", false, &c->map.one_based, err, errlen)) != PC_OK) return s;
-    if ((s = parse_int(f, "input", "pad_id", 0, 0, INT64_MAX, &c->map.pad_id, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_bool(f, "input", "one_based", false, &c->map.one_based, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "input", "pad_id", 0, 0, INT64_MAX, &c->map.pad_id, err, errlen)) != PC_OK) return s;
     c->map.bag_separator = '|';
     if ((v = ini_get(f, "input", "bag_separator", NULL)) != NULL) {
         if (strlen(v) != 1 || *v == ',' || *v == '"')
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.bag_separator = '%s': expected one character, not ',' or '\"'",
-                          where(f, "input", "bag_separator", at, sizeof at), v);
+                          ini_where(f, "input", "bag_separator", at, sizeof at), v);
         c->map.bag_separator = *v;
     }
     c->map.oov_bucket = -1;
     if ((v = ini_get(f, "input", "oov", NULL)) != NULL && strcmp(v, "reject") != 0 &&
-        (s = parse_int(f, "input", "oov", 0, 0, INT64_MAX, &c->map.oov_bucket, err, errlen)) != PC_OK)
+        (s = ini_get_int(f, "input", "oov", 0, 0, INT64_MAX, &c->map.oov_bucket, err, errlen)) != PC_OK)
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.oov = '%s': expected reject or an id",
-                      where(f, "input", "oov", at, sizeof at), v);
+                      ini_where(f, "input", "oov", at, sizeof at), v);
     if ((v = ini_get(f, "input", "bad_rows", NULL)) != NULL) {
         if (strcmp(v, "skip") == 0) c->map.skip_bad_rows = true;
         else if (strcmp(v, "fail") != 0)
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: input.bad_rows = '%s': expected fail or skip",
-                          where(f, "input", "bad_rows", at, sizeof at), v);
+                          ini_where(f, "input", "bad_rows", at, sizeof at), v);
     }
     if ((s = load_bad_row_budget(f, c, err, errlen)) != PC_OK) return s;
     if ((s = load_drift(f, c, err, errlen)) != PC_OK) return s;
     v = ini_get(f, "input", "id_column", NULL);
     if ((c->id_column = strdup(v && *v ? v : "id")) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if ((v = ini_get(f, "input", "features", NULL)) != NULL && *v &&
-        (s = split_list(v, ",", &c->features, &c->nfeatures, err, errlen)) != PC_OK)
+        (s = ini_split_list(v, ",", &c->features, &c->nfeatures, err, errlen)) != PC_OK)
         return s;
     if ((s = load_bindings(f, c, err, errlen)) != PC_OK) return s;
     c->map.id_column = c->id_column;
@@ -423,31 +316,31 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
     char at[PATH_MAX + 32];
     pc_status s = required(f, "output", "table", &v, err, errlen);
     if (s != PC_OK) return s;
-    if ((c->table_dir = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+    if ((c->table_dir = ini_resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     if ((v = ini_get(f, "output", "head", NULL)) != NULL && !head_kind_parse(v, &c->head.kind))
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.head = '%s': expected auto, softmax_topk, sigmoid, "
                       "one_vs_all, multilabel, raw or embedding",
-                      where(f, "output", "head", at, sizeof at), v);
+                      ini_where(f, "output", "head", at, sizeof at), v);
     if ((v = ini_get(f, "output", "value_format", NULL)) != NULL && !value_format_parse(v, &c->head.format))
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.value_format = '%s': expected json or f32",
-                      where(f, "output", "value_format", at, sizeof at), v);
+                      ini_where(f, "output", "value_format", at, sizeof at), v);
     if ((v = ini_get(f, "output", "duplicates", NULL)) != NULL) {
         if (strcmp(v, "first") == 0) c->duplicates = DUPLICATES_FIRST;
         else if (strcmp(v, "last") == 0) c->duplicates = DUPLICATES_LAST;
         else if (strcmp(v, "fail") != 0)
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.duplicates = '%s': expected fail, first or last",
-                          where(f, "output", "duplicates", at, sizeof at), v);
+                          ini_where(f, "output", "duplicates", at, sizeof at), v);
     }
     if ((v = ini_get(f, "output", "shards", NULL)) != NULL) {
         if (strcmp(v, "1") == 0) c->single_shard = true;
         else if (strcmp(v, "ranks") != 0)
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.shards = '%s': expected ranks or 1",
-                          where(f, "output", "shards", at, sizeof at), v);
+                          ini_where(f, "output", "shards", at, sizeof at), v);
     }
-    if ((s = parse_int(f, "output", "top_k", 1, 1, 1000000, &c->head.top_k, err, errlen)) != PC_OK) return s;
-    if ((s = parse_int(f, "output", "max_labels", 0, 0, INT64_MAX, &c->head.max_labels, err, errlen)) != PC_OK) return s;
-    if ((s = parse_int(f, "output", "keep_versions", 3, 0, 100000, &c->keep_versions, err, errlen)) != PC_OK) return s;
-    if ((s = parse_bool(f, "output", "diff", true, &c->diff, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "output", "top_k", 1, 1, 1000000, &c->head.top_k, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "output", "max_labels", 0, 0, INT64_MAX, &c->head.max_labels, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "output", "keep_versions", 3, 0, 100000, &c->keep_versions, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_bool(f, "output", "diff", true, &c->diff, err, errlen)) != PC_OK) return s;
     c->max_changed = -1.0;
     if ((v = ini_get(f, "output", "max_changed", NULL)) != NULL) {
         char *end;
@@ -456,12 +349,12 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
         if (pct) x /= 100.0;
         if (end == v || (!pct && *end != '\0') || !(x >= 0 && x <= 1))
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.max_changed = '%s': expected a share in [0, 1] or a percentage",
-                          where(f, "output", "max_changed", at, sizeof at), v);
+                          ini_where(f, "output", "max_changed", at, sizeof at), v);
         c->max_changed = x;
     }
-    if ((s = parse_bool(f, "output", "all_scores", false, &c->head.all_scores, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_bool(f, "output", "all_scores", false, &c->head.all_scores, err, errlen)) != PC_OK) return s;
     if ((v = ini_get(f, "output", "thresholds", NULL)) != NULL && *v) {
-        if ((c->thresholds_path = resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        if ((c->thresholds_path = ini_resolve_path(c->job_file, v)) == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
         if ((s = thresholds_read(c->thresholds_path, &c->thresholds, &c->head.nthresholds, err, errlen)) != PC_OK) return s;
         c->head.thresholds = c->thresholds;
     }
@@ -471,7 +364,7 @@ static pc_status load_output_section(const ini *f, job_config *c, char *err, siz
         c->head.threshold = strtod(v, &end);
         if (end == v || *end != '\0' || !(c->head.threshold >= 0 && c->head.threshold <= 1))
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: output.threshold = '%s': expected a number in [0, 1]",
-                          where(f, "output", "threshold", at, sizeof at), v);
+                          ini_where(f, "output", "threshold", at, sizeof at), v);
     }
     return PC_OK;
 }
@@ -484,7 +377,7 @@ static pc_status load_run_section(const ini *f, job_config *c, char *err, size_t
         for (const char *p = v; *p; p++)
             if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
                 return pc_err(err, errlen, PC_ERR_CONFIG, "%s: run.name = '%s': use letters, digits, '-' and '_'",
-                              where(f, "run", "name", at, sizeof at), v);
+                              ini_where(f, "run", "name", at, sizeof at), v);
         c->name = strdup(v);
     } else {
         /* The job file's base name without .ini, cleaned to the characters a version dir
@@ -501,13 +394,13 @@ static pc_status load_run_section(const ini *f, job_config *c, char *err, size_t
         }
     }
     if (c->name == NULL || *c->name == '\0') return pc_err(err, errlen, PC_ERR_CONFIG, "%s: empty job name", c->job_file);
-    pc_status s = parse_int(f, "run", "batch_rows", 1024, 1, 1 << 20, &c->batch_rows, err, errlen);
-    if (s == PC_OK) s = parse_int(f, "run", "memory_mb", 512, 1, (int64_t)1 << 24, &c->memory_mb, err, errlen);
-    if (s == PC_OK) s = parse_int(f, "run", "split_mb", 64, 1, (int64_t)1 << 20, &c->split_mb, err, errlen);
+    pc_status s = ini_get_int(f, "run", "batch_rows", 1024, 1, 1 << 20, &c->batch_rows, err, errlen);
+    if (s == PC_OK) s = ini_get_int(f, "run", "memory_mb", 512, 1, (int64_t)1 << 24, &c->memory_mb, err, errlen);
+    if (s == PC_OK) s = ini_get_int(f, "run", "split_mb", 64, 1, (int64_t)1 << 20, &c->split_mb, err, errlen);
     if (s != PC_OK) return s;
     const char *dir = ini_get(f, "run", "spill_dir", NULL);
     const char *tmp = getenv("TMPDIR");
-    c->spill_dir = dir && *dir ? resolve_path(c->job_file, dir) : strdup(tmp && *tmp ? tmp : "/tmp");
+    c->spill_dir = dir && *dir ? ini_resolve_path(c->job_file, dir) : strdup(tmp && *tmp ? tmp : "/tmp");
     if (c->spill_dir == NULL) return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     return PC_OK;
 }
@@ -519,7 +412,7 @@ static pc_status run_file(const ini *f, const job_config *c, const char *sec, co
 {
     const char *v = ini_get(f, sec, key, NULL);
     *out = NULL;
-    if (v != NULL && *v) *out = resolve_path(c->job_file, v);
+    if (v != NULL && *v) *out = ini_resolve_path(c->job_file, v);
     else if (prefix == NULL) return PC_OK;
     else {
         size_t n = strlen(c->table_dir) + strlen(prefix) + strlen(c->name) + strlen(suffix) + 2;
@@ -536,7 +429,7 @@ static pc_status resolve_run_files(const ini *f, job_config *c, char *err, size_
     if (s == PC_OK) s = run_file(f, c, "run", "report", "report-", ".json", &c->report_path, err, errlen);
     if (s == PC_OK) s = run_file(f, c, "run", "metrics_textfile", NULL, "", &c->metrics_path, err, errlen);
     if (s == PC_OK) s = run_file(f, c, "run", "checkpoint_dir", ".checkpoint-", "", &c->checkpoint_dir, err, errlen);
-    if (s == PC_OK) s = parse_bool(f, "run", "checkpoint", true, &c->checkpoint, err, errlen);
+    if (s == PC_OK) s = ini_get_bool(f, "run", "checkpoint", true, &c->checkpoint, err, errlen);
     return s;
 }
 
@@ -600,13 +493,13 @@ void job_config_free(job_config *c)
     free(c->model_path);
     free(c->labels_path);
     labels_free(c->labels, c->nlabels);
-    free_list(c->input_patterns, c->ninputs);
+    ini_list_free(c->input_patterns, c->ninputs);
     free(c->id_column);
-    free_list(c->features, c->nfeatures);
+    ini_list_free(c->features, c->nfeatures);
     free(c->table_dir);
     for (int i = 0; c->bindings && i < c->map.nbindings; i++) {
         free((char *)c->bindings[i].input);
-        free_list(c->binding_columns[i], c->bindings[i].ncolumns);
+        ini_list_free(c->binding_columns[i], c->bindings[i].ncolumns);
     }
     free(c->bindings);
     free(c->binding_columns);

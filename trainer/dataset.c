@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "jobs/job.h"
+#include "jobs/work.h"
 #include "mapper/csv.h"
 #include "mapper/libsvm.h"
 #include "mapper/map.h"
@@ -408,44 +409,6 @@ static pc_status read_libsvm_segment(const split_plan *plan, const split_segment
         s = add_libsvm_row(b, &rec, seg->file, path, err, errlen);
     }
     libsvm_reader_close(r);
-    return s;
-}
-
-/* Plans the byte ranges and resolves every segment's start (quote parity, line), as
- * `precast run` does: each rank counts its own part, the counts are summed. Collective when
- * comm != MPI_COMM_NULL; alone otherwise (one part). */
-static pc_status plan_inputs(char *const *paths, int npaths, MPI_Comm comm, int rank, int nranks, split_plan **out,
-                             char *err, size_t errlen)
-{
-    split_options opts = {.nparts = nranks, .split_bytes = 0};
-    pc_status s = split_plan_create_opts((const char *const *)paths, npaths, NULL, &opts, out, err, errlen);
-    if (comm != MPI_COMM_NULL && (s = mpi_agree(s, comm, err, errlen)) != PC_OK) return s;
-    if (s != PC_OK) return s;
-    int64_t nsegs = split_plan_segment_count(*out);
-    split_segment *segs = split_plan_segments(*out);
-    int64_t *counts = calloc((size_t)(2 * nsegs + 1), sizeof(int64_t));
-    if (counts == NULL) s = oom(err, errlen);
-    int64_t first = split_plan_part_first(*out, rank), end = split_plan_part_first(*out, rank + 1);
-    for (int64_t i = first; s == PC_OK && i < end; i++) {
-        s = split_count(*out, &segs[i], err, errlen);
-        counts[2 * i] = segs[i].quotes;
-        counts[2 * i + 1] = segs[i].newlines;
-    }
-    if (comm != MPI_COMM_NULL) s = mpi_agree(s, comm, err, errlen);
-    if (s == PC_OK) {
-        if (comm != MPI_COMM_NULL)
-            MPI_Allreduce(MPI_IN_PLACE, counts, (int)(2 * nsegs), MPI_INT64_T, MPI_SUM, comm);
-        for (int64_t i = 0; i < nsegs; i++) {
-            segs[i].quotes = counts[2 * i];
-            segs[i].newlines = counts[2 * i + 1];
-        }
-        split_resolve(*out);
-    }
-    free(counts);
-    if (s != PC_OK) {
-        split_plan_free(*out);
-        *out = NULL;
-    }
     return s;
 }
 
@@ -911,7 +874,9 @@ pc_status dataset_load(const train_config *cfg, MPI_Comm comm, data_layout *layo
     if (s == PC_OK) s = layout_labels_from_file(cfg, layout, &have_labels, err, errlen);
     split_plan *plan = NULL;
     s = mpi_agree(s, comm, err, errlen);
-    if (s == PC_OK) s = plan_inputs(cfg->paths, cfg->npaths, comm, rank, nranks, &plan, err, errlen);
+    if (s == PC_OK) /* as `precast run` plans them */
+        s = work_plan_splits(comm, (const char *const *)cfg->paths, cfg->npaths, &(split_options){.nparts = nranks},
+                             &plan, err, errlen);
     if (s == PC_OK && cfg->format == TRAIN_FORMAT_CSV) {
         csv_header h = {0};
         s = csv_read_header(split_plan_file_path(plan, 0), &h, err, errlen);
@@ -981,7 +946,9 @@ pc_status dataset_load_test(const train_config *cfg, const data_layout *layout, 
     pc_status s = builder_init(&tb, cfg, budget, err, errlen);
     if (s == PC_OK) s = builder_init(&none, cfg, budget, err, errlen);
     split_plan *plan = NULL;
-    if (s == PC_OK) s = plan_inputs(cfg->test_paths, cfg->ntest_paths, MPI_COMM_NULL, 0, 1, &plan, err, errlen);
+    if (s == PC_OK)
+        s = work_plan_splits(MPI_COMM_NULL, (const char *const *)cfg->test_paths, cfg->ntest_paths,
+                             &(split_options){.nparts = 1}, &plan, err, errlen);
     int64_t bytes = 0;
     if (s == PC_OK)
         s = read_segments(cfg, plan, 0, split_plan_segment_count(plan), layout, &tb, &none, 0, &bytes, err, errlen);

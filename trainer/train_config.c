@@ -57,16 +57,6 @@ const char *train_schedule_name(train_schedule s)
     return s == TRAIN_SCHED_STEP ? "step" : s == TRAIN_SCHED_COSINE ? "cosine" : "constant";
 }
 
-/* "FILE:LINE" of a key, or "--set section.key" for an override. */
-static const char *where(const ini *f, const char *sec, const char *key, char *buf, size_t cap)
-{
-    int64_t line = 0;
-    ini_get(f, sec, key, &line);
-    if (line == 0) snprintf(buf, cap, "--set %s.%s", sec, key);
-    else snprintf(buf, cap, "%s:%lld", ini_path(f), (long long)line);
-    return buf;
-}
-
 static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
 {
     for (int64_t i = 0; i < ini_count(f); i++) {
@@ -89,127 +79,7 @@ static pc_status check_known_keys(const ini *f, char *err, size_t errlen)
     return PC_OK;
 }
 
-/* A path from the job file, resolved against the job file's folder. NULL when out of memory. */
-static char *resolve_path(const char *job_file, const char *p)
-{
-    if (p[0] == '/') return strdup(p);
-    char *copy = strdup(job_file);
-    if (copy == NULL) return NULL;
-    const char *dir = dirname(copy);
-    char *out;
-    if (strcmp(dir, ".") == 0) {
-        out = strdup(p);
-    } else {
-        size_t n = strlen(dir) + strlen(p) + 2;
-        out = malloc(n);
-        if (out != NULL) snprintf(out, n, "%s/%s", dir, p);
-    }
-    free(copy);
-    return out;
-}
-
 static pc_status oom(char *err, size_t errlen) { return pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory"); }
-
-static pc_status parse_int(const ini *f, const char *sec, const char *key, int64_t dflt, int64_t lo, int64_t hi,
-                           int64_t *out, char *err, size_t errlen)
-{
-    const char *v = ini_get(f, sec, key, NULL);
-    *out = dflt;
-    if (v == NULL) return PC_OK;
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    char at[PATH_MAX + 32];
-    if (errno || end == v || *end != '\0' || x < lo || x > hi)
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected an integer in %lld..%lld",
-                      where(f, sec, key, at, sizeof at), sec, key, v, (long long)lo, (long long)hi);
-    *out = x;
-    return PC_OK;
-}
-
-/* A finite number in [lo, hi] (hi_open: strictly below hi). */
-static pc_status parse_real(const ini *f, const char *sec, const char *key, double dflt, double lo, double hi,
-                            bool hi_open, double *out, char *err, size_t errlen)
-{
-    const char *v = ini_get(f, sec, key, NULL);
-    *out = dflt;
-    if (v == NULL) return PC_OK;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    char at[PATH_MAX + 32];
-    if (errno || end == v || *end != '\0' || !isfinite(x) || x < lo || x > hi || (hi_open && x >= hi))
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected a number in %g..%g%s",
-                      where(f, sec, key, at, sizeof at), sec, key, v, lo, hi, hi_open ? " (exclusive)" : "");
-    *out = x;
-    return PC_OK;
-}
-
-static pc_status parse_bool(const ini *f, const char *sec, const char *key, bool dflt, bool *out, char *err,
-                            size_t errlen)
-{
-    const char *v = ini_get(f, sec, key, NULL);
-    *out = dflt;
-    if (v == NULL) return PC_OK;
-    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0) *out = true;
-    else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0) *out = false;
-    else {
-        char at[PATH_MAX + 32];
-        return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected true or false",
-                      where(f, sec, key, at, sizeof at), sec, key, v);
-    }
-    return PC_OK;
-}
-
-/* One of names[0..n) (the index into *out), or dflt when the key is absent. */
-static pc_status parse_choice(const ini *f, const char *sec, const char *key, const char *const *names, int n,
-                              int dflt, int *out, char *err, size_t errlen)
-{
-    const char *v = ini_get(f, sec, key, NULL);
-    *out = dflt;
-    if (v == NULL) return PC_OK;
-    for (int i = 0; i < n; i++)
-        if (strcmp(v, names[i]) == 0) {
-            *out = i;
-            return PC_OK;
-        }
-    char list[256] = "";
-    for (int i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? " | " : "", names[i]);
-    char at[PATH_MAX + 32];
-    return pc_err(err, errlen, PC_ERR_CONFIG, "%s: %s.%s = '%s': expected %s", where(f, sec, key, at, sizeof at),
-                  sec, key, v, list);
-}
-
-/* Splits s at any of seps into a new array of trimmed non-empty strings. */
-static pc_status split_list(const char *s, const char *seps, char ***out, int64_t *n, char *err, size_t errlen)
-{
-    char *copy = strdup(s);
-    char **items = calloc(strlen(s) / 2 + 2, sizeof(char *));
-    *n = 0;
-    *out = NULL;
-    if (copy == NULL || items == NULL) {
-        free(copy);
-        free(items);
-        return oom(err, errlen);
-    }
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
-        while (*tok == ' ' || *tok == '\t') tok++;
-        char *end = tok + strlen(tok);
-        while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
-        if (*tok && (items[*n] = strdup(tok)) != NULL) (*n)++;
-    }
-    free(copy);
-    *out = items;
-    return PC_OK;
-}
-
-static void free_list(char **items, int64_t n)
-{
-    for (int64_t i = 0; items && i < n; i++) free(items[i]);
-    free(items);
-}
 
 /* Parses one layer ("dense 128 relu", "dense 10", "dense 64 leaky_relu 0.2", "batchnorm",
  * "dropout 0.2"), with an optional repeat suffix "x20" as its last word. */
@@ -288,7 +158,7 @@ pc_status train_layers_parse(const char *value, const char *where_, train_layer 
     *n = 0;
     char **items;
     int64_t nitems;
-    pc_status s = split_list(value, ",", &items, &nitems, err, errlen);
+    pc_status s = ini_split_list(value, ",", &items, &nitems, err, errlen);
     if (s != PC_OK) return s;
     int cap = 0;
     train_layer *layers = NULL;
@@ -309,7 +179,7 @@ pc_status train_layers_parse(const char *value, const char *where_, train_layer 
             layers[(*n)++] = l;
         }
     }
-    free_list(items, nitems);
+    ini_list_free(items, nitems);
     if (s == PC_OK && *n > 4096) s = pc_err(err, errlen, PC_ERR_CONFIG, "%s: more than 4096 layers", where_);
     if (s != PC_OK) {
         free(layers);
@@ -353,7 +223,7 @@ static pc_status parse_embeds(const ini *f, train_config *c, char *err, size_t e
             if (pass == 1 && is_embed) continue;
             const char *col = dot + 1;
             char at[PATH_MAX + 32];
-            where(f, sec, key, at, sizeof at);
+            ini_where(f, sec, key, at, sizeof at);
             int64_t lo = strncmp(key, "vocab.", 6) == 0 ? 2 : 1, hi = strncmp(key, "bag.", 4) == 0 ? 4096 : (int64_t)1 << 40;
             if (is_embed) hi = 65536;
             char *end;
@@ -398,7 +268,7 @@ static char *beside_model(const char *model, const char *suffix)
 }
 
 /* The folder of path plus "/" name. */
-static char *in_folder_of(const char *path, const char *name) { return resolve_path(path, name); }
+static char *in_folder_of(const char *path, const char *name) { return ini_resolve_path(path, name); }
 
 /* A path key resolved against the job file, or dflt (owned, may be NULL) when absent. */
 static pc_status path_key(const ini *f, const train_config *c, const char *sec, const char *key, char *dflt,
@@ -414,7 +284,7 @@ static pc_status path_key(const ini *f, const train_config *c, const char *sec, 
         *out = strdup("");
         return *out ? PC_OK : oom(err, errlen);
     }
-    *out = resolve_path(c->job_file, v);
+    *out = ini_resolve_path(c->job_file, v);
     return *out ? PC_OK : oom(err, errlen);
 }
 
@@ -427,12 +297,12 @@ static pc_status parse_globs(const ini *f, train_config *c, const char *key, cha
     if (v == NULL) return PC_OK;
     char **items;
     int64_t nitems;
-    pc_status s = split_list(v, ", \t", &items, &nitems, err, errlen);
+    pc_status s = ini_split_list(v, ", \t", &items, &nitems, err, errlen);
     if (s != PC_OK) return s;
     for (int64_t i = 0; i < nitems; i++) {
-        char *r = resolve_path(c->job_file, items[i]);
+        char *r = ini_resolve_path(c->job_file, items[i]);
         if (r == NULL) {
-            free_list(items, nitems);
+            ini_list_free(items, nitems);
             return oom(err, errlen);
         }
         free(items[i]);
@@ -453,10 +323,10 @@ static pc_status parse_data(const ini *f, train_config *c, char *err, size_t err
     if ((s = parse_globs(f, c, "test", &c->test_paths, &c->ntest_paths, err, errlen)) != PC_OK) return s;
     int choice;
     static const char *const formats[] = {"csv", "libsvm"};
-    if ((s = parse_choice(f, "data", "format", formats, 2, 0, &choice, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_choice(f, "data", "format", formats, 2, 0, &choice, err, errlen)) != PC_OK) return s;
     c->format = (train_format)choice;
     static const char *const kinds[] = {"class", "multilabel", "binary", "value"};
-    if ((s = parse_choice(f, "data", "label_kind", kinds, 4, 0, &choice, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_choice(f, "data", "label_kind", kinds, 4, 0, &choice, err, errlen)) != PC_OK) return s;
     c->label_kind = (train_label_kind)choice;
     const char *v = ini_get(f, "data", "id_column", NULL);
     if (v != NULL && *v && (c->id_column = strdup(v)) == NULL) return oom(err, errlen);
@@ -465,34 +335,34 @@ static pc_status parse_data(const ini *f, train_config *c, char *err, size_t err
         if (v == NULL || *v == '\0')
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: missing required key 'label_column' in section [data]",
                           ini_path(f));
-        if ((s = split_list(v, ",", &c->label_columns, &c->nlabel_columns, err, errlen)) != PC_OK) return s;
+        if ((s = ini_split_list(v, ",", &c->label_columns, &c->nlabel_columns, err, errlen)) != PC_OK) return s;
         if (c->nlabel_columns > 1 && c->label_kind != TRAIN_LABEL_VALUE)
             return pc_err(err, errlen, PC_ERR_CONFIG,
                           "%s: data.label_column lists %lld columns: only label_kind = value takes several",
-                          where(f, "data", "label_column", at, sizeof at), (long long)c->nlabel_columns);
+                          ini_where(f, "data", "label_column", at, sizeof at), (long long)c->nlabel_columns);
     } else if (v != NULL) {
         return pc_err(err, errlen, PC_ERR_CONFIG,
                       "%s: data.label_column: a LIBSVM row's label is its first field (no columns)",
-                      where(f, "data", "label_column", at, sizeof at));
+                      ini_where(f, "data", "label_column", at, sizeof at));
     }
     v = ini_get(f, "data", "features", NULL);
     if (v != NULL && c->format == TRAIN_FORMAT_LIBSVM) {
-        if ((s = parse_int(f, "data", "features", 0, 1, (int64_t)1 << 31, &c->libsvm_width, err, errlen)) != PC_OK)
+        if ((s = ini_get_int(f, "data", "features", 0, 1, (int64_t)1 << 31, &c->libsvm_width, err, errlen)) != PC_OK)
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: data.features = '%s': for LIBSVM, the feature count (1..2^31)",
-                          where(f, "data", "features", at, sizeof at), v);
+                          ini_where(f, "data", "features", at, sizeof at), v);
     } else if (v != NULL) {
-        if ((s = split_list(v, ",", &c->features, &c->nfeatures, err, errlen)) != PC_OK) return s;
+        if ((s = ini_split_list(v, ",", &c->features, &c->nfeatures, err, errlen)) != PC_OK) return s;
     }
-    if ((s = parse_bool(f, "data", "one_based", true, &c->one_based, err, errlen)) != PC_OK) return s;
-    if ((s = parse_real(f, "data", "validation", 0.2, 0, 1, true, &c->validation, err, errlen)) != PC_OK) return s;
-    if ((s = parse_int(f, "data", "max_memory_mb", 2048, 1, (int64_t)1 << 30, &c->max_memory_mb, err, errlen)) != PC_OK)
+    if ((s = ini_get_bool(f, "data", "one_based", true, &c->one_based, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "data", "validation", 0.2, 0, 1, true, &c->validation, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "data", "max_memory_mb", 2048, 1, (int64_t)1 << 30, &c->max_memory_mb, err, errlen)) != PC_OK)
         return s;
     v = ini_get(f, "data", "label_separator", NULL);
     c->label_separator = '|';
     if (v != NULL) {
         if (strlen(v) != 1 || v[0] == ',' || v[0] == '"')
             return pc_err(err, errlen, PC_ERR_CONFIG, "%s: data.label_separator = '%s': expected one character, not ',' or '\"'",
-                          where(f, "data", "label_separator", at, sizeof at), v);
+                          ini_where(f, "data", "label_separator", at, sizeof at), v);
         c->label_separator = v[0];
     }
     return PC_OK;
@@ -504,7 +374,7 @@ static pc_status parse_model(const ini *f, train_config *c, char *err, size_t er
     const char *v = ini_get(f, "model", "layers", NULL);
     pc_status s;
     if (v != NULL && *v) {
-        where(f, "model", "layers", at, sizeof at);
+        ini_where(f, "model", "layers", at, sizeof at);
         if ((s = train_layers_parse(v, at, &c->layers, &c->nlayers, err, errlen)) != PC_OK) return s;
     }
     if ((s = parse_embeds(f, c, err, errlen)) != PC_OK) return s;
@@ -514,7 +384,7 @@ static pc_status parse_model(const ini *f, train_config *c, char *err, size_t er
              : c->label_kind == TRAIN_LABEL_BINARY     ? TRAIN_HEAD_SIGMOID
              : c->label_kind == TRAIN_LABEL_VALUE      ? TRAIN_HEAD_REGRESSION
                                                        : TRAIN_HEAD_SOFTMAX;
-    if ((s = parse_choice(f, "model", "head", heads, 6, dflt, &choice, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_choice(f, "model", "head", heads, 6, dflt, &choice, err, errlen)) != PC_OK) return s;
     c->head = (train_head)choice;
     /* Which heads can learn which labels. */
     bool fits = (c->label_kind == TRAIN_LABEL_CLASS && (c->head == TRAIN_HEAD_SOFTMAX || c->head == TRAIN_HEAD_SAMPLED_SOFTMAX ||
@@ -525,14 +395,14 @@ static pc_status parse_model(const ini *f, train_config *c, char *err, size_t er
     if (!fits)
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: model.head = %s cannot learn data.label_kind = %s (class: softmax, "
                       "sampled_softmax or one_vs_all; multilabel: multilabel; binary: sigmoid; value: regression)",
-                      where(f, "model", "head", at, sizeof at), train_head_name(c->head),
+                      ini_where(f, "model", "head", at, sizeof at), train_head_name(c->head),
                       train_label_kind_name(c->label_kind));
-    if ((s = parse_int(f, "model", "sampled", 64, 1, 1 << 20, &c->sampled, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "model", "sampled", 64, 1, 1 << 20, &c->sampled, err, errlen)) != PC_OK) return s;
     static const char *const samplers[] = {"uniform", "log_uniform"};
-    if ((s = parse_choice(f, "model", "sampler", samplers, 2, 1, &choice, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_choice(f, "model", "sampler", samplers, 2, 1, &choice, err, errlen)) != PC_OK) return s;
     c->sampler = (train_sampler)choice;
     c->has_init_bias = ini_get(f, "model", "init_bias", NULL) != NULL;
-    if ((s = parse_real(f, "model", "init_bias", 0, -1e6, 1e6, false, &c->init_bias, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "model", "init_bias", 0, -1e6, 1e6, false, &c->init_bias, err, errlen)) != PC_OK) return s;
     return PC_OK;
 }
 
@@ -540,41 +410,41 @@ static pc_status parse_train(const ini *f, train_config *c, char *err, size_t er
 {
     pc_status s;
     int choice;
-    if ((s = parse_int(f, "train", "epochs", 10, 1, 1000000, &c->epochs, err, errlen)) != PC_OK) return s;
-    if ((s = parse_int(f, "train", "batch_rows", 128, 1, 1 << 20, &c->batch_rows, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "train", "epochs", 10, 1, 1000000, &c->epochs, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "train", "batch_rows", 128, 1, 1 << 20, &c->batch_rows, err, errlen)) != PC_OK) return s;
     static const char *const opts[] = {"adam", "sgd"};
-    if ((s = parse_choice(f, "train", "optimizer", opts, 2, 0, &choice, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_choice(f, "train", "optimizer", opts, 2, 0, &choice, err, errlen)) != PC_OK) return s;
     c->optimizer = (train_optimizer)choice;
     double lr_default = c->optimizer == TRAIN_OPT_ADAM ? 0.001 : 0.01;
-    if ((s = parse_real(f, "train", "learning_rate", lr_default, 0, 1e6, false, &c->learning_rate, err, errlen)) != PC_OK)
+    if ((s = ini_get_real(f, "train", "learning_rate", lr_default, 0, 1e6, false, &c->learning_rate, err, errlen)) != PC_OK)
         return s;
     if (c->learning_rate <= 0) {
         char at[PATH_MAX + 32];
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: train.learning_rate must be above 0",
-                      where(f, "train", "learning_rate", at, sizeof at));
+                      ini_where(f, "train", "learning_rate", at, sizeof at));
     }
-    if ((s = parse_real(f, "train", "momentum", 0.9, 0, 1, true, &c->momentum, err, errlen)) != PC_OK) return s;
-    if ((s = parse_real(f, "train", "beta1", 0.9, 0, 1, true, &c->beta1, err, errlen)) != PC_OK) return s;
-    if ((s = parse_real(f, "train", "beta2", 0.999, 0, 1, true, &c->beta2, err, errlen)) != PC_OK) return s;
-    if ((s = parse_real(f, "train", "eps", 1e-8, 1e-30, 1, false, &c->eps, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "train", "momentum", 0.9, 0, 1, true, &c->momentum, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "train", "beta1", 0.9, 0, 1, true, &c->beta1, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "train", "beta2", 0.999, 0, 1, true, &c->beta2, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "train", "eps", 1e-8, 1e-30, 1, false, &c->eps, err, errlen)) != PC_OK) return s;
     static const char *const scheds[] = {"constant", "step", "cosine"};
-    if ((s = parse_choice(f, "train", "schedule", scheds, 3, 0, &choice, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_choice(f, "train", "schedule", scheds, 3, 0, &choice, err, errlen)) != PC_OK) return s;
     c->schedule = (train_schedule)choice;
-    if ((s = parse_int(f, "train", "step_size", 10, 1, 1000000, &c->step_size, err, errlen)) != PC_OK) return s;
-    if ((s = parse_real(f, "train", "gamma", 0.1, 0, 1, false, &c->gamma, err, errlen)) != PC_OK) return s;
-    if ((s = parse_real(f, "train", "l2", 0, 0, 1e3, false, &c->l2, err, errlen)) != PC_OK) return s;
-    if ((s = parse_real(f, "train", "clip_norm", 0, 0, 1e12, false, &c->clip_norm, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "train", "step_size", 10, 1, 1000000, &c->step_size, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "train", "gamma", 0.1, 0, 1, false, &c->gamma, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "train", "l2", 0, 0, 1e3, false, &c->l2, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_real(f, "train", "clip_norm", 0, 0, 1e12, false, &c->clip_norm, err, errlen)) != PC_OK) return s;
     int64_t seed;
-    if ((s = parse_int(f, "train", "seed", 1, 0, INT64_MAX, &seed, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "train", "seed", 1, 0, INT64_MAX, &seed, err, errlen)) != PC_OK) return s;
     c->seed = (uint64_t)seed;
-    if ((s = parse_int(f, "train", "early_stopping", 0, 0, 1000000, &c->early_stopping, err, errlen)) != PC_OK) return s;
-    if ((s = parse_bool(f, "train", "deterministic", false, &c->deterministic, err, errlen)) != PC_OK) return s;
-    if ((s = parse_int(f, "train", "micro_rows", 32, 1, 1 << 20, &c->micro_rows, err, errlen)) != PC_OK) return s;
-    if ((s = parse_bool(f, "train", "lazy_sparse", false, &c->lazy_sparse, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "train", "early_stopping", 0, 0, 1000000, &c->early_stopping, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_bool(f, "train", "deterministic", false, &c->deterministic, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_int(f, "train", "micro_rows", 32, 1, 1 << 20, &c->micro_rows, err, errlen)) != PC_OK) return s;
+    if ((s = ini_get_bool(f, "train", "lazy_sparse", false, &c->lazy_sparse, err, errlen)) != PC_OK) return s;
     if (c->early_stopping > 0 && c->validation <= 0) {
         char at[PATH_MAX + 32];
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: train.early_stopping needs a validation split (data.validation > 0)",
-                      where(f, "train", "early_stopping", at, sizeof at));
+                      ini_where(f, "train", "early_stopping", at, sizeof at));
     }
     return PC_OK;
 }
@@ -584,7 +454,7 @@ static pc_status parse_output(const ini *f, train_config *c, char *err, size_t e
     const char *v = ini_get(f, "output", "model", NULL);
     if (v == NULL || *v == '\0')
         return pc_err(err, errlen, PC_ERR_CONFIG, "%s: missing required key 'model' in section [output]", ini_path(f));
-    if ((c->model_path = resolve_path(c->job_file, v)) == NULL) return oom(err, errlen);
+    if ((c->model_path = ini_resolve_path(c->job_file, v)) == NULL) return oom(err, errlen);
     pc_status s;
     if ((s = path_key(f, c, "output", "report", beside_model(c->model_path, ".report.json"), &c->report_path, err,
                       errlen)) != PC_OK)
@@ -597,7 +467,7 @@ static pc_status parse_output(const ini *f, train_config *c, char *err, size_t e
         return s;
     if ((s = path_key(f, c, "output", "predictions", NULL, &c->predictions_path, err, errlen)) != PC_OK) return s;
     const char *lv = ini_get(f, "data", "labels", NULL);
-    if (lv != NULL && *lv) c->labels_path = resolve_path(c->job_file, lv);
+    if (lv != NULL && *lv) c->labels_path = ini_resolve_path(c->job_file, lv);
     else c->labels_path = beside_model(c->model_path, ".labels");
     c->stats_path = beside_model(c->model_path, ".stats.json");
     if (c->report_path == NULL || c->curves_path == NULL || c->plot_path == NULL || c->labels_path == NULL ||
@@ -646,12 +516,12 @@ void train_config_free(train_config *c)
     if (c == NULL) return;
     free(c->job_file);
     free(c->name);
-    free_list(c->paths, c->npaths);
-    free_list(c->test_paths, c->ntest_paths);
+    ini_list_free(c->paths, c->npaths);
+    ini_list_free(c->test_paths, c->ntest_paths);
     free(c->id_column);
-    free_list(c->label_columns, c->nlabel_columns);
+    ini_list_free(c->label_columns, c->nlabel_columns);
     free(c->labels_path);
-    free_list(c->features, c->nfeatures);
+    ini_list_free(c->features, c->nfeatures);
     free(c->layers);
     for (int i = 0; i < c->nembeds; i++) free(c->embeds[i].column);
     free(c->embeds);
