@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/map.h" /* MAP: element-wise loops that GCC -O2 vectorises */
+
 /* ---- random numbers ------------------------------------------------------------------- */
 
 static inline uint64_t mix64(uint64_t z)
@@ -32,26 +34,6 @@ double grad_rng_uniform(uint64_t seed, uint64_t step, uint64_t key, uint64_t col
 {
     return (double)rng_bits(rng_row(seed, step, key), col) * 0x1.0p-53;
 }
-
-/* MAP(out, n, expr): out[j] = expr for j in [0, n), as in ops.c: blocks of 8 through a local
- * array, so that GCC -O2 vectorises without run-time alias checks and out == in stays right. */
-#define MAP_BLOCK 8
-#define MAP(out, n, expr)                                                                    \
-    do {                                                                                     \
-        int64_t j_ = 0, n_ = (n);                                                            \
-        for (; j_ + MAP_BLOCK <= n_; j_ += MAP_BLOCK) {                                      \
-            float t_[MAP_BLOCK];                                                             \
-            for (int k_ = 0; k_ < MAP_BLOCK; k_++) {                                         \
-                int64_t j = j_ + k_;                                                         \
-                t_[k_] = (expr);                                                             \
-            }                                                                                \
-            for (int k_ = 0; k_ < MAP_BLOCK; k_++) (out)[j_ + k_] = t_[k_];                  \
-        }                                                                                    \
-        for (; j_ < n_; j_++) {                                                              \
-            int64_t j = j_;                                                                  \
-            (out)[j] = (expr);                                                               \
-        }                                                                                    \
-    } while (0)
 
 /* ---- dense ---------------------------------------------------------------------------- */
 

@@ -767,6 +767,19 @@ static pc_status pack(const builder *b, const data_layout *l, const class_index 
     return PC_OK;
 }
 
+/* Packs builders b[0, n) into out[0, n); rows name their files by the plan's paths. */
+static pc_status pack_from_plan(const split_plan *plan, const builder *const *b, const data_layout *l,
+                                const class_index *ci, dataset *const *out, int n, char *err, size_t errlen)
+{
+    int nfiles = split_plan_file_count(plan);
+    char **files = calloc((size_t)nfiles + 1, sizeof(char *));
+    pc_status s = files ? PC_OK : oom(err, errlen);
+    for (int i = 0; s == PC_OK && i < nfiles; i++) files[i] = (char *)split_plan_file_path(plan, i);
+    for (int i = 0; s == PC_OK && i < n; i++) s = pack(b[i], l, ci, files, out[i], err, errlen);
+    free(files);
+    return s;
+}
+
 /* ---- the layout --------------------------------------------------------------------------- */
 
 static pc_status layout_embeds(const train_config *c, data_layout *l, char *err, size_t errlen)
@@ -912,15 +925,8 @@ pc_status dataset_load(const train_config *cfg, MPI_Comm comm, data_layout *layo
     set_outputs(cfg, layout);
     class_index ci = {0};
     if (s == PC_OK) s = class_index_make(layout, &ci, err, errlen);
-    if (s == PC_OK) {
-        int nfiles = split_plan_file_count(plan);
-        char **files = calloc((size_t)nfiles + 1, sizeof(char *));
-        if (files == NULL) s = oom(err, errlen);
-        for (int i = 0; s == PC_OK && i < nfiles; i++) files[i] = (char *)split_plan_file_path(plan, i);
-        if (s == PC_OK) s = pack(&tb, layout, &ci, files, train, err, errlen);
-        if (s == PC_OK) s = pack(&vb, layout, &ci, files, val, err, errlen);
-        free(files);
-    }
+    if (s == PC_OK) s = pack_from_plan(plan, (const builder *[]){&tb, &vb}, layout, &ci, (dataset *[]){train, val}, 2,
+                                       err, errlen);
     stats->rows_read = tb.rows + vb.rows;
     stats->memory_bytes = tb.bytes + vb.bytes;
     class_index_free(&ci);
@@ -954,14 +960,7 @@ pc_status dataset_load_test(const train_config *cfg, const data_layout *layout, 
         s = read_segments(cfg, plan, 0, split_plan_segment_count(plan), layout, &tb, &none, 0, &bytes, err, errlen);
     class_index ci = {0};
     if (s == PC_OK) s = class_index_make(layout, &ci, err, errlen);
-    if (s == PC_OK) {
-        int nfiles = split_plan_file_count(plan);
-        char **files = calloc((size_t)nfiles + 1, sizeof(char *));
-        if (files == NULL) s = oom(err, errlen);
-        for (int i = 0; s == PC_OK && i < nfiles; i++) files[i] = (char *)split_plan_file_path(plan, i);
-        if (s == PC_OK) s = pack(&tb, layout, &ci, files, test, err, errlen);
-        free(files);
-    }
+    if (s == PC_OK) s = pack_from_plan(plan, (const builder *[]){&tb}, layout, &ci, (dataset *[]){test}, 1, err, errlen);
     class_index_free(&ci);
     builder_free(&tb);
     builder_free(&none);
