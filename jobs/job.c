@@ -429,7 +429,9 @@ static pc_status resolve_run_files(const ini *f, job_config *c, char *err, size_
     if (s == PC_OK) s = run_file(f, c, "run", "report", "report-", ".json", &c->report_path, err, errlen);
     if (s == PC_OK) s = run_file(f, c, "run", "metrics_textfile", NULL, "", &c->metrics_path, err, errlen);
     if (s == PC_OK) s = run_file(f, c, "run", "checkpoint_dir", ".checkpoint-", "", &c->checkpoint_dir, err, errlen);
-    if (s == PC_OK) s = ini_get_bool(f, "run", "checkpoint", true, &c->checkpoint, err, errlen);
+    const char *ck = ini_get(f, "run", "checkpoint", NULL);
+    c->checkpoint_auto = ck == NULL || strcmp(ck, "auto") == 0;
+    if (s == PC_OK && !c->checkpoint_auto) s = ini_get_bool(f, "run", "checkpoint", true, &c->checkpoint, err, errlen);
     return s;
 }
 

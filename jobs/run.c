@@ -383,6 +383,9 @@ static void checkpoint_key(const run_state *st, char hex[SHA256_HEX_BYTES])
  * it; every rank opens the dir. Collective. */
 static pc_status open_checkpoints(run_state *st, char *err, size_t errlen)
 {
+    /* auto: large inputs, or a --resume (which then reuses whatever an earlier run left) */
+    if (st->cfg->checkpoint_auto)
+        st->cfg->checkpoint = st->resume || split_plan_total_size(st->plan) >= JOB_CHECKPOINT_AUTO_BYTES;
     if (!st->cfg->checkpoint) {
         if (st->resume) return mpi_agree(pc_err(err, errlen, PC_ERR_USAGE, "--resume needs run.checkpoint = true"),
                                          st->comm, err, errlen);

@@ -40,7 +40,7 @@ for i in 0 1 2 3 4 5; do make_csv part$i.csv 1500 4 $((40 + i)); sed -i "2,\$s/^
 sed -i '20s/.*/id-bad,1,2/' part0.csv
 write_job r.ini small_softmax.onnx "part*.csv" tr "top_k = 2" "[input]" "bad_rows = skip"
 { echo "[model]"; echo "path = small_softmax.onnx"; echo "[input]"; echo "paths = part*.csv"; echo "bad_rows = skip";
-  echo "[output]"; echo "table = tr"; echo "top_k = 2"; echo "[run]"; echo "split_mb = 1"; } >r.ini
+  echo "[output]"; echo "table = tr"; echo "top_k = 2"; echo "[run]"; echo "split_mb = 1"; echo "checkpoint = true"; } >r.ini
 run_np 1 run r.ini --set output.table=clean && "$DUMP" clean >clean.txt && cp clean/rejects-r.jsonl clean-rejects.jsonl \
     || not_ok "resume: clean run" "$(cat "$TMP/err")"
 PRECAST_TEST_CRASH=mid_map:1 run_np 2 run r.ini; rc=$?
@@ -56,6 +56,14 @@ if run_np 2 run r.ini --resume && "$DUMP" tr >resumed.txt; then
 else
     not_ok "resume run" "$(cat "$TMP/err")"
 fi
+# run.checkpoint = auto (the default) checkpoints only inputs of 1 GiB or more: killed mid-map,
+# this small job leaves none, and --resume still works (it maps everything again).
+PRECAST_TEST_CRASH=mid_map:1 run_np 2 run r.ini --set run.checkpoint=auto --set output.table=tauto; rc=$?
+left=$(ls tauto/.checkpoint-r/*.pairs 2>/dev/null | wc -l)
+run_np 2 run r.ini --set run.checkpoint=auto --set output.table=tauto --resume; rc2=$?
+[ $rc != 0 ] && [ "$left" = 0 ] && [ $rc2 = 0 ] && [ -e tauto/CURRENT ] \
+    && ok "checkpoint = auto: a small input is not checkpointed; --resume maps it again" \
+    || not_ok "checkpoint auto" "exit $rc/$rc2, $left checkpoints: $(head -c 300 "$TMP/err")"
 # Checkpoints of another model are never reused.
 PRECAST_TEST_CRASH=mid_map:0 run_np 2 run r.ini --set output.table=tr2; rc=$?
 run_np 2 run r.ini --set output.table=tr2 --set model.path=small_logits.onnx --set output.head=softmax_topk --resume \
