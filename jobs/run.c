@@ -841,43 +841,48 @@ static pc_status unpack_shard(const char *p, int rank, shard_info *s)
 }
 
 /* Gathers every rank's shard_info on rank 0, in rank (= key) order. Collective. */
+/* Every rank gets every rank's shard_info (rank 0 writes them into the manifest; every rank
+ * finds its part of the diff from them). Collective. */
 static pc_status gather_shards(run_state *st, shard_info **out, char *err, size_t errlen)
 {
+    *out = NULL;
     int len = 0;
     char *mine = pack_shard(&st->shard, &len);
-    pc_status s = mine ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
-    int *lens = NULL, *displs = NULL;
+    int *lens = calloc((size_t)st->nranks, sizeof(int)), *displs = calloc((size_t)st->nranks, sizeof(int));
+    pc_status s = mine && lens && displs ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     char *all = NULL;
-    if (st->rank == 0) {
-        lens = calloc((size_t)st->nranks, sizeof(int));
-        displs = calloc((size_t)st->nranks, sizeof(int));
-    }
-    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, st->comm);
-    int64_t total = 0;
-    if (st->rank == 0) {
+    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
+        MPI_Allgather(&len, 1, MPI_INT, lens, 1, MPI_INT, st->comm);
+        int64_t total = 0;
         for (int r = 0; r < st->nranks; r++) {
             displs[r] = (int)total;
             total += lens[r];
         }
         all = malloc((size_t)total + 1);
+        s = all ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
     }
-    MPI_Gatherv(mine, len, MPI_BYTE, all, lens, displs, MPI_BYTE, 0, st->comm);
-    if (st->rank == 0) {
+    if (s == PC_OK && (s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
+        MPI_Allgatherv(mine, len, MPI_BYTE, all, lens, displs, MPI_BYTE, st->comm);
         *out = calloc((size_t)st->nranks, sizeof(shard_info));
         for (int r = 0; *out && r < st->nranks; r++)
             if (unpack_shard(all + displs[r], r, &(*out)[r]) != PC_OK)
                 s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
         if (*out == NULL) s = pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
+        s = mpi_agree(s, st->comm, err, errlen);
     }
     free(mine);
     free(lens);
     free(displs);
     free(all);
-    return mpi_agree(s, st->comm, err, errlen);
+    return s;
 }
 
-/* Rank 0 writes the manifest into staging and publishes the version. Collective. */
+static void shards_free(shard_info *shards, int n)
+{
+    for (int r = 0; shards && r < n; r++) shard_info_clear(&shards[r]);
+    free(shards);
+}
+
 /* Retention may remove another job's staging dir only if it is this job's own (we hold its
  * lock); other jobs' staging dirs may belong to a run in progress. */
 static bool staging_is_stale(const char *job, void *ctx)
@@ -886,56 +891,19 @@ static bool staging_is_stale(const char *job, void *ctx)
     return strcmp(job, st->cfg->name) == 0;
 }
 
-/* Rank r's part of the key space for the diff: from the first key of its shard to the first
- * key of the next non-empty shard (the first non-empty rank from the start, the last to the
- * end); empty when its shard is. The old version's keys fall into exactly one part. */
-typedef struct key_part {
-    char *keys;           /* every rank's first key, concatenated */
-    int *lens, *displs;   /* -1: that rank's shard is empty */
-} key_part;
-
-static void key_part_free(key_part *k)
+/* This rank's part of the key space for the diff: from the first key of its shard to the
+ * first key of the next non-empty shard (the first non-empty rank from the start, the last to
+ * the end); none when its shard is empty. The old version's keys fall into exactly one part. */
+static bool my_key_part(const run_state *st, const shard_info *shards, diff_range *out)
 {
-    free(k->keys);
-    free(k->lens);
-    free(k->displs);
-}
-
-static pc_status gather_first_keys(run_state *st, key_part *k, char *err, size_t errlen)
-{
-    int mine = st->shard.dir != NULL && st->shard.rows > 0 ? (int)st->shard.first_key_len : -1;
-    k->lens = calloc((size_t)st->nranks, sizeof(int));
-    k->displs = calloc((size_t)st->nranks, sizeof(int));
-    pc_status s = k->lens && k->displs ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((s = mpi_agree(s, st->comm, err, errlen)) != PC_OK) return s;
-    MPI_Allgather(&mine, 1, MPI_INT, k->lens, 1, MPI_INT, st->comm);
-    int *counts = calloc((size_t)st->nranks, sizeof(int));
-    int64_t total = 0;
-    for (int r = 0; counts && r < st->nranks; r++) {
-        k->displs[r] = (int)total;
-        counts[r] = k->lens[r] > 0 ? k->lens[r] : 0;
-        total += counts[r];
-    }
-    k->keys = malloc((size_t)total + 1);
-    s = counts && k->keys ? PC_OK : pc_err(err, errlen, PC_ERR_INTERNAL, "out of memory");
-    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK)
-        MPI_Allgatherv(st->shard.first_key, mine > 0 ? mine : 0, MPI_BYTE, k->keys, counts, k->displs, MPI_BYTE,
-                       st->comm);
-    free(counts);
-    return s;
-}
-
-/* This rank's range; false when it has none (its shard is empty). */
-static bool my_key_part(const run_state *st, const key_part *k, diff_range *out)
-{
-    if (k->lens[st->rank] < 0) return false;
+    if (shards[st->rank].rows == 0) return false;
     *out = (diff_range){0};
     bool first = true;
-    for (int r = 0; r < st->rank; r++) first = first && k->lens[r] < 0;
-    if (!first) out->lo = k->keys + k->displs[st->rank], out->lo_len = (size_t)k->lens[st->rank];
+    for (int r = 0; r < st->rank; r++) first = first && shards[r].rows == 0;
+    if (!first) out->lo = shards[st->rank].first_key, out->lo_len = shards[st->rank].first_key_len;
     for (int r = st->rank + 1; r < st->nranks; r++)
-        if (k->lens[r] >= 0) {
-            out->hi = k->keys + k->displs[r], out->hi_len = (size_t)k->lens[r];
+        if (shards[r].rows > 0) {
+            out->hi = shards[r].first_key, out->hi_len = shards[r].first_key_len;
             break;
         }
     return true;
@@ -979,32 +947,27 @@ done:
 /* Tonight's version against `previous`, every rank diffing its own key range (a serial diff
  * on rank 0 was a tenth of a two-rank run, and on a cluster would scan the whole table on one
  * node while the others wait). Collective; the merged diff lands on rank 0. */
-static pc_status diff_ranks(run_state *st, const char *previous, char *err, size_t errlen)
+static pc_status diff_ranks(run_state *st, const char *previous, const shard_info *shards, char *err, size_t errlen)
 {
-    key_part k = {0};
     table_diff mine = {0};
     diff_range range;
-    pc_status s = gather_first_keys(st, &k, err, errlen);
-    if (s == PC_OK) {
-        s = my_key_part(st, &k, &range)
-                ? diff_versions_range(st->cfg->table_dir, previous, st->staging, &range, &mine, err, errlen)
-                : diff_init(&mine, previous, err, errlen);
-        s = mpi_agree(s, st->comm, err, errlen);
-    }
-    if (s == PC_OK) s = merge_diffs(st, &mine, previous, err, errlen);
+    pc_status s = my_key_part(st, shards, &range)
+                      ? diff_versions_range(st->cfg->table_dir, previous, st->staging, &range, &mine, err, errlen)
+                      : diff_init(&mine, previous, err, errlen);
+    if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) s = merge_diffs(st, &mine, previous, err, errlen);
     if (mine.classes != NULL) diff_free(&mine);
-    key_part_free(&k);
     return s;
 }
 
 /* The diff against the previous version and output.max_changed's gate: over the gate, the
  * version stays staged and the run fails (65). Without a gate, a diff that cannot be made is a
  * warning. Collective (previous is the same on every rank). */
-static pc_status diff_and_gate(run_state *st, const char *previous, char *err, size_t errlen)
+static pc_status diff_and_gate(run_state *st, const char *previous, const shard_info *shards, char *err,
+                               size_t errlen)
 {
     if (!st->cfg->diff && st->cfg->max_changed < 0) return PC_OK;
     char why[PC_ERRLEN];
-    if (diff_ranks(st, previous, why, sizeof why) != PC_OK) {
+    if (diff_ranks(st, previous, shards, why, sizeof why) != PC_OK) {
         if (st->cfg->max_changed >= 0)
             return pc_err(err, errlen, PC_ERR_IO, "output.max_changed: cannot diff against %s: %s", previous, why);
         if (st->rank == 0) fprintf(stderr, "precast: warning: no diff against %s: %s\n", previous, why);
@@ -1252,12 +1215,15 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
     shard_info *shards = NULL;
     char previous[256] = "";
     pc_status s = gather_shards(st, &shards, err, errlen);
-    if (s != PC_OK) return s;
+    if (s != PC_OK) {
+        shards_free(shards, st->nranks);
+        return s;
+    }
     if (st->rank == 0) s = write_staging_manifest(st, checksum, shards, previous, sizeof previous, err, errlen);
     if (s == PC_OK && st->rank == 0) s = drift_write_outputs(st, err, errlen);
     if ((s = mpi_agree(s, st->comm, err, errlen)) == PC_OK) {
         MPI_Bcast(previous, sizeof previous, MPI_CHAR, 0, st->comm);
-        if (previous[0] != '\0') s = diff_and_gate(st, previous, err, errlen);
+        if (previous[0] != '\0') s = diff_and_gate(st, previous, shards, err, errlen);
         if (s == PC_OK && st->rank == 0) s = drift_gate(st, err, errlen);
         s = mpi_agree(s, st->comm, err, errlen);
     }
@@ -1273,9 +1239,8 @@ static pc_status publish(run_state *st, uint64_t checksum, char *err, size_t err
         if (s == PC_OK && table_retain(st->cfg->table_dir, st->cfg->keep_versions, staging_is_stale, st, NULL, 0,
                                        &removed, why, sizeof why) != PC_OK)
             fprintf(stderr, "precast: warning: retention: %s (the new version is published)\n", why);
-        for (int r = 0; r < st->nranks; r++) shard_info_clear(&shards[r]);
-        free(shards);
     }
+    shards_free(shards, st->nranks);
     return mpi_agree(s, st->comm, err, errlen);
 }
 

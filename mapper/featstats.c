@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mapper/map.h"
+
 /* Every float32 is m * 2^(k - 150) with m a signed integer of at most 24 bits and k in
  * [1, 254] (k = 1 for subnormals), so sums of floats are kept exactly as one int64 per k. */
 #define NEXP 256
@@ -92,14 +94,10 @@ struct featstats {
 
 /* ---- ids ---- */
 
+/* The run's own id hash: a training id and tonight's must key alike, so there is one definition. */
 uint64_t featstats_id_key(const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    return map_hash_id(s, len);
 }
 
 /* A key's home slot: the keys of integer columns are small consecutive numbers, so mix. */

@@ -91,6 +91,19 @@ print("%d added, %d top-1 changed, %d classes" % (a["keys_added"], a["top1_chang
 PYEOF
 ) && ok "diff split over 3 ranks equals the diff of 1 rank: $out" || not_ok "diff across ranks" "$out $(head -c 300 "$TMP/err")"
 
+# Ranks that plan different inputs (a file appearing or growing while they glob and stat) stop
+# the run before anything is mapped; `precast stats` plans its inputs the same way. An MPMD
+# launch gives the second rank another input.
+make_csv other.csv 500 4 5
+ASAN_OPTIONS=$MPI_ASAN_OPTIONS mpirun --oversubscribe -np 1 "$PRECAST" run job.ini --set output.table=tdiff : \
+    -np 1 "$PRECAST" run job.ini --set output.table=tdiff --set input.paths=other.csv >"$TMP/out" 2>"$TMP/err"; rc=$?
+[ $rc = 74 ] && grep -q "ranks see different input files or sizes" "$TMP/err" && [ ! -e tdiff/CURRENT ] \
+    && ok "ranks that see different inputs: 74, named, nothing published" || not_ok "plan mismatch" "exit $rc: $(head -c 300 "$TMP/err")"
+ASAN_OPTIONS=$MPI_ASAN_OPTIONS mpirun --oversubscribe -np 1 "$PRECAST" stats a.csv --job job.ini -o st.json : \
+    -np 1 "$PRECAST" stats other.csv --job job.ini -o st.json >"$TMP/out" 2>"$TMP/err"; rc=$?
+[ $rc = 74 ] && grep -q "ranks see different input files or sizes" "$TMP/err" && [ ! -e st.json ] \
+    && ok "precast stats: ranks that see different inputs: 74, nothing written" || not_ok "stats plan mismatch" "exit $rc: $(head -c 300 "$TMP/err")"
+
 # run --check validates without publishing; predict runs without a job file.
 run_np 1 run --check job.ini --set output.table=checked; rc=$?
 [ $rc = 0 ] && grep -q "ok: model .* loads (1 input), the first 1000 rows of 1 file map and predict" "$TMP/out" && [ ! -e checked/CURRENT ] \
