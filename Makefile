@@ -50,6 +50,8 @@ JOBS_OBJ    := $(call objs,$(JOBS_SRC))
 SERVER_OBJ  := $(call objs,$(SERVER_SRC))
 TRAINER_OBJ := $(call objs,$(TRAINER_SRC))
 MHD_LIBS    := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+# mapper/featstats reads and writes its statistics file with storage/json (parser and buffer).
+JSON_OBJ    := $(BUILD)/storage/json.o
 ALL_OBJ     := $(KERNELS_OBJ) $(MAPPER_OBJ) $(REDUCER_OBJ) $(STORAGE_OBJ) $(JOBS_OBJ) \
                $(TRAINER_OBJ)
 
@@ -82,19 +84,19 @@ $(BUILD)/tests/%.o: tests/%.c
 
 # Each unit test links its module and the modules below it.
 $(BIN)/test_kernels: $(BUILD)/tests/test_kernels.o $(KERNELS_OBJ)
-$(BIN)/test_mapper:  $(BUILD)/tests/test_mapper.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_mapper:  $(BUILD)/tests/test_mapper.o $(MAPPER_OBJ) $(JSON_OBJ) $(KERNELS_OBJ)
 # reducer/ and storage/ need only the status codes from kernels/.
 $(BIN)/test_reducer: $(BUILD)/tests/test_reducer.o $(REDUCER_OBJ) $(BUILD)/kernels/status.o
 $(BIN)/test_storage: $(BUILD)/tests/test_storage.o $(STORAGE_OBJ) $(BUILD)/kernels/status.o
-$(BIN)/test_head:    $(BUILD)/tests/test_head.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_head:    $(BUILD)/tests/test_head.o $(MAPPER_OBJ) $(JSON_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_onnx:    $(BUILD)/tests/test_onnx.o $(KERNELS_OBJ)
-$(BIN)/test_libsvm:  $(BUILD)/tests/test_libsvm.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_libsvm:  $(BUILD)/tests/test_libsvm.o $(MAPPER_OBJ) $(JSON_OBJ) $(KERNELS_OBJ)
 $(BIN)/test_jobs:    $(BUILD)/tests/test_jobs.o $(BUILD)/libprecast.a
 $(BIN)/test_ops:     $(BUILD)/tests/test_ops.o $(BUILD)/libprecast.a
 $(BIN)/test_resp:    $(BUILD)/tests/test_resp.o $(BUILD)/server/resp.o
 $(BIN)/test_memindex: $(BUILD)/tests/test_memindex.o $(BUILD)/server/memindex.o $(BUILD)/server/holder.o \
                      $(STORAGE_OBJ) $(BUILD)/kernels/status.o
-$(BIN)/test_numparse: $(BUILD)/tests/test_numparse.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/test_numparse: $(BUILD)/tests/test_numparse.o $(MAPPER_OBJ) $(JSON_OBJ) $(KERNELS_OBJ)
 # The training engine (issue 9): kernels' backward twins, and the net and optimisers alone
 # (not the rest of trainer/).
 $(BIN)/test_grad:    $(BUILD)/tests/test_grad.o $(KERNELS_OBJ)
@@ -186,7 +188,7 @@ check check-asan: $(BIN)/onnx_conformance
 
 # The C sides of `make bench`: forward pass, CSV parsing, table writes.
 $(BIN)/bench_forward: $(BUILD)/tests/bench_forward.o $(KERNELS_OBJ)
-$(BIN)/bench_parse: $(BUILD)/tests/bench_parse.o $(MAPPER_OBJ) $(KERNELS_OBJ)
+$(BIN)/bench_parse: $(BUILD)/tests/bench_parse.o $(MAPPER_OBJ) $(JSON_OBJ) $(KERNELS_OBJ)
 $(BIN)/bench_write: $(BUILD)/tests/bench_write.o $(BUILD)/libprecast.a
 $(BIN)/bench_%:
 	@mkdir -p $(dir $@)

@@ -1,6 +1,7 @@
 /*
- * json.h — private to storage/: a growable byte buffer with a JSON string writer, and a small
- * strict JSON parser (RFC 8259) into a tree, used for MANIFEST.json.
+ * json.h — a growable byte buffer with a JSON string writer, and a small strict JSON parser
+ * (RFC 8259) into a tree: storage/'s MANIFEST.json, and mapper/featstats' statistics file
+ * (json.c needs nothing but libc, so mapper/ may link it without the rest of storage/).
  *
  * The parser never trusts its input: it accepts only valid UTF-8 text, rejects unescaped
  * control characters, lone surrogates, leading zeros, trailing commas and trailing garbage,
