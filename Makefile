@@ -21,6 +21,14 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=
 LDFLAGS += $(SAN)
 LDLIBS  := -lleveldb -lz $(BLAS_LIBS) $(MPI_LIBS) -lm -lpthread
 
+# oneDNN's sgemm runs the wide dense layers of the forward pass (kernels/ops.c has the
+# measurements); `make ONEDNN=0` builds with OpenBLAS alone.
+ONEDNN ?= 1
+ifeq ($(ONEDNN),1)
+  CFLAGS += -DPRECAST_ONEDNN
+  LDLIBS += -ldnnl -lgomp
+endif
+
 ifeq ($(SANITIZE),1)
   BUILD := build-asan
   SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -42,6 +42,9 @@
 #include <string.h>
 
 #include <cblas.h>
+#ifdef PRECAST_ONEDNN
+#include <omp.h>
+#endif
 
 #include "kernels/onnx.h"
 #include "kernels/ops.h"
@@ -140,6 +143,7 @@ typedef struct step {
     void *pscratch;
     int64_t C, OC;           /* dense: widths */
     int64_t OCp;             /* dense: OC rounded up to 4, the width W is stored with */
+    int64_t Mfull;           /* dense: rows of its batch buffers once finalized, else 0 */
     int64_t axis, k;
     ops_act act;
     float alpha;
@@ -308,6 +312,9 @@ static pc_status step_run(model *m, const step *s, int64_t rows, char *err, size
         if (io != NULL && io->sp_set)
             ops_dense_sparse(o, io->sp_row_ptr, io->sp_cols, io->sp_vals, s->pw, s->pb, M,
                              s->OCp, s->act, s->alpha);
+        else if (s->Mfull > 0)
+            ops_dense_batch(o, in0->ptr, s->pw, s->pb, M, s->Mfull, s->C, s->OCp, s->act,
+                            s->alpha);
         else
             ops_dense(o, in0->ptr, s->pw, s->pb, M, s->C, s->OCp, s->w_oc_c, s->act, s->alpha);
         if (o != s->out[0].ptr) {
@@ -2539,6 +2546,9 @@ static int dense_finalize(comp *c)
             s->w = nw;
             s->w_oc_c = false;
         }
+        /* The rows its input and output buffers were planned for (what ops_dense_batch may
+         * run a GEMM over); constant folding ran dense steps before this, with ops_dense. */
+        s->Mfull = sh_count(&s->out[0].sh) / OC;
         if (OCp == OC) continue;
         if (s->b >= 0) {
             int nb = param_new(c, param_f(c, s->b), OC, 4);
@@ -2550,8 +2560,7 @@ static int dense_finalize(comp *c)
             c->b[nb].param = p;
             s->b = nb;
         }
-        int64_t M = sh_count(&s->out[0].sh) / OC;
-        if ((s->scratch = buf_new(c, (size_t)(M * OCp) * 4, NULL, false)) < 0) return -1;
+        if ((s->scratch = buf_new(c, (size_t)(s->Mfull * OCp) * 4, NULL, false)) < 0) return -1;
         s->OCp = OCp;
     }
     return 0;
@@ -2738,6 +2747,9 @@ pc_status model_load_bound(const void *bytes, size_t len, const char *name, int6
     /* One OpenBLAS thread: precast runs one MPI rank per core, so BLAS threads would only
      * oversubscribe them. Process-wide and idempotent, so setting it on every load is fine. */
     openblas_set_num_threads(1);
+#ifdef PRECAST_ONEDNN
+    omp_set_num_threads(1); /* oneDNN's sgemm threads through OpenMP (see ops.h) */
+#endif
 
     onnx_model *om = NULL;
     pc_status st = onnx_parse(bytes, len, name, &om, err, errlen);

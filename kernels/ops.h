@@ -11,8 +11,9 @@
  * ops_channel_affine accept out == in (the same pointer; never a partial overlap).
  * ops_dense and ops_topk require out not to overlap any input.
  *
- * Threads: ops_dense calls cblas_sgemm, which uses however many threads OpenBLAS was told to;
- * model_load sets one thread (one rank per core is the parallelism of precast).
+ * Threads: ops_dense calls cblas_sgemm, which uses however many threads OpenBLAS was told to,
+ * and ops_dense_batch oneDNN's sgemm, which uses OpenMP's; model_load sets one of each (one rank
+ * per core is the parallelism of precast).
  */
 #ifndef PRECAST_OPS_H
 #define PRECAST_OPS_H
@@ -37,6 +38,22 @@ void ops_dense(float *out, const float *in, const float *w, const float *bias,
                int64_t B, int64_t C, int64_t OC, bool w_oc_c, ops_act act, float alpha);
 void ops_dense_naive(float *out, const float *in, const float *w, const float *bias,
                      int64_t B, int64_t C, int64_t OC, bool w_oc_c, ops_act act, float alpha);
+
+/* Whether ops_dense_batch runs a layer of this shape (a batch buffer of B_full rows, W (C, OC))
+ * through oneDNN's sgemm rather than OpenBLAS's.  False when precast was built without oneDNN
+ * (make ONEDNN=0).  A rule fixed by measurement, not a timing at start-up, so that every rank
+ * and every run computes a layer the same way (see ops.c). */
+bool ops_dense_uses_onednn(int64_t B_full, int64_t C, int64_t OC);
+
+/* ops_dense with W (C, OC), for a layer of the forward pass whose batch buffers hold B_full
+ * rows of which the first B are this batch.  Through oneDNN the GEMM always runs over all
+ * B_full rows: its sgemm sums a row in an order that depends on how many rows the call has
+ * (one row is a gemv; K >= 1024 is blocked by the row count), and a row's result must not
+ * depend on how many rows shared its batch.  So rows B..B_full-1 of in are zeroed first
+ * (they are the buffer's own scratch), and the same rows of out are left undefined.
+ * REQUIRES: as ops_dense, and B <= B_full; in and out have B_full rows. */
+void ops_dense_batch(float *out, float *in, const float *w, const float *bias, int64_t B,
+                     int64_t B_full, int64_t C, int64_t OC, ops_act act, float alpha);
 
 /* out (B, N) = act(out (B, N) + bias (N)), in place; bias may be NULL. */
 void ops_bias_act(float *out, const float *bias, int64_t B, int64_t N, ops_act act, float alpha);

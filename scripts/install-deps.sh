@@ -7,7 +7,7 @@ PACKAGES="
   build-essential pkg-config make
   libopenmpi-dev openmpi-bin
   libleveldb-dev zlib1g-dev
-  libopenblas-dev
+  libopenblas-dev libdnnl-dev
   check
   python3 python3-numpy python3-onnx python3-torch python3-sklearn
   valgrind clang libclang-rt-14-dev

@@ -222,6 +222,64 @@ START_TEST(test_topk_by_hand)
 }
 END_TEST
 
+/* ---- ops_dense_batch: the forward pass's dense layer, batch-invariant ------------------------ */
+
+/* Runs ops_dense_batch on a batch buffer of Bfull rows whose first B rows are rows
+ * first..first+B-1 of x, the buffer's other rows filled with NaN (stale scratch), into out. */
+static void dense_batch_of(float *out, float *buf, const float *x, int64_t first, int64_t B,
+                           int64_t Bfull, const float *w, const float *bias, int64_t C, int64_t OC)
+{
+    for (int64_t i = 0; i < Bfull * C; i++) buf[i] = NAN;
+    memcpy(buf, x + first * C, (size_t)(B * C) * sizeof *buf);
+    ops_dense_batch(out, buf, w, bias, B, Bfull, C, OC, OPS_ACT_RELU, 0);
+}
+
+START_TEST(test_dense_batch_invariant)
+{
+    /* A row's result must be bit for bit the same whatever batch it shares and wherever in the
+     * batch it sits: the table may not depend on the rank count.  oneDNN's sgemm is not that
+     * by itself (one row takes a gemv; K = 1024 is blocked by the row count), so
+     * ops_dense_batch always runs the whole buffer.  The shapes take oneDNN when it is built
+     * in (the first two) and OpenBLAS (the third). */
+    static const int64_t shapes[3][3] = {{128, 1024, 1024}, {37, 300, 132}, {64, 64, 12}};
+#ifdef PRECAST_ONEDNN
+    ck_assert(ops_dense_uses_onednn(128, 1024, 1024) && ops_dense_uses_onednn(37, 300, 132));
+#endif
+    ck_assert(!ops_dense_uses_onednn(64, 64, 12));
+    for (int t = 0; t < 3; t++) {
+        int64_t Bfull = shapes[t][0], C = shapes[t][1], OC = shapes[t][2], rows = 3 * Bfull;
+        float *x = malloc((size_t)(rows * C) * 4), *w = malloc((size_t)(C * OC) * 4);
+        float *bias = malloc((size_t)OC * 4), *buf = malloc((size_t)(Bfull * C) * 4);
+        float *want = malloc((size_t)(rows * OC) * 4), *got = malloc((size_t)(Bfull * OC) * 4);
+        fill(x, rows * C, 2.0f);
+        fill(w, C * OC, 0.1f);
+        fill(bias, OC, 0.5f);
+        /* The reference: every row in a full batch at its first place. */
+        for (int64_t r = 0; r < rows; r += Bfull) {
+            dense_batch_of(got, buf, x, r, Bfull, Bfull, w, bias, C, OC);
+            memcpy(want + r * OC, got, (size_t)(Bfull * OC) * 4);
+        }
+        float *naive = malloc((size_t)(rows * OC) * 4);
+        ops_dense_naive(naive, x, w, bias, rows, C, OC, false, OPS_ACT_RELU, 0);
+        char what[64];
+        snprintf(what, sizeof what, "dense_batch %lldx%lldx%lld/naive", (long long)Bfull,
+                 (long long)C, (long long)OC);
+        expect_close(want, naive, rows * OC, 1e-4, what);
+        static const int64_t firsts[] = {0, 1, 5, 50};
+        static const int64_t sizes[] = {1, 2, 3, 7, 31, 1000};
+        for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++)
+            for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+                int64_t first = firsts[f], B = sizes[k] < Bfull ? sizes[k] : Bfull; /* first + B <= rows */
+                dense_batch_of(got, buf, x, first, B, Bfull, w, bias, C, OC);
+                ck_assert_msg(memcmp(got, want + first * OC, (size_t)(B * OC) * 4) == 0,
+                              "%s: rows %lld..%lld in a batch of %lld differ from a full batch",
+                              what, (long long)first, (long long)(first + B - 1), (long long)B);
+            }
+        free(x), free(w), free(bias), free(buf), free(want), free(got), free(naive);
+    }
+}
+END_TEST
+
 /* ---- ops: fast against naive on random data ------------------------------------------------ */
 
 START_TEST(test_fast_vs_naive)
@@ -1118,6 +1176,7 @@ int main(void)
     tcase_add_test(ops, test_elementwise_by_hand);
     tcase_add_test(ops, test_topk_by_hand);
     tcase_add_test(ops, test_fast_vs_naive);
+    tcase_add_test(ops, test_dense_batch_invariant);
     tcase_add_test(ops, test_nd_kernels);
     tcase_add_test(ops, test_sparse_kernel);
     tcase_add_test(ops, test_softmax_properties);
