@@ -170,7 +170,8 @@ static pc_status load_model(run_state *st, char *err, size_t errlen)
  * starts. Collective. */
 static pc_status plan_splits(run_state *st, char *err, size_t errlen)
 {
-    split_options opts = {.nparts = st->nranks, .split_bytes = st->cfg->split_mb << 20};
+    split_options opts = {.nparts = st->nranks, .split_bytes = st->cfg->split_mb << 20,
+                          .segments_per_part = SPLIT_SEGMENTS_PER_PART};
     return work_plan_splits(st->comm, (const char *const *)st->cfg->input_patterns, st->cfg->ninputs, &opts,
                             &st->plan, err, errlen);
 }

@@ -76,7 +76,8 @@ static pc_status skip_row(void *ctx, int32_t file, int64_t line, int64_t offset,
 /* Plans the byte ranges over the ranks and resolves record starts (as precast run). Collective. */
 static pc_status plan(stats_state *st, char *err, size_t errlen)
 {
-    split_options opts = {.nparts = st->nranks, .split_bytes = st->cfg->split_mb << 20};
+    split_options opts = {.nparts = st->nranks, .split_bytes = st->cfg->split_mb << 20,
+                          .segments_per_part = SPLIT_SEGMENTS_PER_PART};
     return work_plan_splits(st->comm, (const char *const *)st->cfg->input_patterns, st->cfg->ninputs, &opts,
                             &st->plan, err, errlen);
 }

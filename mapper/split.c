@@ -262,6 +262,11 @@ pc_status split_plan_create_opts(const char *const *patterns, int npatterns,
                             (long long)cuts[k], (long long)p->total);
         }
     }
+    if (st == PC_OK && opts->segments_per_part > 0 && p->split_bytes > 0) {
+        int64_t want = p->total / ((int64_t)nparts * opts->segments_per_part);
+        if (want < SPLIT_MIN_BYTES) want = SPLIT_MIN_BYTES;
+        if (want < p->split_bytes) p->split_bytes = want;
+    }
     if (st == PC_OK) st = build_segments(p, cuts, err, errlen);
     if (st != PC_OK) {
         split_plan_free(p);

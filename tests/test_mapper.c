@@ -1095,6 +1095,46 @@ START_TEST(test_split_bytes_layout)
 }
 END_TEST
 
+/* segments_per_part: segments shrink below split_bytes until each part has about that many,
+ * but not below SPLIT_MIN_BYTES, and never grow past split_bytes.  The files are sparse (a
+ * plan only stats them), so a gigabyte costs nothing. */
+START_TEST(test_split_segments_per_part)
+{
+    char dir[4096], path[4200], err[PC_ERRLEN];
+    make_tmpdir(dir, sizeof dir, "mapper");
+    snprintf(path, sizeof path, "%s/big.csv", dir);
+    static const struct {
+        int64_t size, split;
+        int nparts;
+        int64_t want_split;
+    } cases[] = {
+        {(int64_t)1 << 30, (int64_t)64 << 20, 2, (int64_t)16 << 20}, /* 1 GiB / (2 x 32) */
+        {(int64_t)1 << 30, (int64_t)8 << 20, 2, (int64_t)8 << 20},   /* already smaller */
+        {(int64_t)100 << 20, (int64_t)64 << 20, 2, SPLIT_MIN_BYTES},  /* the floor */
+        {(int64_t)100 << 20, 1 << 20, 2, 1 << 20},                    /* under the floor: kept */
+        {(int64_t)64 << 30, (int64_t)64 << 20, 4, (int64_t)64 << 20}, /* the cap */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ck_assert(fd >= 0 && ftruncate(fd, cases[i].size) == 0);
+        close(fd);
+        const char *pats[] = {"big.csv"};
+        split_options o = {.nparts = cases[i].nparts, .split_bytes = cases[i].split,
+                           .segments_per_part = SPLIT_SEGMENTS_PER_PART};
+        split_plan *p;
+        ck_assert_msg(split_plan_create_opts(pats, 1, dir, &o, &p, err, sizeof err) == PC_OK,
+                      "%s", err);
+        ck_assert_int_eq(split_plan_split_bytes(p), cases[i].want_split);
+        int64_t S = cases[i].want_split, per = (cases[i].size / cases[i].nparts + S - 1) / S;
+        for (int k = 0; k < cases[i].nparts; k++)
+            ck_assert_int_eq(split_plan_part_first(p, k + 1) - split_plan_part_first(p, k), per);
+        check_layout(p);
+        split_plan_free(p);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
 /* Every split size from 1 byte to past the total, with several numbers of counting parts
  * and reader buffers (all combinations for the small sizes, a rotation of them above —
  * valgrind's time): the same records, errors and lines as one whole reading. */
@@ -1740,6 +1780,7 @@ static Suite *mapper_suite(void)
     tcase_add_test(tc, test_split_count_random);
     tcase_add_test(tc, test_glob);
     tcase_add_test(tc, test_split_bytes_layout);
+    tcase_add_test(tc, test_split_segments_per_part);
     tcase_add_test(tc, test_split_bytes_every_size);
     tcase_add_test(tc, test_split_bytes_random);
     suite_add_tcase(s, tc);
