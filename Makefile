@@ -36,6 +36,10 @@ ifeq ($(SANITIZE),1)
 else
   BUILD := build
 endif
+# Objects compiled with and without oneDNN differ, so the OpenBLAS-only build has its own tree.
+ifneq ($(ONEDNN),1)
+  BUILD := $(BUILD)-openblas
+endif
 BIN := $(BUILD)/bin
 
 KERNELS_SRC := $(wildcard kernels/*.c)
@@ -167,12 +171,13 @@ install: $(BIN)/precast $(BUILD)/libprecast.a
 	    >$(DESTDIR)$(PREFIX)/lib/pkgconfig/precast.pc
 
 clean:
-	rm -rf build build-asan build-clang bin
+	rm -rf build build-asan build-clang build-openblas build-asan-openblas bin
 
 help:
 	@echo "make            build bin/precast and build/libprecast.a"
 	@echo "make check      unit and integration tests (ends with 'N passed, N failed')"
 	@echo "make check-asan the same tests built with ASan + UBSan"
+	@echo "make ONEDNN=0   any target, built with OpenBLAS alone (in build-openblas/)"
 	@echo "make check-valgrind  unit tests and a one-rank job under valgrind"
 	@echo "make demo       example model and data, the example job under mpirun, lookups"
 	@echo "make bench      issue 7's table: forward, end to end, parse, write, scaling beside their baselines"

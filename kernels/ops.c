@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/map.h" /* MAP: element-wise loops that GCC -O2 vectorises */
@@ -62,34 +63,78 @@ void ops_dense(float *out, const float *in, const float *w, const float *bias,
  *   256   256    10      71.8    50.0       256    64    32     114.1   110.7
  *
  * oneDNN wins by 5-30 % from 128 output columns up, whatever K and M; below that OpenBLAS ties
- * or wins.  (W transposed, as PyTorch stores it, is slower for both.) */
-bool ops_dense_uses_onednn(int64_t B_full, int64_t C, int64_t OC)
+ * or wins.  (W transposed, as PyTorch stores it, is slower for both.)  Only measured with
+ * AVX-512, so other CPUs keep OpenBLAS. */
+#ifdef PRECAST_ONEDNN
+static bool onednn_gemm(float *out, const float *in, const float *w, int64_t rows, int64_t C,
+                        int64_t OC)
+{
+    return dnnl_sgemm('N', 'N', rows, OC, C, 1.0f, in, C, w, OC, 0.0f, out, OC) == dnnl_success;
+}
+
+/* The trial run at load: B_full copies of one pseudo-random row through the layer must give
+ * B_full identical rows.  oneDNN computes some places in a batch with other kernels than the
+ * rest, summing in another order, on some CPUs and for some row counts (its AVX2 kernels
+ * here: 33, 37 and 44 rows of K = 300, N = 132, but not 36 or 48), and a row's result must
+ * not depend on where it falls.  One GEMM of the real shape; false if it cannot be run. */
+bool ops_dense_onednn_rows_agree(int64_t B_full, int64_t C, int64_t OC, const float *w)
+{
+    float *x = malloc((size_t)(B_full * C) * sizeof *x);
+    float *y = malloc((size_t)(B_full * OC) * sizeof *y);
+    bool ok = x != NULL && y != NULL;
+    if (ok) {
+        uint32_t r = 0x9e3779b9u;
+        for (int64_t c = 0; c < C; c++) {
+            r = r * 1664525u + 1013904223u;
+            x[c] = (float)(int32_t)r * 0x1p-31f; /* in [-1, 1) */
+        }
+        for (int64_t b = 1; b < B_full; b++) memcpy(x + b * C, x, (size_t)C * sizeof *x);
+        ok = onednn_gemm(y, x, w, B_full, C, OC);
+        for (int64_t b = 1; ok && b < B_full; b++)
+            ok = memcmp(y + b * OC, y, (size_t)OC * sizeof *y) == 0;
+    }
+    free(x);
+    free(y);
+    return ok;
+}
+#else
+bool ops_dense_onednn_rows_agree(int64_t B_full, int64_t C, int64_t OC, const float *w)
+{
+    (void)B_full, (void)C, (void)OC, (void)w;
+    return false;
+}
+#endif
+
+bool ops_dense_onednn_suits(int64_t B_full, int64_t C, int64_t OC, const float *w)
 {
 #ifdef PRECAST_ONEDNN
-    return B_full > 0 && C > 0 && OC >= 128 && B_full <= INT32_MAX && C <= INT32_MAX &&
-           OC <= INT32_MAX;
+    if (B_full < 2 || C < 1 || OC < 128 || B_full > INT32_MAX || C > INT32_MAX || OC > INT32_MAX)
+        return false;
+    if ((dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core)
+        return false;
+    return ops_dense_onednn_rows_agree(B_full, C, OC, w);
 #else
-    (void)B_full, (void)C, (void)OC;
+    (void)B_full, (void)C, (void)OC, (void)w;
     return false;
 #endif
 }
 
 void ops_dense_batch(float *out, float *in, const float *w, const float *bias, int64_t B,
-                     int64_t B_full, int64_t C, int64_t OC, ops_act act, float alpha)
+                     int64_t B_full, int64_t C, int64_t OC, bool onednn, ops_act act,
+                     float alpha)
 {
 #ifdef PRECAST_ONEDNN
-    if (B > 0 && ops_dense_uses_onednn(B_full, C, OC)) {
+    if (onednn && B > 0) {
         if (B < B_full) memset(in + B * C, 0, (size_t)((B_full - B) * C) * sizeof *in);
-        if (dnnl_sgemm('N', 'N', B_full, OC, C, 1.0f, in, C, w, OC, 0.0f, out, OC) ==
-            dnnl_success) {
+        if (onednn_gemm(out, in, w, B_full, C, OC)) {
             if (bias != NULL || act != OPS_ACT_NONE) ops_bias_act(out, bias, B, OC, act, alpha);
             return;
         }
-        /* oneDNN refuses only arguments it cannot take (checked above) or fails to allocate
-         * its packing buffers; OpenBLAS then computes the same layer. */
+        /* oneDNN fails only when it cannot allocate its packing buffers; OpenBLAS then
+         * computes the same layer. */
     }
 #endif
-    (void)B_full;
+    (void)B_full, (void)onednn;
     ops_dense(out, in, w, bias, B, C, OC, false, act, alpha);
 }
 
