@@ -6,9 +6,10 @@
 #   data:   1,000,000 rows x 64 features (scripts/make_bench_data.py) and the model kinds of
 #           scripts/make_bench_models.py (wide, embed, items), each exported from the very
 #           PyTorch module the baseline runs (scripts/bench_torch.py)
-#   forward: build/bin/bench_forward (one thread) beside cblas_sgemm alone at each dense
-#           layer's shapes (the bound), at every batch size in BENCH_BATCHES; the fastest is
-#           used for the rest and is reported (jobs default to it: run.batch_rows)
+#   forward: build/bin/bench_forward (one thread; the fastest of 2 passes, as PyTorch gets)
+#           beside cblas_sgemm alone at each dense layer's shapes (the bound), at every
+#           batch size in BENCH_BATCHES; the fastest is used for the rest and is reported
+#           (jobs default to it: run.batch_rows)
 #   PyTorch: its best set-up — torch.inference_mode(), OPENBLAS_NUM_THREADS = threads, glibc
 #           malloc tuned to keep its buffers, OMP_WAIT_POLICY=PASSIVE, best batch of 1024/4096
 #   parse:  build/bin/bench_parse (precast's CSV path, strtof, strtod; one thread)
@@ -49,7 +50,7 @@ row() {
 # ---- forward pass: batch sweep, then the bound and PyTorch ----
 best_batch=1024 best_fwd=0
 for b in $BATCHES; do
-    f=$(build/bin/bench_forward "$OUT/bench.onnx" "$b" 300000 | field '^forward: .* ([0-9]+) rows/s.*')
+    f=$(build/bin/bench_forward "$OUT/bench.onnx" "$b" 300000 2 | field '^forward: .* ([0-9]+) rows/s.*')
     log "forward, batch $b: $f rows/s"
     if [ "$f" -gt "$best_fwd" ]; then best_fwd=$f best_batch=$b; fi
 done
@@ -61,7 +62,7 @@ log "fastest batch: $best_batch"
 forward_of() {
     local kind=$1 rows=$2 out f bound b best=0 best_bound=0 best_b=$best_batch; shift 2
     for b in "${@:-$best_batch}"; do
-        out=$(build/bin/bench_forward "$OUT/$kind.onnx" "$b" "$rows")
+        out=$(build/bin/bench_forward "$OUT/$kind.onnx" "$b" "$rows" 2)
         echo "$out" | sed "s/^/  $kind batch $b: /" >&2
         f=$(echo "$out" | field '^forward: .* ([0-9]+) rows/s.*')
         bound=$(echo "$out" | field '^sgemm bound: .* ([0-9]+) rows/s.*')
