@@ -144,7 +144,7 @@ typedef struct step {
     int64_t C, OC;           /* dense: widths */
     int64_t OCp;             /* dense: OC rounded up to 4, the width W is stored with */
     int64_t Mfull;           /* dense: rows of its batch buffers once finalized, else 0 */
-    bool onednn;             /* dense: ops_dense_onednn_suits, once finalized */
+    ops_gemm gemm;           /* dense: ops_dense_choose's answer, once finalized */
     int64_t axis, k;
     ops_act act;
     float alpha;
@@ -314,7 +314,7 @@ static pc_status step_run(model *m, const step *s, int64_t rows, char *err, size
             ops_dense_sparse(o, io->sp_row_ptr, io->sp_cols, io->sp_vals, s->pw, s->pb, M,
                              s->OCp, s->act, s->alpha);
         else if (s->Mfull > 0)
-            ops_dense_batch(o, in0->ptr, s->pw, s->pb, M, s->Mfull, s->C, s->OCp, s->onednn,
+            ops_dense_batch(o, in0->ptr, s->pw, s->pb, M, s->Mfull, s->C, s->OCp, s->gemm,
                             s->act, s->alpha);
         else
             ops_dense(o, in0->ptr, s->pw, s->pb, M, s->C, s->OCp, s->w_oc_c, s->act, s->alpha);
@@ -2550,7 +2550,8 @@ static int dense_finalize(comp *c)
         /* The rows its input and output buffers were planned for (what ops_dense_batch may
          * run a GEMM over); constant folding ran dense steps before this, with ops_dense. */
         s->Mfull = sh_count(&s->out[0].sh) / OC;
-        s->onednn = ops_dense_onednn_suits(s->Mfull, K, OCp, param_f(c, s->w));
+        s->gemm = ops_dense_choose(s->Mfull, K, OCp, param_f(c, s->w));
+        desc_append(s, " [%s]", ops_gemm_name(s->gemm));
         if (OCp == OC) continue;
         if (s->b >= 0) {
             int nb = param_new(c, param_f(c, s->b), OC, 4);

@@ -63,21 +63,80 @@ void ops_dense(float *out, const float *in, const float *w, const float *bias,
  *   256   256    10      71.8    50.0       256    64    32     114.1   110.7
  *
  * oneDNN wins by 5-30 % from 128 output columns up, whatever K and M; below that OpenBLAS ties
- * or wins.  (W transposed, as PyTorch stores it, is slower for both.)  Only measured with
- * AVX-512, so other CPUs keep OpenBLAS. */
-#ifdef PRECAST_ONEDNN
-static bool onednn_gemm(float *out, const float *in, const float *w, int64_t rows, int64_t C,
-                        int64_t OC)
+ * or wins.  (W transposed, as PyTorch stores it, is slower for both.)  Restricted to their
+ * AVX2 kernels (OPENBLAS_CORETYPE=Haswell, DNNL_MAX_CPU_ISA=AVX2) both reach 105-108 at the
+ * large shapes, so the same rule stands there.
+ *
+ * Neither library promises that a row's result is the same in every batch, and a table must
+ * not depend on how rows were batched or how many ranks ran.  What was seen here: both sum a
+ * row in an order that depends on the number of rows in the call (OpenBLAS's small-matrix
+ * kernel for 37 rows of K = 300, N = 132; oneDNN's gemv for one row, its K blocking for
+ * K = 1024), and on some CPUs in an order that depends on the row's place in the batch
+ * (OpenBLAS's Haswell and Zen kernels for 4 of 64 rows of K = 64, N = 12; oneDNN's AVX2
+ * kernels for 33, 37 or 44 rows of K = 300, N = 132, but not 36 or 48).  So every call spans
+ * the whole batch buffer, and ops_dense_choose tries each library on the layer at load. */
+
+static const char *const gemm_names[] = {"row by row", "OpenBLAS", "oneDNN"};
+
+const char *ops_gemm_name(ops_gemm g)
 {
-    return dnnl_sgemm('N', 'N', rows, OC, C, 1.0f, in, C, w, OC, 0.0f, out, OC) == dnnl_success;
+    return g >= OPS_GEMM_ROWWISE && g <= OPS_GEMM_ONEDNN ? gemm_names[g] : "?";
 }
 
-/* The trial run at load: B_full copies of one pseudo-random row through the layer must give
- * B_full identical rows.  oneDNN computes some places in a batch with other kernels than the
- * rest, summing in another order, on some CPUs and for some row counts (its AVX2 kernels
- * here: 33, 37 and 44 rows of K = 300, N = 132, but not 36 or 48), and a row's result must
- * not depend on where it falls.  One GEMM of the real shape; false if it cannot be run. */
-bool ops_dense_onednn_rows_agree(int64_t B_full, int64_t C, int64_t OC, const float *w)
+/* out (B, OC) = in (B, C) . W (C, OC), every row on its own: each output is the sum over c in
+ * order of in * w, as separate multiplies and adds (no fused multiply-add), so a row comes
+ * out the same in any batch at any place.  Four rows go through each block of 64 columns at
+ * a time, which keeps the block of W in cache.  Several times slower than a BLAS: the
+ * fallback for a CPU where neither library passes the trial. */
+static void dense_rowwise(float *out, const float *in, const float *w, int64_t B, int64_t C,
+                          int64_t OC)
+{
+    enum { ROWS = 4, COLS = 64 };
+    for (int64_t j0 = 0; j0 < OC; j0 += COLS) {
+        int64_t nj = OC - j0 < COLS ? OC - j0 : COLS;
+        for (int64_t b0 = 0; b0 < B; b0 += ROWS) {
+            int64_t nb = B - b0 < ROWS ? B - b0 : ROWS;
+            float acc[ROWS][COLS] = {{0}};
+            for (int64_t c = 0; c < C; c++) {
+                const float *wc = w + c * OC + j0;
+                for (int64_t r = 0; r < nb; r++) {
+                    const float a = in[(b0 + r) * C + c];
+                    for (int64_t j = 0; j < nj; j++) {
+                        const float p = a * wc[j]; /* its own statement: never contracted */
+                        acc[r][j] += p;
+                    }
+                }
+            }
+            for (int64_t r = 0; r < nb; r++)
+                memcpy(out + (b0 + r) * OC + j0, acc[r], (size_t)nj * sizeof *out);
+        }
+    }
+}
+
+/* out = in . W over `rows` rows through g; false if the library failed (oneDNN, when it
+ * cannot allocate its packing buffers). */
+static bool gemm_rows(ops_gemm g, float *out, const float *in, const float *w, int64_t rows,
+                      int64_t C, int64_t OC)
+{
+    switch (g) {
+    case OPS_GEMM_ONEDNN:
+#ifdef PRECAST_ONEDNN
+        return dnnl_sgemm('N', 'N', rows, OC, C, 1.0f, in, C, w, OC, 0.0f, out, OC) ==
+               dnnl_success;
+#else
+        return false;
+#endif
+    case OPS_GEMM_OPENBLAS:
+        ops_dense(out, in, w, NULL, rows, C, OC, false, OPS_ACT_NONE, 0);
+        return true;
+    case OPS_GEMM_ROWWISE:
+        dense_rowwise(out, in, w, rows, C, OC);
+        return true;
+    }
+    return false;
+}
+
+bool ops_dense_rows_agree(ops_gemm g, int64_t B_full, int64_t C, int64_t OC, const float *w)
 {
     float *x = malloc((size_t)(B_full * C) * sizeof *x);
     float *y = malloc((size_t)(B_full * OC) * sizeof *y);
@@ -89,7 +148,7 @@ bool ops_dense_onednn_rows_agree(int64_t B_full, int64_t C, int64_t OC, const fl
             x[c] = (float)(int32_t)r * 0x1p-31f; /* in [-1, 1) */
         }
         for (int64_t b = 1; b < B_full; b++) memcpy(x + b * C, x, (size_t)C * sizeof *x);
-        ok = onednn_gemm(y, x, w, B_full, C, OC);
+        ok = gemm_rows(g, y, x, w, B_full, C, OC);
         for (int64_t b = 1; ok && b < B_full; b++)
             ok = memcmp(y + b * OC, y, (size_t)OC * sizeof *y) == 0;
     }
@@ -97,45 +156,35 @@ bool ops_dense_onednn_rows_agree(int64_t B_full, int64_t C, int64_t OC, const fl
     free(y);
     return ok;
 }
-#else
-bool ops_dense_onednn_rows_agree(int64_t B_full, int64_t C, int64_t OC, const float *w)
-{
-    (void)B_full, (void)C, (void)OC, (void)w;
-    return false;
-}
-#endif
 
-bool ops_dense_onednn_suits(int64_t B_full, int64_t C, int64_t OC, const float *w)
+ops_gemm ops_dense_choose(int64_t B_full, int64_t C, int64_t OC, const float *w)
 {
+    ops_gemm order[2] = {OPS_GEMM_OPENBLAS, OPS_GEMM_ONEDNN};
 #ifdef PRECAST_ONEDNN
-    if (B_full < 2 || C < 1 || OC < 128 || B_full > INT32_MAX || C > INT32_MAX || OC > INT32_MAX)
-        return false;
-    if ((dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core)
-        return false;
-    return ops_dense_onednn_rows_agree(B_full, C, OC, w);
+    bool dnnl_ok = B_full <= INT32_MAX && C <= INT32_MAX && OC <= INT32_MAX;
+    if (OC >= 128) order[0] = OPS_GEMM_ONEDNN, order[1] = OPS_GEMM_OPENBLAS;
 #else
-    (void)B_full, (void)C, (void)OC, (void)w;
-    return false;
+    bool dnnl_ok = false;
 #endif
+    if (B_full < 2 || C < 1) return OPS_GEMM_OPENBLAS; /* one row: always alone in its call */
+    for (int i = 0; i < 2; i++) {
+        bool can = order[i] != OPS_GEMM_ONEDNN || dnnl_ok;
+        if (can && ops_dense_rows_agree(order[i], B_full, C, OC, w)) return order[i];
+    }
+    return OPS_GEMM_ROWWISE;
 }
 
 void ops_dense_batch(float *out, float *in, const float *w, const float *bias, int64_t B,
-                     int64_t B_full, int64_t C, int64_t OC, bool onednn, ops_act act,
+                     int64_t B_full, int64_t C, int64_t OC, ops_gemm g, ops_act act,
                      float alpha)
 {
-#ifdef PRECAST_ONEDNN
-    if (onednn && B > 0) {
-        if (B < B_full) memset(in + B * C, 0, (size_t)((B_full - B) * C) * sizeof *in);
-        if (onednn_gemm(out, in, w, B_full, C, OC)) {
-            if (bias != NULL || act != OPS_ACT_NONE) ops_bias_act(out, bias, B, OC, act, alpha);
-            return;
-        }
-        /* oneDNN fails only when it cannot allocate its packing buffers; OpenBLAS then
-         * computes the same layer. */
-    }
-#endif
-    (void)B_full, (void)onednn;
-    ops_dense(out, in, w, bias, B, C, OC, false, act, alpha);
+    if (B <= 0) return;
+    int64_t rows = g == OPS_GEMM_ROWWISE ? B : B_full;
+    if (B < rows) memset(in + B * C, 0, (size_t)((rows - B) * C) * sizeof *in);
+    /* oneDNN out of memory for its packing buffers: the same layer, row by row (right to
+     * float rounding, but not bit for bit what oneDNN gives the other batches). */
+    if (!gemm_rows(g, out, in, w, rows, C, OC)) dense_rowwise(out, in, w, B, C, OC);
+    if (bias != NULL || act != OPS_ACT_NONE) ops_bias_act(out, bias, B, OC, act, alpha);
 }
 
 void ops_dense_naive(float *out, const float *in, const float *w, const float *bias,

@@ -3,7 +3,7 @@
  *
  * Style of llm.c: every kernel takes its output first, then its inputs, then sizes, with the
  * shape of every tensor in a comment; sizes are int64_t; nothing allocates (but the load-time
- * ops_dense_onednn_suits); nothing fails
+ * ops_dense_choose); nothing fails
  * (the compiler in model.c checks every shape before a plan may call a kernel).
  * Every kernel has a `_naive` twin written as plain loops in double precision: the tests
  * compare the two, and the naive twin is the reference, not the fast one.
@@ -40,28 +40,37 @@ void ops_dense(float *out, const float *in, const float *w, const float *bias,
 void ops_dense_naive(float *out, const float *in, const float *w, const float *bias,
                      int64_t B, int64_t C, int64_t OC, bool w_oc_c, ops_act act, float alpha);
 
-/* Whether a dense layer with batch buffers of B_full rows and W (C, OC) is to run on oneDNN's
- * sgemm rather than OpenBLAS's (ops.c has the measurements): built with oneDNN (not make
- * ONEDNN=0), a CPU with AVX-512, OC >= 128, and a trial GEMM on w showing that oneDNN
- * computes every place in such a batch alike.  Decided once per layer at load, never timed,
- * so that every rank and every run computes a layer the same way.  Allocates and frees
- * B_full * (C + OC) floats for the trial. */
-bool ops_dense_onednn_suits(int64_t B_full, int64_t C, int64_t OC, const float *w);
-/* The trial behind ops_dense_onednn_suits on its own, for tests that force other kernels of
- * oneDNN on it: true if B_full copies of one row give B_full identical rows.  False without
- * oneDNN. */
-bool ops_dense_onednn_rows_agree(int64_t B_full, int64_t C, int64_t OC, const float *w);
+/* Who computes a dense layer's GEMM in the forward pass (ops_dense_batch). */
+typedef enum ops_gemm {
+    OPS_GEMM_ROWWISE = 0, /* precast's own row-by-row loops: slow, alike at every place */
+    OPS_GEMM_OPENBLAS,    /* cblas_sgemm */
+    OPS_GEMM_ONEDNN       /* dnnl_sgemm (not in make ONEDNN=0 builds) */
+} ops_gemm;
+
+/* "row by row", "OpenBLAS", "oneDNN". */
+const char *ops_gemm_name(ops_gemm g);
+
+/* Chooses, once per layer at load, who computes a dense layer with batch buffers of B_full
+ * rows and W (C, OC): oneDNN first from 128 outputs up and OpenBLAS first below (ops.c has the
+ * measurements), each taken only if its trial on w passes (ops_dense_rows_agree), and the
+ * row-by-row loops if neither does.  Never timed, so every rank and every run computes a layer
+ * the same way.  Allocates and frees B_full * (C + OC) floats per trial. */
+ops_gemm ops_dense_choose(int64_t B_full, int64_t C, int64_t OC, const float *w);
+
+/* The trial: B_full copies of one pseudo-random row through g with W (C, OC) give B_full
+ * identical rows, i.e. g computes every place of such a batch alike.  False also if g cannot
+ * run (oneDNN not built in, or out of memory). */
+bool ops_dense_rows_agree(ops_gemm g, int64_t B_full, int64_t C, int64_t OC, const float *w);
 
 /* ops_dense with W (C, OC), for a layer of the forward pass whose batch buffers hold B_full
- * rows of which the first B are this batch; onednn is ops_dense_onednn_suits' answer for it.
- * Through oneDNN the GEMM always runs over all B_full rows: its sgemm sums a row in an order
- * that depends on how many rows the call has (one row is a gemv; K >= 1024 is blocked by the
- * row count), and a row's result must not depend on how many rows shared its batch.  So rows
- * B..B_full-1 of in are zeroed first (they are the buffer's own scratch), and the same rows
- * of out are left undefined.
+ * rows of which the first B are this batch, computed by g (ops_dense_choose's answer).  A
+ * BLAS GEMM always spans all B_full rows, because both libraries sum a row in an order that
+ * depends on how many rows the call has, and a row's result must not depend on how many rows
+ * shared its batch: rows B..B_full-1 of in are zeroed first (the buffer's own scratch), and
+ * the same rows of out are left undefined.
  * REQUIRES: as ops_dense, and B <= B_full; in and out have B_full rows. */
 void ops_dense_batch(float *out, float *in, const float *w, const float *bias, int64_t B,
-                     int64_t B_full, int64_t C, int64_t OC, bool onednn, ops_act act,
+                     int64_t B_full, int64_t C, int64_t OC, ops_gemm g, ops_act act,
                      float alpha);
 
 /* out (B, N) = act(out (B, N) + bias (N)), in place; bias may be NULL. */

@@ -224,60 +224,60 @@ END_TEST
 
 /* ---- ops_dense_batch: the forward pass's dense layer, batch-invariant ------------------------ */
 
-/* Runs ops_dense_batch on a batch buffer of Bfull rows whose first B rows are rows
+/* Runs ops_dense_batch through g on a batch buffer of Bfull rows whose first B rows are rows
  * first..first+B-1 of x, the buffer's other rows filled with NaN (stale scratch), into out. */
 static void dense_batch_of(float *out, float *buf, const float *x, int64_t first, int64_t B,
                            int64_t Bfull, const float *w, const float *bias, int64_t C,
-                           int64_t OC, bool onednn)
+                           int64_t OC, ops_gemm g)
 {
     for (int64_t i = 0; i < Bfull * C; i++) buf[i] = NAN;
     memcpy(buf, x + first * C, (size_t)(B * C) * sizeof *buf);
-    ops_dense_batch(out, buf, w, bias, B, Bfull, C, OC, onednn, OPS_ACT_RELU, 0);
+    ops_dense_batch(out, buf, w, bias, B, Bfull, C, OC, g, OPS_ACT_RELU, 0);
 }
 
 START_TEST(test_dense_batch_invariant)
 {
     /* A row's result must be bit for bit the same whatever batch it shares and wherever in the
-     * batch it sits: the table may not depend on the rank count.  oneDNN's sgemm is not that
-     * by itself (one row takes a gemv; K = 1024 is blocked by the row count; some CPUs' kernels
-     * treat some places apart), so ops_dense_batch always runs the whole buffer, and
-     * ops_dense_onednn_suits tries the shape first.  The first two shapes take oneDNN where it
-     * is built in and the CPU has AVX-512 (not under valgrind, which hides AVX-512); the
-     * third always takes OpenBLAS. */
+     * batch it sits: the table may not depend on the rank count.  Neither BLAS is that by
+     * itself (ops.c lists what was seen), so ops_dense_batch always runs the whole buffer and
+     * ops_dense_choose tries each library on the shape first.  Each shape is checked through
+     * the chosen library and through the row-by-row fallback, which must always pass. */
     static const int64_t shapes[3][3] = {{128, 1024, 128}, {37, 300, 132}, {64, 64, 12}};
     for (int t = 0; t < 3; t++) {
         int64_t Bfull = shapes[t][0], C = shapes[t][1], OC = shapes[t][2], rows = 3 * Bfull;
         float *x = malloc((size_t)(rows * C) * 4), *w = malloc((size_t)(C * OC) * 4);
         float *bias = malloc((size_t)OC * 4), *buf = malloc((size_t)(Bfull * C) * 4);
         float *want = malloc((size_t)(rows * OC) * 4), *got = malloc((size_t)(Bfull * OC) * 4);
+        float *naive = malloc((size_t)(rows * OC) * 4);
         fill(w, C * OC, 0.1f);
-        bool onednn = ops_dense_onednn_suits(Bfull, C, OC, w);
-        printf("dense_batch %lldx%lldx%lld          %s\n", (long long)Bfull, (long long)C,
-               (long long)OC, onednn ? "oneDNN" : "OpenBLAS");
-        if (t == 2) ck_assert(!onednn);
         fill(x, rows * C, 2.0f);
         fill(bias, OC, 0.5f);
-        /* The reference: every row in a full batch at its first place. */
-        for (int64_t r = 0; r < rows; r += Bfull) {
-            dense_batch_of(got, buf, x, r, Bfull, Bfull, w, bias, C, OC, onednn);
-            memcpy(want + r * OC, got, (size_t)(Bfull * OC) * 4);
-        }
-        float *naive = malloc((size_t)(rows * OC) * 4);
         ops_dense_naive(naive, x, w, bias, rows, C, OC, false, OPS_ACT_RELU, 0);
-        char what[64];
-        snprintf(what, sizeof what, "dense_batch %lldx%lldx%lld/naive", (long long)Bfull,
-                 (long long)C, (long long)OC);
-        expect_close(want, naive, rows * OC, 1e-4, what);
-        static const int64_t firsts[] = {0, 1, 5, 50};
-        static const int64_t sizes[] = {1, 2, 3, 7, 31, 1000};
-        for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++)
-            for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-                int64_t first = firsts[f], B = sizes[k] < Bfull ? sizes[k] : Bfull; /* first + B <= rows */
-                dense_batch_of(got, buf, x, first, B, Bfull, w, bias, C, OC, onednn);
-                ck_assert_msg(memcmp(got, want + first * OC, (size_t)(B * OC) * 4) == 0,
-                              "%s: rows %lld..%lld in a batch of %lld differ from a full batch",
-                              what, (long long)first, (long long)(first + B - 1), (long long)B);
+        ck_assert(ops_dense_rows_agree(OPS_GEMM_ROWWISE, Bfull, C, OC, w));
+        const ops_gemm by[2] = {ops_dense_choose(Bfull, C, OC, w), OPS_GEMM_ROWWISE};
+        for (int k = 0; k < 2; k++) {
+            ops_gemm g = by[k];
+            /* The reference: every row in a full batch at its first place. */
+            for (int64_t r = 0; r < rows; r += Bfull) {
+                dense_batch_of(got, buf, x, r, Bfull, Bfull, w, bias, C, OC, g);
+                memcpy(want + r * OC, got, (size_t)(Bfull * OC) * 4);
             }
+            char what[80];
+            snprintf(what, sizeof what, "dense_batch %lldx%lldx%lld %s", (long long)Bfull,
+                     (long long)C, (long long)OC, ops_gemm_name(g));
+            expect_close(want, naive, rows * OC, 1e-4, what);
+            static const int64_t firsts[] = {0, 1, 5, 50};
+            static const int64_t sizes[] = {1, 2, 3, 7, 31, 1000};
+            for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++)
+                for (size_t n = 0; n < sizeof sizes / sizeof *sizes; n++) {
+                    int64_t first = firsts[f], B = sizes[n] < Bfull ? sizes[n] : Bfull;
+                    dense_batch_of(got, buf, x, first, B, Bfull, w, bias, C, OC, g);
+                    ck_assert_msg(memcmp(got, want + first * OC, (size_t)(B * OC) * 4) == 0,
+                                  "%s: rows %lld..%lld in a batch of %lld differ from a full "
+                                  "batch", what, (long long)first, (long long)(first + B - 1),
+                                  (long long)B);
+                }
+        }
         free(x), free(w), free(bias), free(buf), free(want), free(got), free(naive);
     }
 }
@@ -285,7 +285,7 @@ END_TEST
 
 START_TEST(test_onednn_trial)
 {
-    /* The trial must catch a CPU whose oneDNN kernels treat some places of a batch apart.
+    /* The trial must catch a CPU whose kernels treat some places of a batch apart.
      * Restricted to AVX2, oneDNN's sgemm does that here for 37 rows of K = 300, N = 132 (and
      * not for 48).  DNNL_MAX_CPU_ISA is read once per process, so this needs Check's fork per
      * test (not valgrind's CK_FORK=no, nor a CPU without AVX2, nor make ONEDNN=0). */
@@ -298,13 +298,15 @@ START_TEST(test_onednn_trial)
     setenv("DNNL_MAX_CPU_ISA", "AVX2", 1);
     float *w = malloc(300 * 132 * 4);
     fill(w, 300 * 132, 0.1f);
-    ck_assert_msg(!ops_dense_onednn_rows_agree(37, 300, 132, w),
+    ck_assert_msg(!ops_dense_rows_agree(OPS_GEMM_ONEDNN, 37, 300, 132, w),
                   "the trial passed 37 rows on oneDNN's AVX2 kernels, which differ by place");
-    ck_assert(ops_dense_onednn_rows_agree(48, 300, 132, w));
+    ck_assert(ops_dense_rows_agree(OPS_GEMM_ONEDNN, 48, 300, 132, w));
+    ck_assert(ops_dense_choose(37, 300, 132, w) != OPS_GEMM_ONEDNN);
     printf("oneDNN trial                 37 rows refused, 48 accepted (AVX2 kernels)\n");
     free(w);
 #else
-    ck_assert(!ops_dense_onednn_suits(256, 256, 256, NULL));
+    float w[4] = {1, 2, 3, 4};
+    ck_assert(!ops_dense_rows_agree(OPS_GEMM_ONEDNN, 2, 1, 4, w));
 #endif
 }
 END_TEST
