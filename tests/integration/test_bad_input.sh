@@ -75,6 +75,11 @@ expect "missing job file" 66 "nojob\.ini" run nojob.ini
     && ok "inspect lists ops and parameters" || not_ok "inspect" "$(cat inspect.txt)"
 "$PRECAST" inspect unsupported_op.onnx >/dev/null 2>err.txt; rc=$?
 [ $rc = 78 ] && grep -q "Conv" err.txt && ok "inspect refuses an unsupported op (78)" || not_ok "inspect unsupported" "exit $rc $(cat err.txt)"
+"$PRECAST" inspect small_softmax.onnx --batch 64 >inspect.txt 2>&1 && grep -q "batches of 64 rows" inspect.txt \
+    && grep -Eq "dense .*\[(OpenBLAS|oneDNN|row by row)\]" inspect.txt \
+    && ok "inspect --batch 64 plans for 64 rows and names each dense layer's library" || not_ok "inspect --batch" "$(cat inspect.txt)"
+"$PRECAST" inspect small_softmax.onnx --batch 0 >/dev/null 2>err.txt; rc=$?
+[ $rc = 64 ] && grep -q -- "--batch" err.txt && ok "inspect --batch 0 exits 64 naming the option" || not_ok "inspect --batch 0" "exit $rc $(cat err.txt)"
 
 # output.duplicates = first | last: the row that comes first / last in input order wins,
 # whatever order the shuffle delivered them in; the others are counted as dropped.
