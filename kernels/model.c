@@ -144,7 +144,8 @@ typedef struct step {
     int64_t C, OC;           /* dense: widths */
     int64_t OCp;             /* dense: OC rounded up to 4, the width W is stored with */
     int64_t Mfull;           /* dense: rows of its batch buffers once finalized, else 0 */
-    ops_gemm gemm;           /* dense: ops_dense_choose's answer, once finalized */
+    ops_gemm gemm;           /* dense: ops_dense_choose's answer, once planned */
+    ops_fused_dense *fused;  /* dense on oneDNN: its fused layer, or NULL; owned */
     int64_t axis, k;
     ops_act act;
     float alpha;
@@ -313,6 +314,8 @@ static pc_status step_run(model *m, const step *s, int64_t rows, char *err, size
         if (io != NULL && io->sp_set)
             ops_dense_sparse(o, io->sp_row_ptr, io->sp_cols, io->sp_vals, s->pw, s->pb, M,
                              s->OCp, s->act, s->alpha);
+        else if (s->fused != NULL && ops_fused_dense_run(s->fused, o, in0->ptr, M))
+            break; /* oneDNN's fused layer wrote o; OCp == OC on oneDNN (see plan_dense) */
         else if (s->Mfull > 0)
             ops_dense_batch(o, in0->ptr, s->pw, s->pb, M, s->Mfull, s->C, s->OCp, s->gemm,
                             s->act, s->alpha);
@@ -2550,8 +2553,6 @@ static int dense_finalize(comp *c)
         /* The rows its input and output buffers were planned for (what ops_dense_batch may
          * run a GEMM over); constant folding ran dense steps before this, with ops_dense. */
         s->Mfull = sh_count(&s->out[0].sh) / OC;
-        s->gemm = ops_dense_choose(s->Mfull, K, OCp, param_f(c, s->w));
-        desc_append(s, " [%s]", ops_gemm_name(s->gemm));
         if (OCp == OC) continue;
         if (s->b >= 0) {
             int nb = param_new(c, param_f(c, s->b), OC, 4);
@@ -2567,6 +2568,34 @@ static int dense_finalize(comp *c)
         s->OCp = OCp;
     }
     return 0;
+}
+
+/* The most bytes of weights a model keeps twice for oneDNN's fused layers (its packed copy
+ * beside the plan's): half of the 64 MiB that a rank may hold beyond the model and memory_mb.
+ * Larger layers gain least from fusing (bias and ReLU are a smaller share of their time). */
+#define FUSED_WEIGHTS_BUDGET ((int64_t)32 << 20)
+
+/* Who computes each dense layer (ops_dense_choose), once the plan's buffers and parameters
+ * are where they stay: the trial runs on the final weights.  A layer on oneDNN whose output
+ * needs no padding also gets oneDNN's fused matmul (bias and activation in its kernel), in
+ * plan order while FUSED_WEIGHTS_BUDGET lasts, if that passes the trial too; otherwise it
+ * stays on ops_dense_batch. */
+static void plan_dense(model *m)
+{
+    int64_t packed = 0;
+    for (int i = 0; i < m->n_step; i++) {
+        step *s = &m->steps[i];
+        if (s->kind != ST_DENSE || s->Mfull <= 0) continue;
+        s->gemm = ops_dense_choose(s->Mfull, s->C, s->OCp, s->pw);
+        int64_t bytes = s->C * s->OC * (int64_t)sizeof(float);
+        bool fuse = s->gemm == OPS_GEMM_ONEDNN && s->OCp == s->OC &&
+                    packed + bytes <= FUSED_WEIGHTS_BUDGET;
+        if (fuse)
+            s->fused = ops_fused_dense_new(s->Mfull, s->C, s->OC, s->pw, s->pb, s->act, s->alpha);
+        if (s->fused != NULL) packed += bytes;
+        desc_append(s, " [%s", ops_gemm_name(s->gemm));
+        desc_append(s, "%s]", s->fused != NULL ? ", fused" : "");
+    }
 }
 
 /* Inputs whose rows may come as a CSR batch: 2-D float, batch first, read only as the left
@@ -2729,7 +2758,9 @@ static int compile(comp *c)
     double total = 0.0;
     for (int64_t i = 0; i < c->ns; i++) total += c->s[i].flops;
     m->flops = total / (double)m->batch_rows;
-    return layout_block(c);
+    if (layout_block(c) < 0) return -1;
+    plan_dense(m);
+    return 0;
 }
 
 pc_status model_load(const void *bytes, size_t len, const char *name, int64_t batch_rows,
@@ -2847,7 +2878,10 @@ void model_close(model *m)
         free(m->out[i].batch_sym);
     }
     for (int i = 0; i < m->n_ops; i++) free(m->ops[i].op);
-    for (int i = 0; m->steps != NULL && i < m->n_step; i++) free(m->steps[i].in);
+    for (int i = 0; m->steps != NULL && i < m->n_step; i++) {
+        free(m->steps[i].in);
+        ops_fused_dense_free(m->steps[i].fused);
+    }
     free(m->in);
     free(m->out);
     free(m->ops);

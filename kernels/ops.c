@@ -136,17 +136,23 @@ static bool gemm_rows(ops_gemm g, float *out, const float *in, const float *w, i
     return false;
 }
 
+/* The row the trials repeat: C pseudo-random values in [-1, 1), the same at every load. */
+static void trial_row(float *x, int64_t C)
+{
+    uint32_t r = 0x9e3779b9u;
+    for (int64_t c = 0; c < C; c++) {
+        r = r * 1664525u + 1013904223u;
+        x[c] = (float)(int32_t)r * 0x1p-31f;
+    }
+}
+
 bool ops_dense_rows_agree(ops_gemm g, int64_t B_full, int64_t C, int64_t OC, const float *w)
 {
     float *x = malloc((size_t)(B_full * C) * sizeof *x);
     float *y = malloc((size_t)(B_full * OC) * sizeof *y);
     bool ok = x != NULL && y != NULL;
     if (ok) {
-        uint32_t r = 0x9e3779b9u;
-        for (int64_t c = 0; c < C; c++) {
-            r = r * 1664525u + 1013904223u;
-            x[c] = (float)(int32_t)r * 0x1p-31f; /* in [-1, 1) */
-        }
+        trial_row(x, C);
         for (int64_t b = 1; b < B_full; b++) memcpy(x + b * C, x, (size_t)C * sizeof *x);
         ok = gemm_rows(g, y, x, w, B_full, C, OC);
         for (int64_t b = 1; ok && b < B_full; b++)
@@ -186,6 +192,167 @@ void ops_dense_batch(float *out, float *in, const float *w, const float *bias, i
     if (!gemm_rows(g, out, in, w, rows, C, OC)) dense_rowwise(out, in, w, B, C, OC);
     if (bias != NULL || act != OPS_ACT_NONE) ops_bias_act(out, bias, B, OC, act, alpha);
 }
+
+/* ---- oneDNN's matmul primitive with bias and activation fused ---------------------------- */
+
+#ifdef PRECAST_ONEDNN
+struct ops_fused_dense {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, weights, bias, dst; /* weights and bias: oneDNN's own copies */
+    int64_t B_full, C, OC;
+};
+
+void ops_fused_dense_free(ops_fused_dense *f)
+{
+    if (f == NULL) return;
+    dnnl_memory_destroy(f->src);
+    dnnl_memory_destroy(f->weights);
+    dnnl_memory_destroy(f->bias);
+    dnnl_memory_destroy(f->dst);
+    dnnl_primitive_destroy(f->prim);
+    dnnl_stream_destroy(f->stream);
+    dnnl_engine_destroy(f->engine);
+    free(f);
+}
+
+/* Copies W (C, OC) into f->weights, in the layout the primitive asked for. */
+static dnnl_status_t fused_pack_weights(ops_fused_dense *f, const dnnl_memory_desc_t *want,
+                                        const float *w)
+{
+    dnnl_memory_desc_t plain;
+    dnnl_memory_t from = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_status_t st = dnnl_memory_desc_init_by_tag(&plain, 2, (dnnl_dims_t){f->C, f->OC},
+                                                    dnnl_f32, dnnl_ab);
+    if (st == dnnl_success) st = dnnl_memory_create(&from, &plain, f->engine, (void *)w);
+    if (st == dnnl_success) st = dnnl_memory_create(&f->weights, want, f->engine, DNNL_MEMORY_ALLOCATE);
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(&rpd, &plain, f->engine, want, f->engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&reorder, rpd);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, f->weights}};
+        st = dnnl_primitive_execute(reorder, f->stream, 2, args);
+    }
+    if (st == dnnl_success) st = dnnl_stream_wait(f->stream);
+    dnnl_primitive_destroy(reorder);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_memory_destroy(from);
+    return st;
+}
+
+/* The primitive with its attributes (the activation as a post-op) and its memories. */
+static dnnl_status_t fused_build(ops_fused_dense *f, const float *w, const float *bias,
+                                 ops_act act, float alpha)
+{
+    dnnl_memory_desc_t src_md, w_md, bias_md, dst_md;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t post = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_engine_create(&f->engine, dnnl_cpu, 0);
+    if (st == dnnl_success) st = dnnl_stream_create(&f->stream, f->engine, dnnl_stream_default_flags);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_tag(&src_md, 2, (dnnl_dims_t){f->B_full, f->C}, dnnl_f32, dnnl_ab);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_tag(&w_md, 2, (dnnl_dims_t){f->C, f->OC}, dnnl_f32,
+                                          dnnl_format_tag_any);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_tag(&bias_md, 2, (dnnl_dims_t){1, f->OC}, dnnl_f32, dnnl_ab);
+    if (st == dnnl_success)
+        st = dnnl_memory_desc_init_by_tag(&dst_md, 2, (dnnl_dims_t){f->B_full, f->OC}, dnnl_f32, dnnl_ab);
+    if (st == dnnl_success)
+        st = dnnl_matmul_desc_init(&md, &src_md, &w_md, bias != NULL ? &bias_md : NULL, &dst_md);
+    if (st == dnnl_success) st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success && act != OPS_ACT_NONE) {
+        st = dnnl_post_ops_create(&post);
+        if (st == dnnl_success)
+            st = dnnl_post_ops_append_eltwise(post, 1.0f, dnnl_eltwise_relu,
+                                              act == OPS_ACT_LEAKY_RELU ? alpha : 0.0f, 0.0f);
+        if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, post);
+    }
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&pd, &md, attr, f->engine, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_create(&f->prim, pd);
+    if (st == dnnl_success)
+        st = fused_pack_weights(f, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), w);
+    if (st == dnnl_success && bias != NULL) {
+        st = dnnl_memory_create(&f->bias, &bias_md, f->engine, DNNL_MEMORY_ALLOCATE);
+        void *p = NULL;
+        if (st == dnnl_success) st = dnnl_memory_get_data_handle(f->bias, &p);
+        if (st == dnnl_success) memcpy(p, bias, (size_t)f->OC * sizeof *bias);
+    }
+    /* src and dst point at the batch buffers, set at each run. */
+    if (st == dnnl_success) st = dnnl_memory_create(&f->src, &src_md, f->engine, DNNL_MEMORY_NONE);
+    if (st == dnnl_success) st = dnnl_memory_create(&f->dst, &dst_md, f->engine, DNNL_MEMORY_NONE);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_post_ops_destroy(post);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+bool ops_fused_dense_run(ops_fused_dense *f, float *out, float *in, int64_t B)
+{
+    if (B < f->B_full) memset(in + B * f->C, 0, (size_t)((f->B_full - B) * f->C) * sizeof *in);
+    if (dnnl_memory_set_data_handle(f->src, in) != dnnl_success ||
+        dnnl_memory_set_data_handle(f->dst, out) != dnnl_success)
+        return false;
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, f->src}, {DNNL_ARG_WEIGHTS, f->weights},
+                               {DNNL_ARG_DST, f->dst}, {DNNL_ARG_BIAS, f->bias}};
+    if (dnnl_primitive_execute(f->prim, f->stream, f->bias != NULL ? 4 : 3, args) != dnnl_success)
+        return false;
+    return dnnl_stream_wait(f->stream) == dnnl_success;
+}
+
+/* The trial of ops_dense_rows_agree, through the fused layer. */
+static bool fused_rows_agree(ops_fused_dense *f)
+{
+    float *x = malloc((size_t)(f->B_full * f->C) * sizeof *x);
+    float *y = malloc((size_t)(f->B_full * f->OC) * sizeof *y);
+    bool ok = x != NULL && y != NULL;
+    if (ok) {
+        trial_row(x, f->C);
+        for (int64_t b = 1; b < f->B_full; b++) memcpy(x + b * f->C, x, (size_t)f->C * sizeof *x);
+        ok = ops_fused_dense_run(f, y, x, f->B_full);
+        for (int64_t b = 1; ok && b < f->B_full; b++)
+            ok = memcmp(y + b * f->OC, y, (size_t)f->OC * sizeof *y) == 0;
+    }
+    free(x);
+    free(y);
+    return ok;
+}
+
+ops_fused_dense *ops_fused_dense_new(int64_t B_full, int64_t C, int64_t OC, const float *w,
+                                     const float *bias, ops_act act, float alpha)
+{
+    if (B_full < 2 || C < 1 || OC < 1) return NULL;
+    ops_fused_dense *f = calloc(1, sizeof *f);
+    if (f == NULL) return NULL;
+    *f = (ops_fused_dense){.B_full = B_full, .C = C, .OC = OC};
+    if (fused_build(f, w, bias, act, alpha) != dnnl_success || !fused_rows_agree(f)) {
+        ops_fused_dense_free(f);
+        return NULL;
+    }
+    return f;
+}
+#else
+ops_fused_dense *ops_fused_dense_new(int64_t B_full, int64_t C, int64_t OC, const float *w,
+                                     const float *bias, ops_act act, float alpha)
+{
+    (void)B_full, (void)C, (void)OC, (void)w, (void)bias, (void)act, (void)alpha;
+    return NULL;
+}
+bool ops_fused_dense_run(ops_fused_dense *f, float *out, float *in, int64_t B)
+{
+    (void)f, (void)out, (void)in, (void)B;
+    return false;
+}
+void ops_fused_dense_free(ops_fused_dense *f)
+{
+    (void)f;
+}
+#endif
 
 void ops_dense_naive(float *out, const float *in, const float *w, const float *bias,
                      int64_t B, int64_t C, int64_t OC, bool w_oc_c, ops_act act, float alpha)

@@ -224,15 +224,23 @@ END_TEST
 
 /* ---- ops_dense_batch: the forward pass's dense layer, batch-invariant ------------------------ */
 
-/* Runs ops_dense_batch through g on a batch buffer of Bfull rows whose first B rows are rows
+/* A dense layer as the forward pass runs it: oneDNN's fused layer if f, else ops_dense_batch
+ * through g, with bias and ReLU. */
+typedef struct dense_way {
+    ops_gemm g;
+    ops_fused_dense *f;
+} dense_way;
+
+/* Runs the layer on a batch buffer of Bfull rows whose first B rows are rows
  * first..first+B-1 of x, the buffer's other rows filled with NaN (stale scratch), into out. */
 static void dense_batch_of(float *out, float *buf, const float *x, int64_t first, int64_t B,
                            int64_t Bfull, const float *w, const float *bias, int64_t C,
-                           int64_t OC, ops_gemm g)
+                           int64_t OC, dense_way way)
 {
     for (int64_t i = 0; i < Bfull * C; i++) buf[i] = NAN;
     memcpy(buf, x + first * C, (size_t)(B * C) * sizeof *buf);
-    ops_dense_batch(out, buf, w, bias, B, Bfull, C, OC, g, OPS_ACT_RELU, 0);
+    if (way.f != NULL) ck_assert(ops_fused_dense_run(way.f, out, buf, B));
+    else ops_dense_batch(out, buf, w, bias, B, Bfull, C, OC, way.g, OPS_ACT_RELU, 0);
 }
 
 START_TEST(test_dense_batch_invariant)
@@ -255,31 +263,71 @@ START_TEST(test_dense_batch_invariant)
         ops_dense_naive(naive, x, w, bias, rows, C, OC, false, OPS_ACT_RELU, 0);
         ck_assert(ops_dense_rows_agree(OPS_GEMM_ROWWISE, Bfull, C, OC, w));
         const ops_gemm by[2] = {ops_dense_choose(Bfull, C, OC, w), OPS_GEMM_ROWWISE};
-        for (int k = 0; k < 2; k++) {
-            ops_gemm g = by[k];
+        /* k = 2: oneDNN's fused layer, where it builds and passes its trial. */
+        ops_fused_dense *fused = ops_fused_dense_new(Bfull, C, OC, w, bias, OPS_ACT_RELU, 0);
+        for (int k = 0; k < 3; k++) {
+            ops_gemm g = by[k < 2 ? k : 0];
+            if (k == 2 && fused == NULL) break;
+            dense_way way = {g, k == 2 ? fused : NULL};
             /* The reference: every row in a full batch at its first place. */
             for (int64_t r = 0; r < rows; r += Bfull) {
-                dense_batch_of(got, buf, x, r, Bfull, Bfull, w, bias, C, OC, g);
+                dense_batch_of(got, buf, x, r, Bfull, Bfull, w, bias, C, OC, way);
                 memcpy(want + r * OC, got, (size_t)(Bfull * OC) * 4);
             }
             char what[80];
             snprintf(what, sizeof what, "dense_batch %lldx%lldx%lld %s", (long long)Bfull,
-                     (long long)C, (long long)OC, ops_gemm_name(g));
+                     (long long)C, (long long)OC, k == 2 ? "oneDNN fused" : ops_gemm_name(g));
             expect_close(want, naive, rows * OC, 1e-4, what);
             static const int64_t firsts[] = {0, 1, 5, 50};
             static const int64_t sizes[] = {1, 2, 3, 7, 31, 1000};
             for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++)
                 for (size_t n = 0; n < sizeof sizes / sizeof *sizes; n++) {
                     int64_t first = firsts[f], B = sizes[n] < Bfull ? sizes[n] : Bfull;
-                    dense_batch_of(got, buf, x, first, B, Bfull, w, bias, C, OC, g);
+                    dense_batch_of(got, buf, x, first, B, Bfull, w, bias, C, OC, way);
                     ck_assert_msg(memcmp(got, want + first * OC, (size_t)(B * OC) * 4) == 0,
                                   "%s: rows %lld..%lld in a batch of %lld differ from a full "
                                   "batch", what, (long long)first, (long long)(first + B - 1),
                                   (long long)B);
                 }
         }
+        ops_fused_dense_free(fused);
         free(x), free(w), free(bias), free(buf), free(want), free(got), free(naive);
     }
+}
+END_TEST
+
+START_TEST(test_fused_dense_acts)
+{
+    /* oneDNN's fused layer against the naive dense, for each activation it fuses, with and
+     * without bias, in a partial batch.  Skipped where it is not built (make ONEDNN=0). */
+    enum { B_FULL = 64, B = 45, C = 100, OC = 128 };
+    float *x = malloc(B_FULL * C * 4), *w = malloc(C * OC * 4), *bias = malloc(OC * 4);
+    float *got = malloc(B_FULL * OC * 4), *want = malloc(B * OC * 4);
+    fill(x, B_FULL * C, 2.0f);
+    fill(w, C * OC, 0.1f);
+    fill(bias, OC, 0.5f);
+    static const ops_act acts[3] = {OPS_ACT_NONE, OPS_ACT_RELU, OPS_ACT_LEAKY_RELU};
+    for (int a = 0; a < 3; a++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            const float *b = with_bias ? bias : NULL;
+            ops_fused_dense *f = ops_fused_dense_new(B_FULL, C, OC, w, b, acts[a], 0.05f);
+            if (f == NULL) {
+                printf("fused dense                  not built (no oneDNN)\n");
+                goto out;
+            }
+            float *in = malloc(B_FULL * C * 4);
+            memcpy(in, x, B_FULL * C * 4);
+            ck_assert(ops_fused_dense_run(f, got, in, B));
+            ops_dense_naive(want, x, w, b, B, C, OC, false, acts[a], 0.05f);
+            char what[64];
+            snprintf(what, sizeof what, "fused act=%d bias=%d/naive", a, with_bias);
+            expect_close(got, want, B * OC, 1e-5, what);
+            for (int64_t i = B * C; i < B_FULL * C; i++) ck_assert(in[i] == 0.0f);
+            free(in);
+            ops_fused_dense_free(f);
+        }
+out:
+    free(x), free(w), free(bias), free(got), free(want);
 }
 END_TEST
 
@@ -302,6 +350,7 @@ START_TEST(test_onednn_trial)
                   "the trial passed 37 rows on oneDNN's AVX2 kernels, which differ by place");
     ck_assert(ops_dense_rows_agree(OPS_GEMM_ONEDNN, 48, 300, 132, w));
     ck_assert(ops_dense_choose(37, 300, 132, w) != OPS_GEMM_ONEDNN);
+    ck_assert(ops_fused_dense_new(37, 300, 132, w, NULL, OPS_ACT_NONE, 0) == NULL);
     printf("oneDNN trial                 37 rows refused, 48 accepted (AVX2 kernels)\n");
     free(w);
 #else
@@ -1209,6 +1258,7 @@ int main(void)
     tcase_add_test(ops, test_fast_vs_naive);
     tcase_add_test(ops, test_dense_batch_invariant);
     tcase_add_test(ops, test_onednn_trial);
+    tcase_add_test(ops, test_fused_dense_acts);
     tcase_add_test(ops, test_nd_kernels);
     tcase_add_test(ops, test_sparse_kernel);
     tcase_add_test(ops, test_softmax_properties);
