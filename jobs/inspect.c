@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "jobs/commands.h"
+#include "jobs/job.h"
 #include "kernels/model.h"
 
 /* The job's default run.batch_rows, so that the plan shown is the one a job would run. */
-enum { INSPECT_DEFAULT_BATCH = 1024 };
+enum { INSPECT_DEFAULT_BATCH = JOB_DEFAULT_BATCH_ROWS };
 
 static void usage(FILE *out)
 {

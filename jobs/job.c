@@ -394,7 +394,8 @@ static pc_status load_run_section(const ini *f, job_config *c, char *err, size_t
         }
     }
     if (c->name == NULL || *c->name == '\0') return pc_err(err, errlen, PC_ERR_CONFIG, "%s: empty job name", c->job_file);
-    pc_status s = ini_get_int(f, "run", "batch_rows", 1024, 1, 1 << 20, &c->batch_rows, err, errlen);
+    pc_status s = ini_get_int(f, "run", "batch_rows", JOB_DEFAULT_BATCH_ROWS, 1, 1 << 20, &c->batch_rows,
+                               err, errlen);
     if (s == PC_OK) s = ini_get_int(f, "run", "memory_mb", 512, 1, (int64_t)1 << 24, &c->memory_mb, err, errlen);
     if (s == PC_OK) s = ini_get_int(f, "run", "split_mb", 64, 1, (int64_t)1 << 20, &c->split_mb, err, errlen);
     if (s != PC_OK) return s;

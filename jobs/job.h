@@ -30,6 +30,11 @@ typedef enum drift_mode { DRIFT_OFF = 0, DRIFT_WARN, DRIFT_GATE } drift_mode;
  * 2.50 s), which pays only when a rerun would cost minutes; below this a whole rerun takes
  * seconds per rank. */
 #define JOB_CHECKPOINT_AUTO_BYTES (1LL << 30)
+/* run.batch_rows' default: the fastest batch of make bench's sweep for all three model kinds
+ * (2026-11-27, rows/s on one core at 256 / 1024 / 4096 rows: example 645,549 / 607,850 /
+ * 541,626; wide 32,262 / 31,416 / 31,089; embed 1,432,338 / 1,419,811 / 1,170,289): small
+ * enough that a batch's activations stay in cache, large enough for the GEMMs. */
+#define JOB_DEFAULT_BATCH_ROWS 256
 
 typedef struct job_config {
     char *job_file;       /* as given */

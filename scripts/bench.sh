@@ -48,7 +48,7 @@ row() {
 }
 
 # ---- forward pass: batch sweep, then the bound and PyTorch ----
-best_batch=1024 best_fwd=0
+best_batch=256 best_fwd=0
 for b in $BATCHES; do
     f=$(build/bin/bench_forward "$OUT/bench.onnx" "$b" 300000 2 | field '^forward: .* ([0-9]+) rows/s.*')
     log "forward, batch $b: $f rows/s"
