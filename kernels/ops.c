@@ -146,7 +146,12 @@ static void trial_row(float *x, int64_t C)
     }
 }
 
-bool ops_dense_rows_agree(ops_gemm g, int64_t B_full, int64_t C, int64_t OC, const float *w)
+/* A layer the trial can run: out = layer(in) over `rows` rows; false if it could not run. */
+typedef bool (*trial_layer)(void *layer, float *out, float *in, int64_t rows);
+
+/* The trial: B_full copies of trial_row through the layer (C inputs, OC outputs) must give
+ * B_full identical rows.  False also if it cannot run or allocate. */
+static bool trial_rows_agree(trial_layer run, void *layer, int64_t B_full, int64_t C, int64_t OC)
 {
     float *x = malloc((size_t)(B_full * C) * sizeof *x);
     float *y = malloc((size_t)(B_full * OC) * sizeof *y);
@@ -154,13 +159,32 @@ bool ops_dense_rows_agree(ops_gemm g, int64_t B_full, int64_t C, int64_t OC, con
     if (ok) {
         trial_row(x, C);
         for (int64_t b = 1; b < B_full; b++) memcpy(x + b * C, x, (size_t)C * sizeof *x);
-        ok = gemm_rows(g, y, x, w, B_full, C, OC);
+        ok = run(layer, y, x, B_full);
         for (int64_t b = 1; ok && b < B_full; b++)
             ok = memcmp(y + b * OC, y, (size_t)OC * sizeof *y) == 0;
     }
     free(x);
     free(y);
     return ok;
+}
+
+/* A GEMM through one library, as a trial_layer. */
+typedef struct gemm_layer {
+    ops_gemm g;
+    const float *w;
+    int64_t C, OC;
+} gemm_layer;
+
+static bool gemm_layer_run(void *layer, float *out, float *in, int64_t rows)
+{
+    const gemm_layer *l = layer;
+    return gemm_rows(l->g, out, in, l->w, rows, l->C, l->OC);
+}
+
+bool ops_dense_rows_agree(ops_gemm g, int64_t B_full, int64_t C, int64_t OC, const float *w)
+{
+    gemm_layer l = {g, w, C, OC};
+    return trial_rows_agree(gemm_layer_run, &l, B_full, C, OC);
 }
 
 ops_gemm ops_dense_choose(int64_t B_full, int64_t C, int64_t OC, const float *w)
@@ -305,22 +329,10 @@ bool ops_fused_dense_run(ops_fused_dense *f, float *out, float *in, int64_t B)
     return dnnl_stream_wait(f->stream) == dnnl_success;
 }
 
-/* The trial of ops_dense_rows_agree, through the fused layer. */
-static bool fused_rows_agree(ops_fused_dense *f)
+/* The fused layer as a trial_layer (it always runs its B_full rows). */
+static bool fused_layer_run(void *layer, float *out, float *in, int64_t rows)
 {
-    float *x = malloc((size_t)(f->B_full * f->C) * sizeof *x);
-    float *y = malloc((size_t)(f->B_full * f->OC) * sizeof *y);
-    bool ok = x != NULL && y != NULL;
-    if (ok) {
-        trial_row(x, f->C);
-        for (int64_t b = 1; b < f->B_full; b++) memcpy(x + b * f->C, x, (size_t)f->C * sizeof *x);
-        ok = ops_fused_dense_run(f, y, x, f->B_full);
-        for (int64_t b = 1; ok && b < f->B_full; b++)
-            ok = memcmp(y + b * f->OC, y, (size_t)f->OC * sizeof *y) == 0;
-    }
-    free(x);
-    free(y);
-    return ok;
+    return ops_fused_dense_run(layer, out, in, rows);
 }
 
 ops_fused_dense *ops_fused_dense_new(int64_t B_full, int64_t C, int64_t OC, const float *w,
@@ -330,7 +342,8 @@ ops_fused_dense *ops_fused_dense_new(int64_t B_full, int64_t C, int64_t OC, cons
     ops_fused_dense *f = calloc(1, sizeof *f);
     if (f == NULL) return NULL;
     *f = (ops_fused_dense){.B_full = B_full, .C = C, .OC = OC};
-    if (fused_build(f, w, bias, act, alpha) != dnnl_success || !fused_rows_agree(f)) {
+    if (fused_build(f, w, bias, act, alpha) != dnnl_success ||
+        !trial_rows_agree(fused_layer_run, f, B_full, C, OC)) {
         ops_fused_dense_free(f);
         return NULL;
     }
