@@ -2528,10 +2528,12 @@ static int layout_block(comp *c)
 }
 
 /* Every dense layer's weight, once all fusions are done, is stored (K, OC) and padded to a
- * multiple of 4 columns (the output then goes through a scratch buffer): OpenBLAS's sgemm
- * rounds a row's results differently with the row's place in the batch when it transposes B
- * or when N % 16 is 1-3 or 5-7, and precast's tables must not depend on how rows were batched
- * (nor on the rank count).  (K, OC) rows are also what the sparse × dense kernel reads. */
+ * multiple of 4 columns (the output then goes through a scratch buffer): OpenBLAS's AVX-512
+ * sgemm rounds a row differently with its place in the batch when it transposes B or when
+ * N % 16 is 1-3 or 5-7.  That is not the whole guarantee that a table does not depend on how
+ * rows were batched: plan_dense tries each layer's library at load (ops_dense_choose), and
+ * ops_dense_batch runs every GEMM over the whole batch buffer.  (K, OC) rows are also what
+ * the sparse × dense kernel reads. */
 static int dense_finalize(comp *c)
 {
     for (int64_t i = 0; i < c->ns; i++) {

@@ -2,9 +2,9 @@
  * ops.h — the forward-pass kernels (kernels/ internal; the module's public API is model.h).
  *
  * Style of llm.c: every kernel takes its output first, then its inputs, then sizes, with the
- * shape of every tensor in a comment; sizes are int64_t; nothing allocates (but the load-time
- * ops_dense_choose); nothing fails
- * (the compiler in model.c checks every shape before a plan may call a kernel).
+ * shape of every tensor in a comment; sizes are int64_t; nothing allocates and nothing fails
+ * (the compiler in model.c checks every shape before a plan may call a kernel), but for what
+ * runs at load: ops_dense_choose and ops_fused_dense_new.
  * Every kernel has a `_naive` twin written as plain loops in double precision: the tests
  * compare the two, and the naive twin is the reference, not the fast one.
  *
@@ -12,9 +12,9 @@
  * ops_channel_affine accept out == in (the same pointer; never a partial overlap).
  * ops_dense and ops_topk require out not to overlap any input.
  *
- * Threads: ops_dense calls cblas_sgemm, which uses however many threads OpenBLAS was told to,
- * and ops_dense_batch oneDNN's sgemm, which uses OpenMP's; model_load sets one of each (one rank
- * per core is the parallelism of precast).
+ * Threads: ops_dense calls cblas_sgemm, which uses however many threads OpenBLAS was told to;
+ * ops_dense_batch and the fused layer call oneDNN, which uses OpenMP's; model_load sets one of
+ * each (one rank per core is the parallelism of precast).
  */
 #ifndef PRECAST_OPS_H
 #define PRECAST_OPS_H
